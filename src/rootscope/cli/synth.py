@@ -1,0 +1,1 @@
+"""``rootscope synth`` and ``rootscope demo``."""

@@ -1,0 +1,442 @@
+"""Read and write images, tables and JSON; pixel scale; acquisition times; atomic writes.
+
+Images are converted once, here, to float32 in [0, 1] (``H x W`` or ``H x W x C``, RGB order); the
+original bit depth is kept on the :class:`Scan` so that outputs can be written back at the same depth.
+Label images and masks are read as they are (uint8 class indices). Every write goes to a temporary
+file in the target folder and is renamed into place, so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image
+
+from .errors import InputError, RootscopeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MM_PER_INCH = 25.4
+
+#: Default acquisition-time patterns tried on file names, in order. Each regex uses named groups
+#: year, month, day and optionally hour, minute, second. ``plateA_2025-10-14_03h00.tif``,
+#: ``scan_20251014_030000.png`` and ``plate1_2025-10-14T03-00.jpg`` all match.
+DEFAULT_TIME_PATTERNS = (
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[_T -](?P<hour>\d{2})[h:-]?(?P<minute>\d{2})?(?:[m:-]?(?P<second>\d{2}))?)?",
+    r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})[_T-](?P<hour>\d{2})(?P<minute>\d{2})(?P<second>\d{2})?",
+)
+
+
+@dataclass
+class Scan:
+    """One image as read from disk.
+
+    ``pixels`` is float32 in [0, 1], ``H x W`` (gray) or ``H x W x 3/4`` (RGB/RGBA). ``bit_depth`` is
+    8 or 16 (of the file). ``px_per_mm`` comes from the file's resolution tags, or None when the file has
+    none (never assumed). ``time`` is the acquisition time when known.
+    """
+
+    path: Path
+    pixels: np.ndarray
+    bit_depth: int
+    px_per_mm: float | None = None
+    time: datetime | None = None
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+# --------------------------------------------------------------------------------------- reading
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path (and the working folder).")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an image file.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes). Re-export or re-copy the scan.")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(
+            f"{path}: unsupported format '{path.suffix}'. Use PNG, JPEG or TIFF "
+            f"({', '.join(IMAGE_SUFFIXES)})."
+        )
+
+
+def _corrupt(path: Path, detail: object) -> InputError:
+    return InputError(
+        f"{path}: cannot be read as an image ({detail}). The file is truncated, corrupt or not an "
+        "image: re-export or re-copy it, or move it out of the input folder."
+    )
+
+
+def _read_raw(path: Path) -> tuple[np.ndarray, float | None]:
+    """Decode a file into its native dtype (RGB order) and its px/mm when tagged."""
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        return _read_tiff(path)
+    px_per_mm = None
+    try:
+        with Image.open(path) as im:
+            dpi = im.info.get("dpi")
+            if suffix in (".jpg", ".jpeg"):
+                im.load()  # PIL raises on a truncated JPEG; OpenCV would fill it with grey
+                array = np.asarray(im)
+                if im.mode not in ("L", "RGB", "RGBA"):
+                    array = np.asarray(im.convert("RGB"))
+            else:
+                array = None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise _corrupt(path, exc) from exc
+    if array is None:  # PNG: OpenCV keeps 16-bit colour, which PIL does not
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            raise _corrupt(path, "the PNG decoder failed")
+        if array.ndim == 3:
+            code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
+            array = cv2.cvtColor(array, code)
+    if dpi and dpi[0] and float(dpi[0]) > 1.0:
+        px_per_mm = float(dpi[0]) / MM_PER_INCH
+    return array, px_per_mm
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if len(tif.pages) > 1:
+                warnings.warn(f"{path}: has {len(tif.pages)} pages; using the first.", stacklevel=3)
+            page = tif.pages[0]
+            array = page.asarray()
+            px_per_mm = _tiff_px_per_mm(page)
+    except Exception as exc:  # tifffile raises many kinds for broken files
+        raise _corrupt(path, exc) from exc
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar configuration
+    return array, px_per_mm
+
+
+def _tiff_px_per_mm(page: Any) -> float | None:
+    tags = page.tags
+    if "XResolution" not in tags:
+        return None
+    num, den = tags["XResolution"].value
+    if not den or not num:
+        return None
+    per_unit = num / den
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    if unit == 2:  # inch
+        value = per_unit / MM_PER_INCH
+    elif unit == 3:  # centimetre
+        value = per_unit / 10.0
+    else:  # no absolute unit
+        return None
+    return value if value > 0.05 else None  # 1 dpi placeholders are not a scale
+
+
+def to_float(array: np.ndarray, path: Path | str = "<array>") -> tuple[np.ndarray, int]:
+    """Convert an integer image to float32 in [0, 1]; returns ``(pixels, bit_depth)``.
+
+    uint8 is divided by 255, uint16 by 65535; bool gives 0/1; float input must already lie in [0, 1].
+    Other types (int32, float outside [0, 1]) are refused: say how the image was exported.
+    """
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, 8
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0, 16
+    if array.dtype == bool:
+        return array.astype(np.float32), 8
+    if array.dtype.kind == "f":
+        lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
+        if lo >= 0.0 and hi <= 1.0:
+            return array.astype(np.float32), 16
+    raise InputError(
+        f"{path}: pixel type {array.dtype} is not supported. Export the scan as 8- or 16-bit "
+        "PNG or TIFF (or float in [0, 1])."
+    )
+
+
+def read_scan(path: str | os.PathLike, time_patterns: Sequence[str] | None = None) -> Scan:
+    """Read one image file into a :class:`Scan` (float32 pixels in [0, 1], RGB order).
+
+    Raises :class:`InputError` naming the file when it is missing, empty, of an unsupported format,
+    truncated or not an image. Grey images that were stored as RGB stay RGB.
+    """
+    path = Path(path)
+    _check_readable(path)
+    array, px_per_mm = _read_raw(path)
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 2:
+        raise _corrupt(path, f"unexpected shape {array.shape}")
+    pixels, bit_depth = to_float(array, path)
+    return Scan(path, pixels, bit_depth, px_per_mm, acquisition_time(path, time_patterns))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as float32 in [0, 1] (see :func:`read_scan` for errors)."""
+    return read_scan(path).pixels
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Read a label image or mask as uint8 class indices (0 = unlabelled / background).
+
+    RGB label files whose three channels are equal are accepted; anything else that is not a single
+    channel of small integers is refused with a message that says how to export labels.
+    """
+    path = Path(path)
+    _check_readable(path)
+    array, _ = _read_raw(path)
+    if array.ndim == 3:
+        if array.shape[2] == 4:
+            array = array[..., :3]
+        if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
+            raise InputError(
+                f"{path}: label image has colours; save labels as a single-channel PNG whose values "
+                "are class indices (0 = unlabelled, 1..K = classes)."
+            )
+        array = array[..., 0]
+    if array.dtype.kind not in "ub" or int(array.max(initial=0)) > 255:
+        raise InputError(
+            f"{path}: label values must be integers 0..255 (got {array.dtype}, max "
+            f"{array.max()}). Save labels as an 8-bit single-channel PNG."
+        )
+    return array.astype(np.uint8)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: folder not found.")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
+    """Turn CLI arguments (files and folders) into a list of image files; a folder means its images."""
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise InputError(f"{path}: folder holds no PNG, JPEG or TIFF images.")
+            paths.extend(found)
+        else:
+            paths.append(path)
+    if not paths:
+        raise InputError("no input images given.")
+    return paths
+
+
+# ------------------------------------------------------------------------------ time and scale
+def parse_time(name: str, patterns: Sequence[str] | None = None) -> datetime | None:
+    """Acquisition time from a file name, or None when no pattern matches.
+
+    ``patterns`` are regexes with named groups ``year, month, day[, hour, minute, second]``; the
+    defaults (:data:`DEFAULT_TIME_PATTERNS`) read ``2025-10-14_03h00`` and ``20251014_030000``.
+    """
+    for pattern in patterns or DEFAULT_TIME_PATTERNS:
+        match = re.search(pattern, name)
+        if not match:
+            continue
+        parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+        try:
+            return datetime(
+                parts["year"], parts["month"], parts["day"],
+                parts.get("hour", 0), parts.get("minute", 0), parts.get("second", 0),
+            )
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def _metadata_time(path: Path) -> datetime | None:
+    """DateTime from TIFF tags or EXIF, when the file carries one."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            for tag in (36867, 306):  # DateTimeOriginal, DateTime
+                value = exif.get(tag) or exif.get_ifd(0x8769).get(tag)
+                if value:
+                    return datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return None
+
+
+def acquisition_time(path: str | os.PathLike, patterns: Sequence[str] | None = None) -> datetime | None:
+    """Acquisition time of a scan: file-name pattern first, then TIFF/EXIF metadata, else None."""
+    path = Path(path)
+    return parse_time(path.stem, patterns) or (_metadata_time(path) if path.exists() else None)
+
+
+def sort_by_time(paths: Iterable[str | os.PathLike], patterns: Sequence[str] | None = None) -> list[Path]:
+    """Sort scans by acquisition time (files without a time go last, by name)."""
+    keyed = [(acquisition_time(p, patterns), Path(p)) for p in paths]
+    return [p for t, p in sorted(keyed, key=lambda kv: (kv[0] is None, kv[0] or datetime.min, kv[1].name))]
+
+
+def resolve_px_per_mm(scan: Scan, given: float | None) -> float:
+    """Pixel scale to use: the value given (config or CLI) wins, else the file's tags.
+
+    Raises :class:`RootscopeError` when neither exists: a scale is never assumed silently.
+    """
+    if given is not None:
+        if given <= 0:
+            raise RootscopeError(f"px_per_mm must be positive (got {given}).")
+        return float(given)
+    if scan.px_per_mm:
+        return scan.px_per_mm
+    raise RootscopeError(
+        f"{scan.path}: no pixel scale in the file. Pass --px-per-mm (e.g. 600 dpi = 23.62 px/mm) "
+        "or set px_per_mm in rootscope.toml."
+    )
+
+
+# --------------------------------------------------------------------------------------- writing
+def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse to write ``out`` when it is one of the inputs (inputs are never overwritten)."""
+    out_resolved = Path(out).resolve()
+    for item in inputs:
+        if Path(item).resolve() == out_resolved:
+            raise RootscopeError(f"{out}: output would overwrite an input file; choose another output folder.")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON (indented, NumPy scalars and arrays converted) atomically."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, (Path, datetime)):
+            return str(obj)
+        raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+    return write_text(path, json.dumps(data, indent=2, default=default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}). Delete it to have it rewritten.") from exc
+
+
+def write_table(path: str | os.PathLike, table: Any) -> Path:
+    """Write a pandas DataFrame atomically as CSV or Parquet (by suffix)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path
+
+
+def from_float(pixels: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 or uint16 (rounded, clipped)."""
+    if bit_depth not in (8, 16):
+        raise RootscopeError(f"bit depth must be 8 or 16 (got {bit_depth}).")
+    top = 255 if bit_depth == 8 else 65535
+    out = np.clip(np.rint(np.asarray(pixels, dtype=np.float32) * top), 0, top)
+    return out.astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    bit_depth: int | None = None,
+    px_per_mm: float | None = None,
+    jpeg_quality: int = 95,
+) -> Path:
+    """Write an image atomically (PNG, JPEG or TIFF by suffix; RGB order in ``image``).
+
+    Float images in [0, 1] are scaled to ``bit_depth`` (default 8); integer images (masks, labels)
+    are written as they are. ``px_per_mm`` is stored as the resolution (DPI) when given.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    array = np.asarray(image)
+    if array.dtype.kind == "f":
+        array = from_float(array, bit_depth or 8)
+    elif array.dtype == bool:
+        array = array.astype(np.uint8)
+    if suffix in (".tif", ".tiff"):
+        kwargs: dict[str, Any] = {}
+        if px_per_mm:
+            kwargs = {"resolution": (px_per_mm * 10.0, px_per_mm * 10.0), "resolutionunit": "CENTIMETER"}
+        with atomic_path(path) as tmp:
+            tifffile.imwrite(tmp, array, photometric="rgb" if array.ndim == 3 else "minisblack", **kwargs)
+        return path
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise RootscopeError(f"{path}: cannot write '{suffix}'; use .png, .jpg or .tif.")
+    bgr = array
+    if array.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if array.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        bgr = cv2.cvtColor(array, code)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if suffix != ".png" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(suffix, bgr, params)
+    if not ok:
+        raise RootscopeError(f"{path}: OpenCV could not encode the image ({array.dtype}, {array.shape}).")
+    data = buf.tobytes()
+    if px_per_mm and suffix == ".png":
+        data = _png_with_dpi(data, px_per_mm)
+    return write_bytes(path, data)
+
+
+def _png_with_dpi(png: bytes, px_per_mm: float) -> bytes:
+    """Insert a pHYs chunk (pixels per metre) after IHDR."""
+    import struct
+    import zlib
+
+    ppm = int(round(px_per_mm * 1000.0))
+    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 8 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
