@@ -1,0 +1,528 @@
+"""Register scans of one plate so that every frame overlays the reference frame.
+
+Coarse to fine, in three steps:
+
+1. **Features at reduced scale.** Both images are reduced to at most ``max_side`` pixels, turned to
+   gray and contrast-normalised (percentile stretch + CLAHE, so that a brighter or darker scan gives the
+   same keypoints). ORB keypoints (rotation invariant, binary, fast) are matched with Lowe's ratio test
+   and a similarity (or affine / homography) is fitted with RANSAC. ORB was measured against SIFT
+   (AKAZE is not in OpenCV 5's main module): same success rate on our plates, several times faster
+   (see ``benchmarks/bench_align.py``).
+2. **Intensity refinement at full resolution.** The reference is cut into a grid of textured patches;
+   each patch of the moving image is warped with the current estimate and its residual shift is found
+   by ECC (``cv2.findTransformECC``, translation model, zero-mean normalised so gain/offset changes do
+   not matter). Each patch gives one sub-pixel point correspondence; the requested model is fitted to
+   them by least squares, dropping patches whose shift disagrees with the consensus, and the whole step
+   runs twice. This is ECC at full resolution where it matters (sub-pixel), at the cost of a few dozen
+   small patches instead of the whole image.
+3. **Quality gates.** ``score`` is the normalised correlation of the band-pass (difference of
+   Gaussians) images on their overlap after warping, so illumination changes do not lower it. Too few
+   feature inliers, too few agreeing patches, a large residual or a low score give ``ok=False`` and a
+   message: a wrong matrix is never returned as good.
+
+How changing content is kept from pulling the estimate: growing roots, condensation and moved seeds
+change only a small part of the plate. In step 1 keypoints on new content have no partner and those
+on moved content disagree with the RANSAC consensus of the fixed structure (rim, label, agar texture,
+the old parts of roots, which do not move). In step 2 every patch votes independently: patches whose
+content changed give low ECC correlation or an outlying shift and are dropped (iterated rejection at
+3 robust standard deviations, never tighter than 0.5 px), so the fit rests on the patches that stayed
+the same. Patches that would reach outside the moving image (partial plate crop) are not used.
+
+Matrices are 3 x 3 float64 in OpenCV's ``(x, y)`` pixel convention and map a pixel of the moving
+frame to the reference frame: ``[x_ref, y_ref, 1] ~ matrix @ [x, y, 1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import AlignmentError, ShapeMismatchError
+
+MODELS = ("translation", "rigid", "similarity", "affine", "homography")
+
+#: Gates of the quality record (see :func:`estimate_transform`).
+MIN_INLIERS = 12
+MIN_PATCHES = 6
+MIN_SCORE = 0.3
+MAX_RESIDUAL_PX = 1.5
+MIN_OVERLAP = 0.2
+
+
+@dataclass
+class Registration:
+    """Result of registering one frame to the reference.
+
+    ``matrix`` is 3 x 3 float64 mapping moving ``(x, y, 1)`` to reference pixels. ``inliers`` counts the
+    feature matches consistent with it, ``patches`` the full-resolution patches that refined it,
+    ``residual`` is their RMS disagreement in reference pixels, ``score`` the band-pass normalised
+    correlation after warping (1 = identical structure, about 0 = unrelated images), ``overlap`` the
+    fraction of the reference covered by the warped frame. ``ok`` is False when any gate failed;
+    ``message`` says which.
+    """
+
+    matrix: np.ndarray
+    inliers: int = 0
+    residual: float = float("nan")
+    score: float = float("nan")
+    ok: bool = False
+    message: str = ""
+    patches: int = 0
+    overlap: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready record (the ``transforms.json`` entry of one frame)."""
+        return {
+            "matrix": np.round(self.matrix, 9).tolist(),
+            "inliers": int(self.inliers),
+            "patches": int(self.patches),
+            "residual": _finite(self.residual, 4),
+            "score": _finite(self.score, 4),
+            "overlap": round(float(self.overlap), 4),
+            "ok": bool(self.ok),
+            "message": self.message,
+        }
+
+
+def _finite(value: float, digits: int) -> float | None:
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
+# ----------------------------------------------------------------------------------- image prep
+def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """H x W (x C) image (float in [0, 1] or uint8/uint16) -> float32 gray H x W in [0, 1].
+
+    RGB(A) is averaged over its colour channels, so gray and colour scans of one plate can be
+    registered to each other. Raises :class:`ShapeMismatchError` for arrays that are not images.
+    """
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        array = array[..., 0] if array.shape[2] == 1 else array[..., :3]
+    elif array.ndim != 2:
+        raise ShapeMismatchError(
+            f"{name}: shape {array.shape} is not an image (expected H x W or H x W x 1/3/4)."
+        )
+    if min(array.shape[:2]) < 32:
+        raise ShapeMismatchError(f"{name}: {array.shape[1]}x{array.shape[0]} px is too small to align (min 32 px).")
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        array = array.astype(np.float32) / 65535.0
+    else:
+        array = array.astype(np.float32, copy=False)
+    return array.mean(axis=2, dtype=np.float32) if array.ndim == 3 else array
+
+
+def _reduce(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Area-averaged copy with the longer side at most ``max_side``; returns (image, scale factor)."""
+    factor = min(1.0, max_side / max(gray.shape))
+    if factor == 1.0:
+        return gray, 1.0
+    size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    # exact factors per axis differ by rounding; use the mean (error < 0.5 px over the side)
+    return small, float(np.mean([small.shape[1] / gray.shape[1], small.shape[0] / gray.shape[0]]))
+
+
+def _normalise(small: np.ndarray) -> np.ndarray:
+    """Percentile stretch + CLAHE -> uint8: the same plate gives the same picture at any exposure."""
+    lo, hi = np.percentile(small, (0.5, 99.5))
+    stretched = np.clip((small - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(stretched)
+
+
+def _bandpass(image: np.ndarray, fine: float = 1.0, coarse: float = 4.0) -> np.ndarray:
+    """Difference of Gaussians (sigmas in px): keeps structure, drops illumination and pixel noise."""
+    return cv2.GaussianBlur(image, (0, 0), fine) - cv2.GaussianBlur(image, (0, 0), coarse)
+
+
+def _scaling(factor: float) -> np.ndarray:
+    return np.diag([factor, factor, 1.0])
+
+
+# ------------------------------------------------------------------------------------- models
+def fit_model(src: np.ndarray, dst: np.ndarray, model: str) -> np.ndarray:
+    """Least-squares 3 x 3 matrix of ``model`` mapping points ``src`` (N x 2, x y) onto ``dst``.
+
+    translation: mean shift; rigid / similarity: Umeyama (without / with scale); affine: linear least
+    squares; homography: normalised DLT refined by Levenberg-Marquardt (``cv2.findHomography``).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    matrix = np.eye(3)
+    if model == "translation":
+        matrix[:2, 2] = (dst - src).mean(axis=0)
+    elif model in ("rigid", "similarity"):
+        mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+        s, d = src - mu_s, dst - mu_d
+        u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+        sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+        rotation = u @ sign @ vt
+        scale = (sigma * np.diag(sign)).sum() / (s**2).sum(axis=1).mean() if model == "similarity" else 1.0
+        matrix[:2, :2] = scale * rotation
+        matrix[:2, 2] = mu_d - scale * rotation @ mu_s
+    elif model == "affine":
+        design = np.hstack([src, np.ones((len(src), 1))])
+        solution, *_ = np.linalg.lstsq(design, dst, rcond=None)
+        matrix[:2] = solution.T
+    elif model == "homography":
+        found, _ = cv2.findHomography(src, dst, 0)
+        if found is None:
+            raise AlignmentError("homography fit is degenerate (points on a line?).")
+        matrix = found / found[2, 2]
+    else:
+        raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)}.")
+    return matrix
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map N x 2 (x, y) points through a 3 x 3 matrix (with the projective division)."""
+    points = np.asarray(points, dtype=np.float64)
+    mapped = points @ matrix[:2, :2].T + matrix[:2, 2]
+    if np.allclose(matrix[2], (0.0, 0.0, 1.0)):
+        return mapped
+    w = points @ matrix[2, :2] + matrix[2, 2]
+    return (points @ matrix[:2, :2].T + matrix[:2, 2]) / w[:, None]
+
+
+def corner_error(estimated: np.ndarray, truth: np.ndarray, shape: Sequence[int]) -> tuple[float, float]:
+    """Mean and max distance (px) between the 4 corners of an image of ``shape`` (H, W, ...) mapped by
+    ``estimated`` and by ``truth``: the standard accuracy figure of a registration."""
+    h, w = shape[:2]
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float64)
+    dist = np.linalg.norm(apply(estimated, corners) - apply(truth, corners), axis=1)
+    return float(dist.mean()), float(dist.max())
+
+
+# --------------------------------------------------------------------------------- coarse step
+def _orb(image: np.ndarray, n_features: int = 4000) -> tuple[np.ndarray, np.ndarray | None]:
+    orb = cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=6, edgeThreshold=19,
+                         patchSize=19, fastThreshold=7)
+    keypoints, descriptors = orb.detectAndCompute(image, None)
+    points = np.array([k.pt for k in keypoints], dtype=np.float64).reshape(-1, 2)
+    return points, descriptors
+
+
+def _match(des_ref: np.ndarray | None, des_mov: np.ndarray | None, ratio: float = 0.85) -> np.ndarray:
+    """Index pairs (moving, reference) that pass Lowe's ratio test and cross-check."""
+    if des_ref is None or des_mov is None or len(des_ref) < 2 or len(des_mov) < 2:
+        return np.empty((0, 2), dtype=int)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = []
+    for m in matcher.knnMatch(des_mov, des_ref, k=2):
+        if len(m) == 2 and m[0].distance < ratio * m[1].distance:
+            pairs.append((m[0].queryIdx, m[0].trainIdx))
+    return np.array(pairs, dtype=int).reshape(-1, 2)
+
+
+def _ransac(src: np.ndarray, dst: np.ndarray, model: str, threshold: float) -> tuple[np.ndarray | None, int]:
+    """Robust coarse fit; returns (3 x 3 matrix or None, inlier count)."""
+    if len(src) < 4:
+        return None, 0
+    if model == "homography":
+        found, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, threshold, maxIters=5000, confidence=0.999)
+        matrix = found
+    else:
+        estimate = cv2.estimateAffine2D if model == "affine" else cv2.estimateAffinePartial2D
+        found, mask = estimate(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold,
+                               maxIters=5000, confidence=0.999, refineIters=10)
+        matrix = None if found is None else np.vstack([found, (0.0, 0.0, 1.0)])
+    if matrix is None or mask is None:
+        return None, 0
+    return matrix.astype(np.float64), int(mask.sum())
+
+
+# ----------------------------------------------------------------------------------- fine step
+def _patch_grid(ref_shape: tuple[int, int], mov_shape: tuple[int, int], matrix: np.ndarray,
+                size: int, grid: int) -> np.ndarray:
+    """Top-left corners (x, y) of reference patches whose warped footprint lies inside the moving image."""
+    h, w = ref_shape
+    xs = np.linspace(0, w - size, grid + 2)[1:-1] if w > size else np.array([0.0])
+    ys = np.linspace(0, h - size, grid + 2)[1:-1] if h > size else np.array([0.0])
+    corners = np.array([[x, y] for y in ys for x in xs]).round()
+    inverse = np.linalg.inv(matrix)
+    offsets = np.array([[0, 0], [size, 0], [size, size], [0, size]], dtype=np.float64)
+    margin = 2.0
+    keep = []
+    for corner in corners:
+        footprint = apply(inverse, corner + offsets)
+        keep.append(
+            footprint.min() >= margin
+            and footprint[:, 0].max() <= mov_shape[1] - 1 - margin
+            and footprint[:, 1].max() <= mov_shape[0] - 1 - margin
+        )
+    return corners[np.array(keep, dtype=bool)] if corners.size else corners
+
+
+def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners: np.ndarray,
+                  size: int) -> tuple[np.ndarray, np.ndarray]:
+    """ECC translation of every patch: returns (reference centres N x 2, moving points N x 2)."""
+    inverse = np.linalg.inv(matrix)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5)
+    centre = (size - 1) / 2.0
+    ref_pts, mov_pts = [], []
+    for x0, y0 in corners.astype(int):
+        template = ref[y0:y0 + size, x0:x0 + size]
+        if float(template.std()) < 1e-4:
+            continue
+        to_patch = inverse @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+        if np.allclose(to_patch[2], (0.0, 0.0, 1.0)):
+            patch = cv2.warpAffine(mov, to_patch[:2], (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        else:
+            patch = cv2.warpPerspective(mov, to_patch, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        shift = np.eye(2, 3, dtype=np.float32)
+        try:
+            cc, shift = cv2.findTransformECC(template, patch, shift, cv2.MOTION_TRANSLATION, criteria, None, 5)
+        except cv2.error:  # did not converge: this patch has no say
+            continue
+        d = shift[:, 2].astype(np.float64)
+        if cc < 0.5 or np.abs(d).max() > size / 4:
+            continue
+        ref_pts.append((x0 + centre, y0 + centre))
+        mov_pts.append((x0 + centre + d[0], y0 + centre + d[1]))
+    if not ref_pts:
+        return np.empty((0, 2)), np.empty((0, 2))
+    return np.array(ref_pts), apply(inverse, np.array(mov_pts))
+
+
+def _robust_fit(src: np.ndarray, dst: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Least-squares fit with iterated rejection; returns (matrix, inlier mask, RMS residual px)."""
+    keep = np.ones(len(src), dtype=bool)
+    for _ in range(5):
+        matrix = fit_model(src[keep], dst[keep], model)
+        error = np.linalg.norm(apply(matrix, src) - dst, axis=1)
+        mad = 1.4826 * np.median(np.abs(error[keep] - np.median(error[keep])))
+        new_keep = error <= max(0.5, np.median(error[keep]) + 3.0 * mad)
+        if new_keep.sum() < _min_points(model) or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    residual = float(np.sqrt(np.mean(error[keep] ** 2)))
+    return matrix, keep, residual
+
+
+def _min_points(model: str) -> int:
+    return {"translation": 1, "rigid": 2, "similarity": 2, "affine": 3, "homography": 4}[model]
+
+
+def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str,
+            passes: int = 2) -> tuple[np.ndarray, int, float, str]:
+    """Full-resolution patch ECC refinement; returns (matrix, patches used, residual px, problem)."""
+    size = int(np.clip(min(ref.shape) // 10, 48, 192))
+    grid = 6
+    used, residual = 0, float("nan")
+    for _ in range(passes):
+        corners = _patch_grid(ref.shape, mov.shape, matrix, size, grid)
+        ref_pts, mov_pts = _patch_shifts(ref, mov, matrix, corners, size)
+        if len(ref_pts) < max(MIN_PATCHES, _min_points(model) + 2):
+            return matrix, len(ref_pts), residual, (
+                f"only {len(ref_pts)} of {len(corners)} patches could be refined (need {MIN_PATCHES})"
+            )
+        matrix, keep, residual = _robust_fit(mov_pts, ref_pts, model)
+        used = int(keep.sum())
+    if used < MIN_PATCHES:
+        return matrix, used, residual, f"only {used} patches agree on the motion (need {MIN_PATCHES})"
+    return matrix, used, residual, ""
+
+
+# --------------------------------------------------------------------------------- fallback
+def _ecc_global(ref_small: np.ndarray, mov_small: np.ndarray, model: str) -> np.ndarray | None:
+    """Whole-image ECC from the identity on a 2-level pyramid (small motions only); coarse coords."""
+    motion = {"translation": cv2.MOTION_TRANSLATION, "rigid": cv2.MOTION_EUCLIDEAN,
+              "similarity": cv2.MOTION_AFFINE, "affine": cv2.MOTION_AFFINE,
+              "homography": cv2.MOTION_HOMOGRAPHY}[model]
+    warp_m = np.eye(3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-6)
+    try:
+        for level in (0.25, 1.0):
+            r = cv2.resize(ref_small, None, fx=level, fy=level, interpolation=cv2.INTER_AREA)
+            m = cv2.resize(mov_small, None, fx=level, fy=level, interpolation=cv2.INTER_AREA)
+            scaled = _scaling(level) @ warp_m @ _scaling(1.0 / level)
+            rows = 3 if motion == cv2.MOTION_HOMOGRAPHY else 2
+            _, found = cv2.findTransformECC(_bandpass(r), _bandpass(m), scaled.astype(np.float32)[:rows],
+                                            motion, criteria, None, 5)
+            full = np.eye(3)
+            full[: found.shape[0]] = found
+            warp_m = _scaling(1.0 / level) @ full @ _scaling(level)
+    except cv2.error:
+        return None
+    # ECC's warp maps reference -> moving; we need moving -> reference
+    return np.linalg.inv(warp_m.astype(np.float64))
+
+
+# ------------------------------------------------------------------------------------ scoring
+def _score(ref_small: np.ndarray, mov_small: np.ndarray, matrix_small: np.ndarray) -> tuple[float, float]:
+    """(band-pass normalised correlation on the overlap, overlap fraction of the reference)."""
+    h, w = ref_small.shape
+    flags = cv2.INTER_LINEAR
+    if np.allclose(matrix_small[2], (0.0, 0.0, 1.0)):
+        warped = cv2.warpAffine(mov_small, matrix_small[:2], (w, h), flags=flags)
+        valid = cv2.warpAffine(np.ones_like(mov_small), matrix_small[:2], (w, h), flags=cv2.INTER_NEAREST)
+    else:
+        warped = cv2.warpPerspective(mov_small, matrix_small, (w, h), flags=flags)
+        valid = cv2.warpPerspective(np.ones_like(mov_small), matrix_small, (w, h), flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0.5
+    overlap = float(valid.mean())
+    if valid.sum() < 100:
+        return 0.0, overlap
+    a = _bandpass(ref_small)[valid]
+    b = _bandpass(warped)[valid]
+    a = a - a.mean()
+    b = b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return (float((a * b).sum()) / denominator if denominator > 0 else 0.0), overlap
+
+
+# ----------------------------------------------------------------------------------- public API
+def estimate_transform(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    *,
+    model: str = "similarity",
+    max_side: int = 1024,
+    initial: np.ndarray | None = None,
+    min_score: float = MIN_SCORE,
+) -> Registration:
+    """Find the matrix that maps pixels of ``moving`` onto ``reference``.
+
+    Both are H x W (x C) images of the same plate (float in [0, 1] or uint8/uint16; sizes may differ,
+    gray and RGB may be mixed). ``model`` is one of :data:`MODELS`; ``max_side`` bounds the coarse
+    feature search in pixels; ``initial`` (3 x 3, moving -> reference) skips the feature search and only
+    refines. Returns a :class:`Registration`; ``ok`` is False (with a ``message``) when the estimate
+    cannot be trusted: blank image, fewer than :data:`MIN_INLIERS` feature inliers and no fallback,
+    fewer than :data:`MIN_PATCHES` agreeing patches, residual above :data:`MAX_RESIDUAL_PX` px, overlap
+    below :data:`MIN_OVERLAP` or band-pass correlation below ``min_score``.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)}.")
+    ref = to_gray(reference, "reference")
+    mov = to_gray(moving, "moving")
+    ratio = max(ref.shape) / max(mov.shape)
+    if not 0.25 <= ratio <= 4.0:
+        raise ShapeMismatchError(
+            f"frames differ in size by a factor {ratio:.1f} ({ref.shape[1]}x{ref.shape[0]} vs "
+            f"{mov.shape[1]}x{mov.shape[0]} px); scan every frame of a plate at the same resolution."
+        )
+    ref_small, f_ref = _reduce(ref, max_side)
+    mov_small, f_mov = _reduce(mov, max_side)
+    for name, small in (("reference", ref_small), ("moving", mov_small)):
+        if float(small.std()) < 2e-3:
+            return Registration(np.eye(3), message=f"{name} image is blank (constant); nothing to align on.")
+
+    def to_small(m: np.ndarray) -> np.ndarray:
+        return _scaling(f_ref) @ m @ _scaling(1.0 / f_mov)
+
+    def to_full(m: np.ndarray) -> np.ndarray:
+        return _scaling(1.0 / f_ref) @ m @ _scaling(f_mov)
+
+    inliers, problems = 0, []
+    coarse_model = "homography" if model == "homography" else ("affine" if model == "affine" else "similarity")
+    if initial is not None:
+        matrix = np.asarray(initial, dtype=np.float64)
+    else:
+        ref_pts, ref_des = _orb(_normalise(ref_small))
+        mov_pts, mov_des = _orb(_normalise(mov_small))
+        pairs = _match(ref_des, mov_des)
+        found, inliers = _ransac(mov_pts[pairs[:, 0]], ref_pts[pairs[:, 1]], coarse_model, threshold=3.0) \
+            if len(pairs) else (None, 0)
+        if found is None or inliers < MIN_INLIERS:
+            problems.append(f"{inliers} feature inliers (need {MIN_INLIERS}); tried whole-image ECC")
+            found = _ecc_global(ref_small, mov_small, coarse_model) if ref_small.shape == mov_small.shape else None
+            if found is None:
+                return Registration(np.eye(3), inliers=inliers,
+                                    message=f"{inliers} feature inliers (need {MIN_INLIERS}) and ECC failed: "
+                                    "the frames do not show the same plate, or too little structure.")
+        matrix = to_full(found)
+    matrix, patches, residual, problem = _refine(ref, mov, matrix, model)
+    if problem:
+        problems.append(problem)
+    elif residual > MAX_RESIDUAL_PX:
+        problems.append(f"patch residual {residual:.2f} px > {MAX_RESIDUAL_PX} px")
+    score, overlap = _score(ref_small, mov_small, to_small(matrix))
+    if overlap < MIN_OVERLAP:
+        problems.append(f"frames overlap on {overlap:.0%} of the reference only")
+    if score < min_score:
+        problems.append(f"correlation after warping {score:.2f} < {min_score}: not the same plate?")
+    ok = not problems or (len(problems) == 1 and problems[0].startswith(f"{inliers} feature inliers")
+                          and patches >= MIN_PATCHES)
+    return Registration(matrix, inliers=inliers, residual=residual, score=score, ok=ok,
+                        message="; ".join(problems), patches=patches, overlap=overlap)
+
+
+def warp(moving: np.ndarray, matrix: np.ndarray, shape: Sequence[int], *, fill: float = 0.0) -> np.ndarray:
+    """Resample ``moving`` (H x W (x C)) into the reference frame of ``shape`` (H, W, ...) with ``matrix``.
+
+    Bilinear; pixels that fall outside ``moving`` take ``fill``. The dtype and channels of ``moving`` are
+    kept.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    array = np.asarray(moving)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if np.allclose(matrix[2], (0.0, 0.0, 1.0)):
+        return cv2.warpAffine(array, matrix[:2], (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return cv2.warpPerspective(array, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def align_series(
+    frames: Sequence[np.ndarray],
+    reference: str | int = "first",
+    *,
+    model: str = "similarity",
+    max_side: int = 1024,
+) -> list[Registration]:
+    """Register every frame of one plate series to the reference frame.
+
+    ``reference`` is ``"first"``, an index, or ``"previous"``: each frame is then registered to the frame
+    before it and the matrices are chained back to frame 0; to stop drift, every chained matrix is
+    refined directly against frame 0 (patch ECC from the chained estimate) whenever that works. Returns
+    one :class:`Registration` per frame (matrix maps the frame onto the reference frame; the reference
+    itself gets the identity). Raises :class:`AlignmentError` when the reference is blank.
+    """
+    if not frames:
+        raise AlignmentError("no frames to align.")
+    index = _reference_index(reference, len(frames))
+    ref = frames[index]
+    if float(to_gray(ref, "reference").std()) < 2e-3:
+        raise AlignmentError(f"reference frame {index} is blank (constant); choose another with --reference N.")
+    identity = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference")
+    results: list[Registration] = []
+    if reference != "previous":
+        for i, frame in enumerate(frames):
+            results.append(identity if i == index else
+                           estimate_transform(ref, frame, model=model, max_side=max_side))
+        return results
+    results.append(identity)
+    for i in range(1, len(frames)):
+        step = estimate_transform(frames[i - 1], frames[i], model=model, max_side=max_side)
+        chained = results[-1].matrix @ step.matrix
+        if not (step.ok and results[-1].ok):
+            results.append(Registration(chained, inliers=step.inliers, residual=step.residual,
+                                        score=step.score, ok=False, patches=step.patches,
+                                        message=f"chain broken at frame {i}: {step.message or results[-1].message}"))
+            continue
+        direct = estimate_transform(ref, frames[i], model=model, max_side=max_side, initial=chained)
+        if direct.ok:
+            direct.inliers = step.inliers
+            results.append(direct)
+        else:
+            results.append(Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
+                                        ok=True, patches=step.patches,
+                                        message=f"chained (direct check against frame 0 failed: {direct.message})"))
+    return results
+
+
+def _reference_index(reference: str | int, n: int) -> int:
+    if reference in ("first", "previous"):
+        return 0
+    try:
+        index = int(reference)
+    except (TypeError, ValueError):
+        raise AlignmentError(f"reference {reference!r} is not 'first', 'previous' or a frame index.") from None
+    if not -n <= index < n:
+        raise AlignmentError(f"reference index {index} is outside the series of {n} frames (0..{n - 1}).")
+    return index % n
