@@ -293,33 +293,46 @@ def _read_points(element: ET.Element, path: Path, where: str) -> np.ndarray:
     )
 
 
-def spline_through(control: np.ndarray, step_px: float = 2.0) -> np.ndarray:
-    """Uniform Catmull-Rom curve through control points, sampled about every ``step_px``.
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Uniform Catmull-Rom segment from ``p1`` (t = 0) to ``p2`` (t = 1); ``t`` broadcasts as ``K x 1``."""
+    return 0.5 * (
+        2.0 * p1
+        + (p2 - p0) * t
+        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t**2
+        + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t**3
+    )
 
-    ``control`` is ``N x D`` (D = 2 or 3). The curve passes through every control point (consecutive
-    duplicates are dropped) and its ends are clamped (the first and last points are repeated as
-    phantom neighbours). Returns ``M x D`` float64 with ``M >= N``; a single point is returned as is.
+
+def spline_through(control: np.ndarray, step_px: float = 2.0) -> np.ndarray:
+    """Uniform Catmull-Rom curve through control points, sampled about every ``step_px`` of arc.
+
+    ``control`` is ``N x D`` (D = 2 or 3). The curve passes exactly through every control point
+    (consecutive duplicates are dropped); its ends are clamped (the end points are repeated as
+    phantom neighbours). Each segment is cut into ``ceil(arc length / step_px)`` pieces of equal arc
+    length. Returns ``M x D`` float64 with ``M >= N``; a single point is returned as is.
     """
     control = np.asarray(control, dtype=np.float64)
     if len(control) > 1:
-        keep = np.r_[True, np.any(np.diff(control, axis=0) != 0, axis=1)]
-        control = control[keep]
+        control = control[np.r_[True, np.any(np.diff(control, axis=0) != 0, axis=1)]]
     if len(control) < 2:
         return control.copy()
     padded = np.vstack([control[:1], control, control[-1:]])
-    p0, p1, p2, p3 = padded[:-3], padded[1:-2], padded[2:-1], padded[3:]
-    chords = np.linalg.norm(p2 - p1, axis=1)
-    counts = np.maximum(1, np.ceil(chords / step_px).astype(int))
+    p0, p1, p2, p3 = (padded[i : len(padded) - 3 + i, None, :] for i in range(4))
+    fine = np.linspace(0.0, 1.0, 17)
+    dense = _catmull_rom(p0, p1, p2, p3, fine[None, :, None])  # S x 17 x D
+    pieces = np.linalg.norm(np.diff(dense, axis=1), axis=2)  # S x 16
+    arc = pieces.sum(axis=1)
+    counts = np.maximum(1, np.ceil(arc / step_px).astype(int))
     segment = np.repeat(np.arange(len(counts)), counts)
-    t = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) / np.repeat(counts, counts)
-    t = t[:, None]
-    a, b, c, d = p0[segment], p1[segment], p2[segment], p3[segment]
-    curve = 0.5 * (
-        2.0 * b
-        + (c - a) * t
-        + (2.0 * a - 5.0 * b + 4.0 * c - d) * t**2
-        + (3.0 * b - a - 3.0 * c + d) * t**3
-    )
+    j = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    # arc length -> curve parameter u = segment + t, by interpolation along the dense samples
+    offsets = np.r_[0.0, np.cumsum(arc)[:-1]]
+    cumulative = np.r_[(offsets[:, None] + np.c_[np.zeros(len(arc)), np.cumsum(pieces, axis=1)[:, :-1]]).ravel(),
+                       offsets[-1] + arc[-1]]
+    parameter = np.r_[(np.arange(len(arc))[:, None] + fine[None, :-1]).ravel(), float(len(arc))]
+    u = np.interp(offsets[segment] + j / counts[segment] * arc[segment], cumulative, parameter)
+    t = np.where(j == 0, 0.0, np.clip(u - segment, 0.0, 1.0))[:, None]
+    curve = _catmull_rom(p0[segment, 0], p1[segment, 0], p2[segment, 0], p3[segment, 0], t)
     return np.vstack([curve, control[-1:]])
 
 
@@ -513,6 +526,20 @@ def tips(scene: Scene) -> pd.DataFrame:
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 
 
+def _odd_width(width_px: float) -> int:
+    """The odd whole width nearest ``width_px`` (ties go up), at least 1 px."""
+    return 2 * int(np.floor(max(width_px, 0.0) / 2.0)) + 1
+
+
+def _thickness(width: int) -> int:
+    """OpenCV ``thickness`` that draws an 8-connected line ``width`` px across (odd ``width``).
+
+    OpenCV draws thick lines about ``thickness + 2`` px across (thickness 2 and 3 both give 3 and 5
+    px: 2 -> 3, 3 -> 5, 5 -> 7); thickness 1 draws a plain 1 px line.
+    """
+    return 1 if width <= 1 else max(2, width - 2)
+
+
 def render_mask(
     scene: Scene,
     shape: tuple[int, int],
@@ -522,15 +549,16 @@ def render_mask(
 ) -> np.ndarray:
     """Draw every root of the scene into an ``H x W`` uint8 mask (``value`` on roots, 0 elsewhere).
 
-    Roots are drawn as polylines ``width_px`` wide (rounded to whole pixels, at least 1) with round
-    caps and joins, without anti-aliasing, at sub-pixel positions; ``z`` is ignored. With
+    Roots are drawn with ``cv2.polylines`` at sub-pixel positions, without anti-aliasing, with round
+    caps and joins, ``width_px`` across (rounded to the nearest odd number of pixels, so that the
+    line is symmetric about its centre: 5 px gives 5 pixels across a horizontal root). With
     ``use_diameter``, a root that has a ``diameter`` function (one value per point, in px) is drawn
-    segment by segment at the mean diameter of each segment's ends instead. Points outside
-    ``shape`` are clipped.
+    segment by segment at the mean diameter of each segment's ends instead. A one-point root is a
+    disc; ``z`` is ignored; points outside ``shape`` are clipped.
     """
     height, width = int(shape[0]), int(shape[1])
     mask = np.zeros((height, width), dtype=np.uint8)
-    thickness = max(1, int(round(width_px)))
+    across = _odd_width(width_px)
     colour = int(value)
     for root in scene.all_roots():
         points = np.asarray(root.points, dtype=np.float64)
@@ -539,11 +567,12 @@ def render_mask(
         fixed = np.rint(points[:, :2] * (1 << _SHIFT)).astype(np.int32)
         diameter = root.functions.get("diameter") if use_diameter else None
         if diameter is not None and len(diameter) == len(points) and len(points) > 1:
-            widths = np.maximum(1, np.rint((diameter[:-1] + diameter[1:]) / 2.0)).astype(int)
-            for a, b, w in zip(fixed[:-1], fixed[1:], widths):
-                cv2.line(mask, tuple(a), tuple(b), colour, int(w), cv2.LINE_8, _SHIFT)
+            for a, b, d in zip(fixed[:-1], fixed[1:], (diameter[:-1] + diameter[1:]) / 2.0):
+                cv2.line(mask, tuple(map(int, a)), tuple(map(int, b)), colour,
+                         _thickness(_odd_width(d)), cv2.LINE_8, _SHIFT)
         elif len(points) == 1:
-            cv2.circle(mask, tuple(fixed[0]), (thickness << _SHIFT) // 2, colour, -1, cv2.LINE_8, _SHIFT)
+            radius = ((across - 1) << _SHIFT) // 2
+            cv2.circle(mask, tuple(map(int, fixed[0])), radius, colour, -1, cv2.LINE_8, _SHIFT)
         else:
-            cv2.polylines(mask, [fixed.reshape(-1, 1, 2)], False, colour, thickness, cv2.LINE_8, _SHIFT)
+            cv2.polylines(mask, [fixed.reshape(-1, 1, 2)], False, colour, _thickness(across), cv2.LINE_8, _SHIFT)
     return mask
