@@ -139,14 +139,15 @@ def _parse_xml(path: Path, data: bytes) -> ET.Element:
             f"{path}: declares a DTD or entities (<!DOCTYPE/<!ENTITY>); rootscope refuses those for "
             "safety. Remove the DOCTYPE block (RSML does not need one) and read the file again."
         ) from None
-    except (expat.ExpatError, AssertionError, IndexError) as exc:
+    except expat.ExpatError as exc:
         raise InputError(
             f"{path}: is not well-formed XML ({exc}). Re-export the RSML from the annotation tool."
         ) from None
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit(":", 1)[-1].rsplit("}", 1)[-1]
+    """Tag name without its namespace prefix (``po:accession`` -> ``accession``)."""
+    return tag.rsplit(":", 1)[-1]
 
 
 def _children(element: ET.Element, name: str) -> list[ET.Element]:
@@ -201,7 +202,7 @@ def read_rsml(path: str | os.PathLike) -> Scene:
             f"{path}: is XML but not RSML (top element <{top.tag}>, expected <rsml>). "
             "Give an RSML file (root architecture), not another XML document."
         )
-    metadata = _read_metadata(_child(top, "metadata"), path)
+    metadata = _read_metadata(_child(top, "metadata"))
     plants = [
         _read_plant(plant, path)
         for scene in _children(top, "scene")
@@ -216,7 +217,7 @@ _METADATA_FIELDS = {
 }
 
 
-def _read_metadata(element: ET.Element | None, path: Path) -> Metadata:
+def _read_metadata(element: ET.Element | None) -> Metadata:
     metadata = Metadata(software="", version="")
     if element is None:
         return metadata
@@ -278,7 +279,8 @@ def _read_root(element: ET.Element, path: Path, order: int) -> Root:
 
 
 def _read_points(element: ET.Element, path: Path, where: str) -> np.ndarray:
-    """``<point x= y= [z=]/>`` (or ``<point><x>..</x>..</point>``) -> ``N x 2`` or ``N x 3``."""
+    """``<point x= y= [z=]/>`` (or ``<point><x>..</x>..</point>``) -> ``N x 2``, or ``N x 3`` when
+    every point has a z."""
     rows = []
     for point in _children(element, "point"):
         values = {k: point.get(k) for k in ("x", "y", "z") if point.get(k) is not None}
