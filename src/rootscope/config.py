@@ -117,8 +117,8 @@ class AlignSettings(_Section):
     """Registration of every scan of a plate onto one reference scan."""
 
     enabled: bool = True
-    model: Literal["translation", "euclidean", "similarity", "affine"] = "similarity"
-    reference: Literal["first", "last"] | int = "first"
+    model: Literal["translation", "rigid", "similarity", "affine", "homography"] = "similarity"
+    reference: Literal["first", "previous"] | int = "first"
     max_side: int = Field(default=1024, ge=64)
 
 
@@ -335,9 +335,10 @@ flat_pattern = "^(?P<species>[A-Za-z]+)_(?P<session>\\\\d{8})_(?P<plate>\\\\d+)"
 
 [align]
 enabled = true
-# Transform between scans of one plate: "translation", "euclidean", "similarity" or "affine".
+# Transform between scans of one plate: "translation", "rigid", "similarity", "affine" or "homography".
 model = "similarity"
-# Reference scan: "first", "last" or an index (0 = first).
+# Reference scan: "first", an index (0 = first, -1 = last), or "previous" (each scan to the one
+# before, chained back to the first: for plates that drift slowly).
 reference = "first"
 # Longest side (px) of the reduced image used for the coarse search.
 max_side = 1024
