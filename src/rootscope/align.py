@@ -96,8 +96,8 @@ def _finite(value: float, digits: int) -> float | None:
 def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
     """H x W (x C) image (float in [0, 1] or uint8/uint16) -> float32 gray H x W in [0, 1].
 
-    RGB(A) is averaged over its colour channels, so gray and colour scans of one plate can be
-    registered to each other. Raises :class:`ShapeMismatchError` for arrays that are not images.
+    RGB(A) becomes luma (ITU-R 601 weights), so gray and colour scans of one plate can be registered
+    to each other. Raises :class:`ShapeMismatchError` for arrays that are not images.
     """
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] in (1, 3, 4):
@@ -108,13 +108,13 @@ def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
         )
     if min(array.shape[:2]) < 32:
         raise ShapeMismatchError(f"{name}: {array.shape[1]}x{array.shape[0]} px is too small to align (min 32 px).")
-    if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
-    elif array.dtype == np.uint16:
-        array = array.astype(np.float32) / 65535.0
-    else:
-        array = array.astype(np.float32, copy=False)
-    return array.mean(axis=2, dtype=np.float32) if array.ndim == 3 else array
+    if array.dtype not in (np.uint8, np.uint16, np.float32):
+        array = array.astype(np.float32)
+    if array.ndim == 3:
+        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2GRAY)
+    if array.dtype == np.float32:
+        return array
+    return array.astype(np.float32) * np.float32(1.0 / np.iinfo(array.dtype).max)
 
 
 def _reduce(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
