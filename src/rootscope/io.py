@@ -29,6 +29,8 @@ from .errors import InputError, RootscopeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MM_PER_INCH = 25.4
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: outputs get the usual permissions, not mkstemp's private 0600
 
 #: Default acquisition-time patterns tried on file names, in order. Each regex uses named groups
 #: year, month, day and optionally hour, minute, second. ``plateA_2025-10-14_03h00.tif``,
@@ -322,6 +324,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -398,15 +401,20 @@ def write_image(
     """Write an image atomically (PNG, JPEG or TIFF by suffix; RGB order in ``image``).
 
     Float images in [0, 1] are scaled to ``bit_depth`` (default 8); integer images (masks, labels)
-    are written as they are. ``px_per_mm`` is stored as the resolution (DPI) when given.
+    are written as they are. JPEG holds 8 bits only: float images are written at 8 bits and uint16
+    images are scaled to 8 bits (value / 257, rounded). ``px_per_mm`` is stored as the resolution
+    (DPI; whole dots per inch in JPEG) when given.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     array = np.asarray(image)
+    jpeg = suffix in (".jpg", ".jpeg")
     if array.dtype.kind == "f":
-        array = from_float(array, bit_depth or 8)
+        array = from_float(array, 8 if jpeg else bit_depth or 8)
     elif array.dtype == bool:
         array = array.astype(np.uint8)
+    elif jpeg and array.dtype == np.uint16:
+        array = np.rint(array / 257.0).astype(np.uint8)
     if suffix in (".tif", ".tiff"):
         kwargs: dict[str, Any] = {}
         if px_per_mm:
@@ -427,7 +435,19 @@ def write_image(
     data = buf.tobytes()
     if px_per_mm and suffix == ".png":
         data = _png_with_dpi(data, px_per_mm)
+    elif px_per_mm and jpeg:
+        data = _jpeg_with_dpi(data, px_per_mm)
     return write_bytes(path, data)
+
+
+def _jpeg_with_dpi(jpeg: bytes, px_per_mm: float) -> bytes:
+    """Set the JFIF density (whole dots per inch) of a JPEG whose first segment is JFIF APP0."""
+    import struct
+
+    if jpeg[2:4] != b"\xff\xe0" or jpeg[6:11] != b"JFIF\x00":
+        return jpeg
+    dpi = min(65535, max(1, int(round(px_per_mm * MM_PER_INCH))))
+    return jpeg[:13] + struct.pack(">BHH", 1, dpi, dpi) + jpeg[18:]
 
 
 def _png_with_dpi(png: bytes, px_per_mm: float) -> bytes:
