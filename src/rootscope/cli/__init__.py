@@ -25,6 +25,8 @@ err_console = Console(stderr=True)
 
 # Each module registers its commands on `app` when imported (order = order in --help).
 from . import synth  # noqa: E402,F401
+from . import pixel  # noqa: E402,F401
+from . import segment  # noqa: E402,F401
 
 
 @app.callback()

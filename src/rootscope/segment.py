@@ -1,0 +1,65 @@
+"""One entry point for every segmentation model: pixel classifier or U-Net.
+
+:func:`load_segmenter` reads a model file and returns an object with ``classes`` (list of names; mask
+value ``k`` is ``classes[k - 1]``), ``predict_proba(image) -> float32 K x H x W`` and
+``predict(image) -> uint8 H x W`` with values 1..K. Pixel-classifier files are recognised here; any
+other file is offered to :func:`rootscope.unet.load_segmenter` (imported only then, as it needs torch).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .pixel import PixelClassifier, is_pixel_model
+
+
+class Segmenter(Protocol):
+    """What ``rootscope segment`` needs from a model."""
+
+    classes: list[str]
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray: ...
+
+    def predict(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def load_segmenter(path: str | os.PathLike) -> Segmenter:
+    """Load a pixel-classifier or U-Net model file; ModelError naming the file for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found. Train one with `rootscope pixel train` or `rootscope unet train`.")
+    if is_pixel_model(path):
+        return PixelClassifier.load(path)
+    unet = _unet_module()
+    if unet is not None and unet.is_unet_model(path):
+        return unet.load_segmenter(path)
+    raise ModelError(
+        f"{path}: not a rootscope model (neither a pixel classifier nor a U-Net). Give a file written by "
+        "`rootscope pixel train` or `rootscope unet train`."
+    )
+
+
+def _unet_module() -> Any:
+    """``rootscope.unet`` when it (and torch) can be imported, else None."""
+    try:
+        from . import unet
+    except ImportError:
+        return None
+    return unet
+
+
+def segment_image(segmenter: Segmenter, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mask (uint8 H x W, 1..K) and probabilities (float32 K x H x W) of one image in one pass.
+
+    A pixel classifier applies its post-processing to the mask; other models give the most probable
+    class (what their ``predict`` does).
+    """
+    proba = segmenter.predict_proba(image)
+    if isinstance(segmenter, PixelClassifier):
+        return segmenter.predict(image, proba=proba), proba
+    return (proba.argmax(0) + 1).astype(np.uint8), proba
