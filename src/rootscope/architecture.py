@@ -1,0 +1,549 @@
+"""Root mask -> plants -> primary and lateral roots, tips and branching points (pixels).
+
+The pipeline: clean the mask, skeletonize it into a graph (:mod:`rootscope.skeleton`), undo root
+crossings (a four-way junction whose edges pair into two straight roots is two roots passing, not a
+branching point), attach every part of the graph to its nearest seed by path length, and read each
+plant's tree as roots: first-order roots start at the seed, the primary is the one that reaches the
+deepest tip; every other branch is a lateral of order parent + 1 that follows its longest path.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import cv2
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from .errors import InputError
+from .rsml import Metadata, Plant, Root, Scene
+from .skeleton import SkeletonGraph, chain_length, clean_mask, merge_degree_two, path_length, skeleton_graph, smooth_path
+
+ROOT, SEED, SHOOT = 1, 2, 3
+
+
+@dataclass
+class RootPath:
+    """One measured root of a plant.
+
+    ``points`` is the smoothed ``N x 2`` (row, col) centreline from base to tip (px); ``diameter`` the
+    root diameter (px) at each point; ``parent`` the index of the parent root in the plant (None for
+    first-order roots); ``insertion_px`` the distance along the parent (px) where this root starts.
+    """
+
+    points: np.ndarray
+    diameter: np.ndarray
+    order: int
+    length_px: float
+    parent: int | None = None
+    insertion_px: float = 0.0
+
+    @property
+    def base(self) -> np.ndarray:
+        return self.points[0]
+
+    @property
+    def tip(self) -> np.ndarray:
+        return self.points[-1]
+
+
+@dataclass
+class PlantArchitecture:
+    """A plant: its seed (row, col) and roots; ``roots[primary]`` is the primary root (None: no root)."""
+
+    id: int
+    seed: np.ndarray
+    roots: list[RootPath] = field(default_factory=list)
+    primary: int | None = None
+
+    def branch_points(self) -> np.ndarray:
+        """``K x 2`` (row, col) where a lateral leaves its parent."""
+        pts = [r.base for r in self.roots if r.parent is not None]
+        return np.array(pts, float).reshape(-1, 2)
+
+    def tips(self) -> np.ndarray:
+        """``K x 2`` (row, col) root tips."""
+        return np.array([r.tip for r in self.roots], float).reshape(-1, 2)
+
+
+@dataclass
+class ImageArchitecture:
+    """Everything measured on one mask, as data (tables are made by :mod:`rootscope.traits`).
+
+    ``unassigned_length_px`` is skeleton length not reachable from any seed; ``crossings`` the (row,
+    col) points where two roots were found to cross; ``warnings`` human-readable notes.
+    """
+
+    shape: tuple[int, int]
+    plants: list[PlantArchitecture] = field(default_factory=list)
+    crossings: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    unassigned_length_px: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def branch_points(self) -> np.ndarray:
+        """All branching points, ``K x 2`` (row, col)."""
+        return np.vstack([p.branch_points() for p in self.plants] + [np.zeros((0, 2))])
+
+    def tips(self) -> np.ndarray:
+        """All root tips, ``K x 2`` (row, col)."""
+        return np.vstack([p.tips() for p in self.plants] + [np.zeros((0, 2))])
+
+
+# ------------------------------------------------------------------------------------ input
+def split_classes(mask: np.ndarray, root_class: int = ROOT, seed_class: int | None = SEED, name: str = "<mask>") -> tuple[np.ndarray, np.ndarray | None]:
+    """Root and seed booleans from a class-index mask (``H x W`` ints).
+
+    A 0/1 or 0/255 mask is all root. Other values need ``root_class`` (and ``seed_class``) to say which
+    class is which; a float or colour image raises InputError naming ``name``.
+    """
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise InputError(f"{name}: mask has shape {m.shape}; expected a 2-D class-index image (H x W). Save the mask as a single-channel PNG.")
+    if m.dtype.kind == "f":
+        if not np.all(np.isin(np.unique(m), (0.0, 1.0))):
+            raise InputError(f"{name}: mask holds non-integer values; expected class indices (0 background, 1 root, ...). Threshold probabilities first (e.g. rootscope segment).")
+        m = m.astype(np.uint8)
+    values = np.unique(m)
+    if set(values.tolist()) <= {0, 255}:
+        return m == 255, None
+    if set(values.tolist()) <= {0, 1}:
+        return m == 1, None
+    if root_class not in values and len(values) > 8:
+        raise InputError(
+            f"{name}: mask is not binary ({len(values)} distinct values, e.g. {values[:6].tolist()}); it looks like a "
+            "grey-level image, not a class-index mask. Pass a segmentation mask, or --root-class K for class-index masks."
+        )
+    seed = (m == seed_class) if seed_class is not None and seed_class != root_class and seed_class in values else None
+    return m == root_class, seed
+
+
+# ------------------------------------------------------------------------------------ crossings
+def _direction(g: SkeletonGraph, k: int, node: int, reach: float) -> np.ndarray:
+    """Unit vector from ``node`` along edge ``k`` to the point ``reach`` px away (or the far end)."""
+    p = g.edges[k].oriented(node).astype(float)
+    d = np.r_[0, np.cumsum(np.hypot(*np.diff(p, axis=0).T))]
+    q = p[min(np.searchsorted(d, reach), len(p) - 1)]
+    v = q - g.nodes[node]
+    n = np.hypot(*v)
+    return v / n if n > 0 else v
+
+
+def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 2.5, max_turn_deg: float = 35.0) -> np.ndarray:
+    """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
+
+    A crossing shows as one node with four edges, or two three-way nodes joined by an edge shorter than
+    ``max_bridge`` x the root diameter. When the four outer edges pair into two continuations that each
+    turn less than ``max_turn_deg``, each pair becomes one edge through the crossing and no branching
+    point is left there.
+    """
+    crossings = []
+    deg = g.degree()
+    inc = g.incident()
+    groups: list[tuple[list[int], list[tuple[int, int]], int | None]] = []  # (nodes, (edge, node) ends, bridge)
+    used: set[int] = set()
+    for k, e in list(g.edges.items()):
+        if e.u == e.v or deg[e.u] != 3 or deg[e.v] != 3 or e.u in used or e.v in used:
+            continue
+        if e.length > max_bridge * 2 * max(g.radius[e.u], g.radius[e.v]):
+            continue
+        ends = [(j, n) for n in (e.u, e.v) for j in inc[n] if j != k]
+        if len({j for j, _ in ends}) == 4:
+            groups.append(([e.u, e.v], ends, k))
+            used.update((e.u, e.v))
+    for n in np.flatnonzero(deg == 4):
+        if n not in used and len(set(inc[n])) == 4:
+            groups.append(([int(n)], [(j, int(n)) for j in inc[n]], None))
+    cos_ok = np.cos(np.radians(180 - max_turn_deg))
+    for nodes, ends, bridge in groups:
+        if any(j not in g.edges for j, _ in ends) or (bridge is not None and bridge not in g.edges):
+            continue
+        reach = 4 * max(g.radius[n] for n in nodes) + 4
+        dirs = [_direction(g, j, n, reach) for j, n in ends]
+        best, best_cost = None, np.inf
+        for a, b in combinations(range(4), 2):
+            c, d = [i for i in range(4) if i not in (a, b)]
+            # the two ends of one root are on different nodes of a two-node crossing
+            if bridge is not None and (ends[a][1] == ends[b][1] or ends[c][1] == ends[d][1]):
+                continue
+            cos1, cos2 = dirs[a] @ dirs[b], dirs[c] @ dirs[d]
+            if max(cos1, cos2) < best_cost:
+                best, best_cost = ((a, b), (c, d)), max(cos1, cos2)
+        if best is None or best_cost > cos_ok:
+            continue
+        bridge_path = g.edges[bridge] if bridge is not None else None
+        for a, b in best:
+            (ja, na), (jb, nb) = ends[a], ends[b]
+            ea, eb = g.edges[ja], g.edges[jb]
+            pa = ea.path if ea.v == na else ea.path[::-1]
+            pb = eb.path if eb.u == nb else eb.path[::-1]
+            mid = [] if bridge_path is None or na == nb else [bridge_path.oriented(na)]
+            far_a = ea.u if ea.v == na else ea.v
+            far_b = eb.v if eb.u == nb else eb.u
+            g.edges[ja] = type(ea)(far_a, far_b, np.vstack([pa, *mid, pb]))
+            del g.edges[jb]
+        if bridge is not None:
+            del g.edges[bridge]
+        crossings.append(g.nodes[nodes].mean(axis=0))
+    return np.array(crossings, float).reshape(-1, 2)
+
+
+# ------------------------------------------------------------------------------------ seeds
+def seeds_from_mask(seed_mask: np.ndarray, min_area_px: int = 20) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Seed centroids (``K x 2`` (row, col)) and their pixel sets from a boolean seed mask."""
+    n, lab, stats, cent = cv2.connectedComponentsWithStats(seed_mask.astype(np.uint8), connectivity=8)
+    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area_px]
+    return cent[keep][:, ::-1].astype(float).reshape(-1, 2), [lab == i for i in keep]
+
+
+def _components(g: SkeletonGraph) -> np.ndarray:
+    """Connected-component label of each node."""
+    n = len(g.nodes)
+    parent = np.arange(n)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for e in g.edges.values():
+        ra, rb = find(e.u), find(e.v)
+        if ra != rb:
+            parent[ra] = rb
+    return np.array([find(i) for i in range(n)])
+
+
+def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float) -> np.ndarray:
+    """One seed at the top node of each skeleton component longer than ``min_length_px``; tops closer
+    than ``merge_px`` (roots of one plant that do not touch) become one seed at the topmost."""
+    comp = _components(g)
+    length: dict[int, float] = {}
+    for e in g.edges.values():
+        length[comp[e.u]] = length.get(comp[e.u], 0.0) + e.length
+    tops = []
+    for c, total in length.items():
+        if total < min_length_px:
+            continue
+        members = np.flatnonzero(comp == c)
+        tops.append(g.nodes[members[np.argmin(g.nodes[members, 0])]])
+    tops = sorted(tops, key=lambda p: p[0])
+    seeds: list[np.ndarray] = []
+    for t in tops:
+        if not any(np.hypot(*(t - s)) <= merge_px for s in seeds):
+            seeds.append(t)
+    return np.array(seeds, float).reshape(-1, 2)
+
+
+
+# ------------------------------------------------------------------------------------ geometry fixes
+def _arc(p: np.ndarray) -> np.ndarray:
+    return np.r_[0, np.cumsum(np.hypot(*np.diff(p, axis=0).T))]
+
+
+def _straighten(raw: np.ndarray, at: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Replace the path within ``half`` px of each junction index ``at`` by a straight segment: a
+    skeleton bends towards a branch at the junction, which would add length to the parent."""
+    out = raw.copy()
+    arc = _arc(raw)
+    for i, h in zip(at, half):
+        i0 = int(np.searchsorted(arc, arc[i] - h))
+        i1 = int(np.searchsorted(arc, arc[i] + h, side="right")) - 1
+        if i1 - i0 < 2 or i0 == 0 or i1 == len(raw) - 1:
+            continue
+        f = (arc[i0 : i1 + 1] - arc[i0]) / max(arc[i1] - arc[i0], 1e-9)
+        out[i0 : i1 + 1] = raw[i0] + f[:, None] * (raw[i1] - raw[i0])
+    return out
+
+
+def _line(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and unit direction of the best line through points (principal axis)."""
+    c = p.mean(axis=0)
+    _, _, vt = np.linalg.svd(p - c, full_matrices=False)
+    return c, vt[0]
+
+
+def _correct_base(raw: np.ndarray, parent: np.ndarray, r: float, min_sin: float = 0.26) -> np.ndarray:
+    """Start a lateral where its own axis meets its parent's axis.
+
+    The skeleton junction sits off the parent's centreline, towards the lateral; the lateral's line
+    (fitted beyond ``2 r`` px of its base) is intersected with the parent's line near the junction.
+    Left unchanged when the two are within 15 degrees of parallel or the fix would move > 3 r px.
+    """
+    arc = _arc(raw)
+    near = raw[(arc >= 2 * r + 1) & (arc <= 6 * r + 9)]
+    j = int(np.argmin(np.hypot(*(parent - raw[0]).T)))
+    parc = _arc(parent)
+    far = np.abs(parc - parc[j])
+    side = parent[(far >= 2 * r + 1) & (far <= 6 * r + 9)]
+    if len(near) < 3 or len(side) < 3:
+        return raw
+    (cc, dc), (cp, dp) = _line(near), _line(side)
+    cross = dc[0] * dp[1] - dc[1] * dp[0]
+    if abs(cross) < min_sin:
+        return raw
+    t = np.linalg.solve(np.stack([dc, -dp], 1), cp - cc)[0]
+    base = cc + t * dc
+    if np.hypot(*(base - raw[0])) > 3 * r + 1:
+        return raw
+    return np.vstack([base, raw[arc >= 2 * r + 1]])
+
+
+def _extend(raw: np.ndarray, mask: np.ndarray, dist: np.ndarray, at_start: bool = False) -> np.ndarray:
+    """Extend a skeleton end to the centre of the root's rounded end: march along the end direction to
+    the mask edge, then come back by the root radius (thinning stops short of the real tip)."""
+    p = raw[::-1] if at_start else raw
+    arc = _arc(p)
+    total = arc[-1]
+    if total < 4:
+        return raw
+    back = p[(total - arc >= 2) & (total - arc <= 12)]
+    if len(back) < 2:
+        return raw
+    d = p[-1] - back.mean(axis=0)
+    d /= max(np.hypot(*d), 1e-9)
+    body = p[(total - arc >= 4) & (total - arc <= 30)]
+    rc = np.clip(np.rint(body).astype(int), 0, np.array(mask.shape) - 1)
+    r = float(np.median(dist[rc[:, 0], rc[:, 1]])) if len(body) else 1.0
+    steps = np.arange(0.5, 4 * r + 4, 0.5)
+    ray = np.rint(p[-1] + steps[:, None] * d).astype(int)
+    inside = (ray >= 0).all(1) & (ray < np.array(mask.shape)).all(1)
+    inside[inside] = mask[ray[inside, 0], ray[inside, 1]]
+    run = int(np.argmin(inside)) if not inside.all() else len(inside)
+    ext = (steps[run - 1] if run else 0.0) + 0.5 - r
+    if ext <= 0.25:
+        return raw
+    out = np.vstack([p, p[-1] + ext * d])
+    return out[::-1] if at_start else out
+
+# ------------------------------------------------------------------------------------ plants
+def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
+    """Shortest-path forest from virtual seed nodes. Returns (dist, predecessor, source seed, best edge
+    id per (min(u,v), max(u,v)) pair encoded as a dict keyed by u * N + v)."""
+    n, s = len(g.nodes), len(seeds)
+    rows, cols, w = [], [], []
+    best: dict[int, int] = {}
+    for k, e in g.edges.items():
+        if e.u == e.v:
+            continue
+        a, b = min(e.u, e.v), max(e.u, e.v)
+        key = a * n + b
+        if key not in best or e.length < g.edges[best[key]].length:
+            best[key] = k
+    for key, k in best.items():
+        e = g.edges[k]
+        rows += [e.u, e.v]
+        cols += [e.v, e.u]
+        w += [max(e.length, 1e-6)] * 2
+    for i, (seed, zone) in enumerate(zip(seeds, zones)):
+        for node in zone:
+            rows += [n + i]
+            cols += [int(node)]
+            w += [max(float(np.hypot(*(g.nodes[node] - seed))), 1e-6)]
+    mat = coo_matrix((w, (rows, cols)), shape=(n + s, n + s)).tocsr()
+    if s == 0:
+        return np.full(n, np.inf), np.full(n, -9999), np.full(n, -1), best
+    dist, pred, src = dijkstra(mat, directed=True, indices=np.arange(n, n + s), min_only=True, return_predecessors=True)
+    return dist[:n], pred[:n], np.where(np.isfinite(dist[:n]), src[:n] - n, -1), best
+
+
+def find_architecture(
+    mask: np.ndarray,
+    *,
+    seed_mask: np.ndarray | None = None,
+    seed_points: np.ndarray | None = None,
+    seed_radius_px: float | None = None,
+    min_area_px: int = 30,
+    max_hole_px: int = 20,
+    bridge_px: int = 0,
+    spur_factor: float = 2.0,
+    min_plant_length_px: float = 50.0,
+    smooth_sigma: float = 2.0,
+    name: str = "<mask>",
+) -> ImageArchitecture:
+    """Plants, roots, tips and branching points of one root mask.
+
+    ``mask`` is a boolean ``H x W`` root mask. Seeds (one plant each) come from ``seed_mask`` (the
+    centroid of each seed blob; roots that start within the blob's reach belong to it), from
+    ``seed_points`` (``K x 2`` (row, col)), or else from the top of each skeleton component longer than
+    ``min_plant_length_px``. ``seed_radius_px`` is how far from a seed point a root may start (and
+    how close two component tops must be to be one plant); defaults follow the root width. Branches
+    that leave within the seed radius are first-order roots (seminal roots of cereals). Lengths in px.
+    """
+    mask = np.asarray(mask, bool)
+    arch = ImageArchitecture(shape=mask.shape)
+    clean = clean_mask(mask, min_area_px=min_area_px, max_hole_px=max_hole_px, bridge_px=bridge_px)
+    if not clean.any():
+        arch.warnings.append(f"{name}: no root pixels left after cleaning")
+        return arch
+    g, dist = skeleton_graph(clean, spur_factor=spur_factor)
+    arch.crossings = resolve_crossings(g)
+    merge_degree_two(g)
+    root_r = float(np.median(g.radius)) if len(g.radius) else 2.0
+    # seeds and the nodes each may start from
+    zones: list[np.ndarray] = []
+    if seed_mask is not None and seed_mask.any():
+        seeds, blobs = seeds_from_mask(seed_mask)
+        reach = int(np.ceil(2 * root_r + 3))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        rc = np.clip(np.rint(g.nodes).astype(int), 0, np.array(mask.shape) - 1)
+        for blob in blobs:
+            grown = cv2.dilate(blob.astype(np.uint8), kernel).astype(bool)
+            zones.append(np.flatnonzero(grown[rc[:, 0], rc[:, 1]]))
+        radii = [float(np.sqrt(b.sum() / np.pi)) + reach for b in blobs]
+    else:
+        radius = seed_radius_px if seed_radius_px is not None else 6 * root_r + 10
+        if seed_points is not None:
+            seeds = np.asarray(seed_points, float).reshape(-1, 2)
+        else:
+            seeds = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
+        for s in seeds:
+            zones.append(np.flatnonzero(np.hypot(*(g.nodes - s).T) <= radius))
+        radii = [radius] * len(seeds)
+    if seed_radius_px is not None:
+        radii = [seed_radius_px] * len(seeds)
+    if len(seeds) == 0:
+        arch.warnings.append(f"{name}: no seed or root system found")
+        arch.unassigned_length_px = g.total_length()
+        return arch
+    deg = g.degree()
+    for z, (s, zone) in enumerate(zip(seeds, zones)):
+        tips = zone[deg[zone] == 1]
+        if len(tips):
+            zones[z] = tips  # roots start at the seed: connect it to root ends, not to roots passing by
+        elif len(zone):
+            zones[z] = zone[[np.argmin(np.hypot(*(g.nodes[zone] - s).T))]]
+    dist_g, pred, src, best = _assign(g, seeds, zones)
+    n = len(g.nodes)
+    for i, seed in enumerate(seeds):
+        plant = PlantArchitecture(id=i + 1, seed=np.asarray(seed, float))
+        _plant_roots(g, plant, i, dist_g, pred, src, best, dist, clean, radii[i], smooth_sigma, n, seed_mask is not None)
+        arch.plants.append(plant)
+        if not plant.roots:
+            arch.warnings.append(f"{name}: plant {i + 1} at (row {seed[0]:.0f}, col {seed[1]:.0f}) has no root attached")
+    unreached = [e for e in g.edges.values() if src[e.u] < 0 and src[e.v] < 0]
+    arch.unassigned_length_px = float(sum(path_length(e.path) for e in unreached))
+    return arch
+
+
+def _plant_roots(g, plant, i, dist_g, pred, src, best, dist, mask, seed_r, sigma, n, from_centre) -> None:
+    """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
+    virtual = n + i
+    children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
+    extra = n + len(dist_g)  # ids for the far ends of edges outside the tree
+    mine = set(np.flatnonzero(src == i).tolist())
+    tree_edges = set()
+    for node in sorted(mine):
+        p = int(pred[node])
+        if p == virtual:
+            children.setdefault(virtual, []).append((node, g.nodes[node][None]))
+        elif 0 <= p < n:
+            k = best[min(p, node) * n + max(p, node)]
+            tree_edges.add(k)
+            children.setdefault(p, []).append((node, g.edges[k].oriented(p).astype(float)))
+    for k, e in g.edges.items():
+        ends = [x for x in (e.u, e.v) if x in mine]
+        if k in tree_edges or not ends:
+            continue
+        a = min(ends, key=lambda x: dist_g[x])  # hang a loop-closing edge from its end nearer the seed
+        children.setdefault(a, []).append((extra, e.oriented(a).astype(float)))
+        extra += 1
+    if virtual not in children:
+        return
+    score: dict[tuple[int, str], tuple[float, int]] = {}
+
+    def choose(node: int, how: str) -> int:
+        """Index of the child to follow at ``node``: towards the deepest tip (``deep``) or along the
+        longest path (``long``)."""
+        if (node, how) not in score:
+            todo, seen = [node], []
+            while todo:
+                x = todo.pop()
+                seen.append(x)
+                todo.extend(c for c, _ in children.get(x, []))
+            for x in reversed(seen):
+                kids = children.get(x, [])
+                if not kids:
+                    score[(x, how)] = (-np.inf if how == "deep" else 0.0, -1)
+                    continue
+                vals = []
+                for c, path in kids:
+                    sub = score[(c, how)][0]
+                    vals.append(max(sub, path[-1, 0]) if how == "deep" else sub + chain_length(path))
+                score[(x, how)] = (max(vals), int(np.argmax(vals)))
+        return score[(node, how)][1]
+
+    def walk(start: int, j: int, order: int, parent: int | None, insertion: float) -> None:
+        how = "deep" if order == 1 else "long"
+        seq, chosen, pieces = [start], [j], []
+        x = start
+        while True:
+            c, path = children[x][chosen[-1]]
+            pieces.append(path if not pieces else path[1:])
+            x = c
+            seq.append(x)
+            if not children.get(x):
+                break
+            chosen.append(choose(x, how))
+        raw = np.vstack(pieces)
+        at = np.cumsum([len(p) for p in pieces]) - 1  # raw index of seq[1:]
+        raw = _straighten(raw, at[:-1], 2 * g.radius[seq[1:-1]] + 1)
+        raw = _extend(raw, mask, dist)
+        if parent is not None:
+            raw = _correct_base(raw, plant.roots[parent].points, float(g.radius[start]))
+        elif from_centre and dist_g[start] <= seed_r:
+            raw = np.vstack([plant.seed, raw])  # a root from the seed starts at the seed's centre
+        else:
+            raw = _extend(raw, mask, dist, at_start=True)
+        shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
+        pts = smooth_path(raw, sigma)
+        rc = np.rint(pts).astype(int)
+        rc = np.clip(rc, 0, np.array(dist.shape) - 1)
+        rid = len(plant.roots)
+        plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, path_length(raw, sigma=sigma), parent, insertion))
+        arc = _arc(pts)
+        at = np.clip(at + shift, 0, len(pts) - 1)
+        for t in range(1, len(seq) - 1):
+            node = seq[t]
+            for j2 in range(len(children[node])):
+                if j2 == chosen[t]:
+                    continue
+                if order == 1 and dist_g[node] <= seed_r:
+                    walk(node, j2, 1, None, 0.0)  # another root from the seed (seminal root)
+                else:
+                    walk(node, j2, order + 1, rid, float(arc[at[t - 1]]))
+
+    for collar, _ in children[virtual]:
+        for j in range(len(children.get(collar, []))):
+            walk(collar, j, 1, None, 0.0)
+    if plant.roots:
+        firsts = [k for k, r in enumerate(plant.roots) if r.order == 1]
+        plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
+
+
+# ------------------------------------------------------------------------------------ RSML
+def to_scene(arch: ImageArchitecture, *, name: str = "", px_per_mm: float | None = None) -> Scene:
+    """RSML scene of an :class:`ImageArchitecture`: points in (x, y) px, laterals nested in their
+    parents, per-point ``diameter`` (px). ``px_per_mm`` is stored as metadata (unit stays pixel)."""
+    meta = Metadata(unit="pixel", resolution=1.0, file_key=name)
+    if px_per_mm:
+        meta.extra["px_per_mm"] = f"{px_per_mm:.6g}"
+    scene = Scene(metadata=meta)
+    for plant in arch.plants:
+        out = Plant(id=str(plant.id), label=f"plant{plant.id}")
+        made: list[Root] = []
+        for k, r in enumerate(plant.roots):
+            root = Root(points=r.points[:, ::-1].copy(), id=f"{plant.id}.{k + 1}", label="primary" if k == plant.primary else f"order{r.order}",
+                        order=r.order, functions={"diameter": r.diameter.copy()})
+            made.append(root)
+            (out.roots if r.parent is None else made[r.parent].children).append(root)
+        scene.plants.append(out)
+    return scene
+
+
+def warn_empty(arch: ImageArchitecture) -> None:
+    """Emit the architecture's notes as Python warnings (used by the CLI)."""
+    for w in arch.warnings:
+        warnings.warn(w, stacklevel=2)
