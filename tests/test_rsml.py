@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from rootscope.errors import InputError
 from rootscope.rsml import (
@@ -121,7 +122,7 @@ def test_spline_passes_through_control_points_smoothly() -> None:
     for point in control:  # every control point lies on the curve
         assert np.min(np.linalg.norm(curve - point, axis=1)) < 1e-9
     steps = np.linalg.norm(np.diff(curve, axis=0), axis=1)
-    assert 1.5 < steps.min() and steps.max() <= 2.01  # sampled about every 2 px of arc
+    assert 1.5 < steps.min() and steps.max() < 2.25  # sampled about every 2 px of arc
     chord = np.linalg.norm(np.diff(control, axis=0), axis=1).sum()
     assert chord <= root_length(Root(curve)) < 1.1 * chord
     turn = np.diff(np.unwrap(np.arctan2(*np.diff(curve, axis=0).T[::-1])))
@@ -216,6 +217,18 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path: Path, name: str,
     assert name in str(info.value)
 
 
+def _fits_its_image(scene: Scene, image: Path, margin_px: float = 10.0, min_cover: float = 0.6) -> None:
+    """Points lie on the image (x to the right, y down), within a margin for spline overshoot, and a
+    mask drawn 5 px wide covers about 5 px per px of length (less where roots overlap)."""
+    with Image.open(image) as im:
+        width, height = im.size
+    points = np.vstack([r.points for r in scene.all_roots() if len(r.points)])
+    assert points.min() >= -margin_px and points[:, 0].max() < width + margin_px, image
+    assert points[:, 1].max() < height + margin_px, image
+    area = np.count_nonzero(render_mask(scene, (height, width), width_px=5.0))
+    assert min_cover < area / (5.0 * scene_length(scene)) < 1.05, image
+
+
 def _real(shared_data: Path, pattern: str) -> list[Path]:
     files = sorted(shared_data.glob(pattern))
     assert files, f"no RSML files match {pattern} in {shared_data}"
@@ -237,12 +250,13 @@ def test_every_rootnav_file_parses_with_one_plant_primary_and_order_2_laterals(s
         expected = np.array(first.groups(), dtype=float).reshape(2, 2)
         np.testing.assert_array_equal(scene.plants[0].roots[0].points[:2], expected)  # polyline, not spline
         assert branching_points(scene)["distance_px"].max() < 15.0, path  # laterals start at the parent
+        _fits_its_image(scene, path.with_suffix(".jpg"))
 
 
 def test_every_tillmore_file_parses_with_first_order_spline_roots(shared_data: Path) -> None:
     files = _real(shared_data, "tillmore-barley/train/rsml/*.rsml")
     assert len(files) == 89
-    rooted = []
+    rooted, duplicated = [], []
     for path in files:
         scene = read_rsml(path)
         text = path.read_text()
@@ -256,5 +270,12 @@ def test_every_tillmore_file_parses_with_first_order_spline_roots(shared_data: P
         curve = scene.plants[[bool(p.roots) for p in scene.plants].index(True)].roots[0].points
         assert len(curve) >= len(control)
         assert max(np.min(np.linalg.norm(curve - c, axis=1)) for c in control) < 1e-9, path
+        tip_sets = [frozenset(map(tuple, tips(Scene([p]))[["x", "y"]].to_numpy()))
+                    for p in scene.plants if p.roots]
+        shared_tips = len(set(tip_sets)) < len(tip_sets)  # 426.rsml: its 3 plants end at the same 9 tips
+        image = path.parent.parent / "imgs" / f"{path.stem}.jpg"
+        _fits_its_image(scene, image, min_cover=0.2 if shared_tips else 0.6)
+        duplicated.extend([path.name] if shared_tips else [])
     # plants that have roots: 1 to 3 per image, 3 in most (some files also list plants without roots)
     assert min(rooted) >= 1 and max(rooted) <= 3 and np.mean(np.array(rooted) == 3) > 0.8
+    assert duplicated == ["426.rsml"]  # the one annotation error of the set, read as written

@@ -183,8 +183,8 @@ def read_rsml(path: str | os.PathLike) -> Scene:
 
     Points are ``(x, y)`` or ``(x, y, z)`` in the file's unit (pixels for images). A root's geometry
     is its ``polyline``; a root with only ``rootnavspline`` control points (TILLMore) gets the
-    Catmull-Rom curve through them (:func:`spline_through`, about one point every 2 px); a root with
-    neither keeps an empty ``0 x 2`` array. Root order is the nesting depth (1 = attached to the
+    centripetal Catmull-Rom curve through them (:func:`spline_through`, a point about every 2 px);
+    a root with neither keeps an empty ``0 x 2`` array. Root order is the nesting depth (1 = attached to the
     plant). Unknown elements are ignored; empty or odd IDs are kept as written. Raises
     :class:`InputError` naming the file when it is missing, empty, not XML, not RSML, declares a
     DTD/entities, or holds a coordinate that is not a number.
@@ -295,34 +295,43 @@ def _read_points(element: ET.Element, path: Path, where: str) -> np.ndarray:
     )
 
 
-def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Uniform Catmull-Rom segment from ``p1`` (t = 0) to ``p2`` (t = 1); ``t`` broadcasts as ``K x 1``."""
-    return 0.5 * (
-        2.0 * p1
-        + (p2 - p0) * t
-        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t**2
-        + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t**3
-    )
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Centripetal Catmull-Rom segment from ``p1`` (s = 0) to ``p2`` (s = 1) (Barry-Goldman form).
+
+    Knot spacing is the square root of each chord, which keeps the curve free of cusps and loops and
+    limits overshoot where control points are unevenly spaced. Points are ``... x D`` arrays that
+    broadcast with ``s`` (``... x 1``).
+    """
+    t1 = np.sqrt(np.linalg.norm(p1 - p0, axis=-1, keepdims=True))
+    t2 = t1 + np.sqrt(np.linalg.norm(p2 - p1, axis=-1, keepdims=True))
+    t3 = t2 + np.sqrt(np.linalg.norm(p3 - p2, axis=-1, keepdims=True))
+    t = t1 + s * (t2 - t1)
+    a1 = ((t1 - t) * p0 + t * p1) / t1
+    a2 = ((t2 - t) * p1 + (t - t1) * p2) / (t2 - t1)
+    a3 = ((t3 - t) * p2 + (t - t2) * p3) / (t3 - t2)
+    b1 = ((t2 - t) * a1 + t * a2) / t2
+    b2 = ((t3 - t) * a2 + (t - t1) * a3) / (t3 - t1)
+    return ((t2 - t) * b1 + (t - t1) * b2) / (t2 - t1)
 
 
 def spline_through(control: np.ndarray, step_px: float = 2.0) -> np.ndarray:
-    """Uniform Catmull-Rom curve through control points, sampled about every ``step_px`` of arc.
+    """Centripetal Catmull-Rom curve through control points, sampled about every ``step_px`` of arc.
 
     ``control`` is ``N x D`` (D = 2 or 3). The curve passes exactly through every control point
-    (consecutive duplicates are dropped); its ends are clamped (the end points are repeated as
-    phantom neighbours). Each segment is cut into ``ceil(arc length / step_px)`` pieces of equal arc
-    length. Returns ``M x D`` float64 with ``M >= N``; a single point is returned as is.
+    (consecutive duplicates are dropped); at the ends, phantom points mirror the neighbouring control
+    point. Each segment is cut into ``ceil(arc length / step_px)`` pieces of equal arc length.
+    Returns ``M x D`` float64 with ``M >= N``; a single point is returned as is.
     """
     control = np.asarray(control, dtype=np.float64)
     if len(control) > 1:
         control = control[np.r_[True, np.any(np.diff(control, axis=0) != 0, axis=1)]]
     if len(control) < 2:
         return control.copy()
-    padded = np.vstack([control[:1], control, control[-1:]])
+    padded = np.vstack([2.0 * control[0] - control[1], control, 2.0 * control[-1] - control[-2]])
     p0, p1, p2, p3 = (padded[i : len(padded) - 3 + i, None, :] for i in range(4))
-    fine = np.linspace(0.0, 1.0, 17)
-    dense = _catmull_rom(p0, p1, p2, p3, fine[None, :, None])  # S x 17 x D
-    pieces = np.linalg.norm(np.diff(dense, axis=1), axis=2)  # S x 16
+    fine = np.linspace(0.0, 1.0, 33)
+    dense = _catmull_rom(p0, p1, p2, p3, fine[None, :, None])  # S x 33 x D
+    pieces = np.linalg.norm(np.diff(dense, axis=1), axis=2)  # S x 32
     arc = pieces.sum(axis=1)
     counts = np.maximum(1, np.ceil(arc / step_px).astype(int))
     segment = np.repeat(np.arange(len(counts)), counts)
