@@ -131,6 +131,13 @@ def test_spline_passes_through_control_points_smoothly() -> None:
     assert np.all(line[:, 1] == 0.0) and np.all(np.diff(line[:, 0]) > 0)
 
 
+def test_spline_barely_overshoots_after_a_long_segment() -> None:
+    # control points of a TILLMore root (638R.rsml): a 640 px segment into a bend at x = 1624
+    control = np.array([[1205.0, 381.0], [1624.0, 863.0], [1621.0, 1070.0], [1619.0, 1434.0], [1606.0, 1471.0]])
+    curve = spline_through(control)
+    assert curve[:, 0].max() - control[:, 0].max() < 15.0  # uniform Catmull-Rom goes about 30 px beyond
+
+
 def test_render_mask_of_a_horizontal_line_has_the_given_width() -> None:
     scene = Scene([Plant([Root(np.array([[10.0, 50.0], [90.0, 50.0]]))])])
     mask = render_mask(scene, (100, 120), width_px=5.0, value=3)
