@@ -1,0 +1,319 @@
+"""Synthetic plate scans over time with exact ground truth.
+
+A square agar plate with seedlings sown along a line; primary roots grow down with gravitropic
+waviness, laterals (and a few second-order laterals) emerge over time, some roots cross. Each frame
+is the plate at a later time, moved on the scanner by a known rotation and shift, and comes with its
+class mask, RSML, branching points, tips, true lengths and the matrix back to the first frame.
+
+>>> frames = make_series(frames=3, seed=1, config=SynthConfig(size=512))
+>>> frames[2].lengths.length_mm.sum() > frames[0].lengths.length_mm.sum()
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io, rsml
+from . import synth_draw as draw
+from .errors import ConfigError
+from .synth_arch import Region, RootPath, Seedling, grow_seedlings
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Settings of a synthetic plate series. Sizes in mm or px as named, times in hours after sowing.
+
+    ``size`` is the side of the square scan (px); the plate (``plate_mm``) sits in a field of
+    ``plate_mm + 2 * margin_mm``, which sets ``px_per_mm``. Frame ``k`` is taken at
+    ``start_h + k * interval_h`` (plus a few minutes of jitter). Frames after the first are moved by
+    a rotation up to ``max_rotation_deg`` and a shift up to ``max_shift_px`` in x and y (default:
+    5 % of ``size``, i.e. 100 px at 2000 px; at most 15 %, 300 px).
+    """
+
+    size: int = 2000
+    plate_mm: float = 120.0
+    margin_mm: float = 8.0
+    n_plants: int = 5
+    crossings: int = 2
+    start_h: float = 120.0
+    interval_h: float = 24.0
+    horizon_h: float = 336.0
+    max_rotation_deg: float = 5.0
+    max_shift_px: float | None = None
+    light_roots: bool = False
+    root_radius_mm: tuple[float, float, float] = (0.2, 0.12, 0.09)
+    blur_px: float = 0.7
+    noise: float = 0.012
+    illumination: float = 0.08
+    condensation: float = 1.0
+    jpeg_quality: int | None = 90
+    rsml_step_px: int = 3
+    min_visible_px: float = 2.0
+    sowing: datetime = datetime(2025, 10, 1, 9, 0)
+
+    @property
+    def px_per_mm(self) -> float:
+        return self.size / (self.plate_mm + 2 * self.margin_mm)
+
+    @property
+    def shift_px(self) -> float:
+        return 0.05 * self.size if self.max_shift_px is None else float(self.max_shift_px)
+
+    def check(self) -> SynthConfig:
+        """Raise :class:`ConfigError` for settings that cannot make a sensible plate."""
+        problems = []
+        if self.size < 256:
+            problems.append(f"size={self.size} px is too small; use at least 256")
+        if not 1 <= self.n_plants <= 12:
+            problems.append(f"n_plants={self.n_plants}; use 1 to 12 seedlings per plate")
+        if not 0 <= self.max_rotation_deg <= 20 or not 0 <= self.shift_px <= 0.15 * self.size:
+            problems.append("plate motion is limited to 20 degrees and a shift of 15 % of size (300 px at 2000)")
+        if self.start_h <= 40 or self.interval_h <= 0 or self.horizon_h < self.start_h:
+            problems.append("times must satisfy start_h > 40 (germination), interval_h > 0, horizon_h >= start_h")
+        if problems:
+            raise ConfigError("synthetic plate settings: " + "; ".join(problems) + ".")
+        return self
+
+
+@dataclass
+class SynthFrame:
+    """One synthetic scan and its ground truth (all coordinates in this frame's pixels, x/y).
+
+    ``image`` float32 H x W x 3 in [0, 1]; ``mask`` uint8 (0 background, 1 root, 2 seed, 3 shoot);
+    ``scene`` the RSML of all plants; ``branch_points`` (plant, root, parent_root, order, x, y,
+    emergence_h) for laterals present at this time; ``tips`` (plant, root, order, x, y,
+    emergence_h); ``lengths`` (plant, root, parent_root, order, length_px, length_mm, emergence_h),
+    equal to the RSML polyline lengths; ``matrix`` 3 x 3 maps this frame's (x, y, 1) to frame 0;
+    ``time_h`` hours after sowing; ``px_per_mm`` the scale.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    scene: rsml.Scene
+    branch_points: pd.DataFrame
+    tips: pd.DataFrame
+    lengths: pd.DataFrame
+    matrix: np.ndarray
+    time_h: float
+    px_per_mm: float
+
+
+MASK_CLASSES = {0: "background", 1: "root", 2: "seed", 3: "shoot"}
+
+
+# ------------------------------------------------------------------------------------ layout
+def _plate_box(cfg: SynthConfig) -> tuple[float, float, float, float]:
+    m = cfg.margin_mm * cfg.px_per_mm
+    return (m, m, m + cfg.plate_mm * cfg.px_per_mm, m + cfg.plate_mm * cfg.px_per_mm)
+
+
+def _seedlings(rng: np.random.Generator, cfg: SynthConfig) -> list[Seedling]:
+    mm = cfg.px_per_mm
+    x0, y0, x1, y1 = _plate_box(cfg)
+    label_left = x1 - 15 * mm  # the label (10 mm wide, 5 mm from the wall) is kept free of roots
+    xs = np.linspace(x0 + 14 * mm, label_left - 10 * mm, cfg.n_plants) if cfg.n_plants > 1 else np.array(
+        [0.5 * (x0 + label_left)])
+    xs = xs + rng.uniform(-1.5, 1.5, cfg.n_plants) * mm
+    ys = y0 + 18 * mm + rng.uniform(-0.8, 0.8, cfg.n_plants) * mm
+    region = Region(x0 + 3 * mm, y0 + 3 * mm, label_left - 1.5 * mm, y1 - 3 * mm)
+    n_cross = min(cfg.crossings, cfg.n_plants - 1) if cfg.n_plants > 1 else 0
+    crossers = {int(p) for p in rng.choice(np.arange(1, cfg.n_plants + 1), n_cross, replace=False)}
+    radius_px = (1.0, 4.0)
+    return grow_seedlings(rng, np.column_stack([xs, ys]), region, mm, cfg.horizon_h, crossers,
+                          cfg.root_radius_mm, *radius_px)
+
+
+def _motion(rng: np.random.Generator, cfg: SynthConfig, index: int) -> np.ndarray:
+    """3 x 3 matrix mapping canonical (frame 0) px to frame ``index`` px (identity for frame 0)."""
+    if index == 0:
+        return np.eye(3)
+    angle = rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg)
+    shift = rng.uniform(-cfg.shift_px, cfg.shift_px, 2)
+    c = (cfg.size - 1) / 2.0
+    t = np.deg2rad(angle)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    forward = np.eye(3)
+    forward[:2, :2] = rot
+    forward[:2, 2] = np.array([c, c]) - rot @ np.array([c, c]) + shift
+    return forward
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:2, :2].T + matrix[:2, 2]
+
+
+# ------------------------------------------------------------------------------------ truth
+def _truth(
+    seedlings: list[Seedling], time_h: float, forward: np.ndarray, cfg: SynthConfig,
+) -> tuple[rsml.Scene, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[np.ndarray], list[np.ndarray], list[float]]:
+    """RSML scene, tables and dense drawing lines of the roots visible at ``time_h`` (frame px)."""
+    ppm = cfg.px_per_mm
+    taper = 1.0 * ppm
+    plants, rows, lines, radii, orders = [], [], [], [], []
+    for seedling in seedlings:
+        lengths = [r.length_at(time_h) for r in seedling.roots]
+        visible = [ln >= cfg.min_visible_px for ln in lengths]
+        nodes: dict[int, rsml.Root] = {}
+        for root, length, shown in zip(seedling.roots, lengths, visible):
+            if not shown or (root.parent >= 0 and root.parent not in nodes):
+                continue
+            dense = root.prefix(length)
+            keep = np.unique(np.r_[np.arange(0, len(dense), cfg.rsml_step_px), len(dense) - 1, [
+                c.insert_index for c, ln, s in zip(seedling.roots, lengths, visible)
+                if s and c.parent == root.root and c.insert_index < len(dense)]].astype(np.int64))
+            frame_dense = _apply(forward, dense)
+            s = np.minimum(np.arange(len(dense), dtype=np.float64), length)
+            radius = np.maximum(root.radius * np.clip(0.35 + 0.65 * (length - s) / taper, 0.35, 1.0), 0.8)
+            node = rsml.Root(points=frame_dense[keep], id=f"{seedling.plant}.{root.root}",
+                             label="primary" if root.order == 1 else "lateral", order=root.order,
+                             functions={"diameter": 2 * radius[keep]})
+            nodes[root.root] = node
+            if root.parent >= 0:
+                nodes[root.parent].children.append(node)
+            rows.append((seedling.plant, root.root, root.parent, root.order, root.emergence_h, node.points))
+            lines.append(frame_dense)
+            radii.append(radius)
+            orders.append(root.order)
+        primary = [nodes[0]] if 0 in nodes else []
+        plants.append(rsml.Plant(roots=primary, id=str(seedling.plant), label=f"plant {seedling.plant}"))
+    meta = rsml.Metadata(unit="pixel", resolution=1.0, software="rootscope.synth",
+                         extra={"px_per_mm": f"{ppm:.6f}", "time_h": f"{time_h:.4f}"})
+    scene = rsml.Scene(plants=plants, metadata=meta)
+    cols = ["plant", "root", "parent_root", "order"]
+    lengths = pd.DataFrame([(*r[:4], rsml.polyline_length(r[5]), r[4]) for r in rows],
+                           columns=[*cols, "length_px", "emergence_h"])
+    lengths.insert(5, "length_mm", lengths.length_px / ppm)
+    branch = pd.DataFrame([(*r[:4], *r[5][0], r[4]) for r in rows if r[2] >= 0],
+                          columns=[*cols, "x", "y", "emergence_h"])
+    tips = pd.DataFrame([(r[0], r[1], r[3], *r[5][-1], r[4]) for r in rows],
+                        columns=["plant", "root", "order", "x", "y", "emergence_h"])
+    return scene, branch, tips, lengths, lines, radii, orders
+
+
+def _shoot(seedling: Seedling, time_h: float, forward: np.ndarray):
+    """Hypocotyl top and cotyledon ellipses (centre, half-axes, degrees) in frame px at ``time_h``."""
+    grow = float(np.clip((time_h - seedling.germination_h) / 72.0, 0.3, 1.0))
+    up = np.array([np.sin(seedling.shoot_dir), -np.cos(seedling.shoot_dir)])
+    top = seedling.seed + up * seedling.hypocotyl_px * grow
+    size = seedling.cotyledon_px * (0.5 + 0.5 * grow)
+    cotyledons = []
+    for side in (-1.0, 1.0):
+        a = seedling.shoot_dir + side * 1.0
+        direction = np.array([np.sin(a), -np.cos(a)])
+        centre = top + direction * size * 1.25
+        ends = _apply(forward, np.array([centre, centre + direction]))
+        d = ends[1] - ends[0]
+        cotyledons.append((ends[0], (size, 0.62 * size), float(np.degrees(np.arctan2(d[1], d[0])))))
+    return _apply(forward, top[None])[0], cotyledons
+
+
+# ----------------------------------------------------------------------------------- public
+def make_series(frames: int = 4, seed: int = 0, config: SynthConfig | None = None) -> list[SynthFrame]:
+    """Render one plate at ``frames`` times, each with exact ground truth (see :class:`SynthFrame`).
+
+    Deterministic for a given ``seed``; the architecture does not depend on ``frames``. Frame 0 is
+    the canonical position (``matrix`` = identity); later frames are moved on the scanner.
+    """
+    cfg = (config or SynthConfig()).check()
+    if frames < 1:
+        raise ConfigError(f"frames={frames}: ask for at least one frame.")
+    seedlings = _seedlings(np.random.default_rng([seed, 0]), cfg)
+    look = np.random.default_rng([seed, 1])
+    colours = draw.palette(look, cfg.light_roots)
+    plate = _plate_box(cfg)
+    layer = draw.plate_layer(look, cfg.size, plate, cfg.px_per_mm, colours, f"Col-0 #{seed % 1000}")
+    background = draw.scanner_background(look, cfg.size, colours)
+    light = draw.illumination(look, cfg.size, cfg.illumination)
+    corners = np.array([[plate[0], plate[1]], [plate[2], plate[1]], [plate[2], plate[3]], [plate[0], plate[3]]])
+    out = []
+    for k in range(frames):
+        rng = np.random.default_rng([seed, 2, k])
+        forward = _motion(rng, cfg, k)
+        time_h = cfg.start_h + k * cfg.interval_h + round(rng.uniform(0, 12)) / 60.0
+        out.append(_render(cfg, seedlings, colours, layer, background, light, corners, forward, time_h, rng))
+    return out
+
+
+def _render(cfg, seedlings, colours, layer, background, light, corners, forward, time_h, rng) -> SynthFrame:
+    scene, branch, tips, lengths, lines, radii, orders = _truth(seedlings, time_h, forward, cfg)
+    image = draw.warp_plate(layer, forward[:2].astype(np.float32), background)
+    mask = np.zeros((cfg.size, cfg.size), np.uint8)
+    opacity = [colours.root_opacity * (1.0 if o == 1 else 0.85) for o in orders]
+    draw.draw_roots(image, mask, lines, radii, colours, opacity)
+    ppm = cfg.px_per_mm
+    rotation = float(np.degrees(np.arctan2(forward[1, 0], forward[0, 0])))
+    for s in seedlings:
+        if time_h <= s.germination_h:
+            continue
+        top, cotyledons = _shoot(s, time_h, forward)
+        draw.draw_seedling(image, mask, _apply(forward, s.seed[None])[0], s.seed_axes, s.seed_angle + rotation,
+                           top, cotyledons, 0.35 * ppm, colours)
+    frame_corners = _apply(forward, corners)
+    draw.condensation(rng, image, frame_corners, ppm, cfg.condensation * rng.uniform(0.2, 1.0))
+    draw.smudges(rng, image, frame_corners, ppm)
+    image = draw.finish(rng, image, light, cfg.blur_px, cfg.noise, cfg.jpeg_quality)
+    return SynthFrame(image=image, mask=mask, scene=scene, branch_points=branch, tips=tips, lengths=lengths,
+                      matrix=np.linalg.inv(forward), time_h=time_h, px_per_mm=ppm)
+
+
+def truth_overlay(frame: SynthFrame) -> np.ndarray:
+    """The frame with its ground truth drawn over it (uint8 RGB), for looking at."""
+    return draw.overlay(frame.image, frame.mask, frame.branch_points[["x", "y"]].to_numpy(),
+                        frame.tips[["x", "y"]].to_numpy())
+
+
+def frame_stem(plate: str, frame: SynthFrame, cfg: SynthConfig) -> str:
+    """File stem ``<plate>_<YYYY-MM-DD_HHhMM>`` that :func:`rootscope.io.parse_time` reads."""
+    when = cfg.sowing + timedelta(hours=frame.time_h)
+    return f"{plate}_{when:%Y-%m-%d_%Hh%M}"
+
+
+def write_experiment(
+    out: str | os.PathLike, plates: int = 2, frames: int = 4, seed: int = 0, config: SynthConfig | None = None,
+    overlays: bool = False,
+) -> list[Path]:
+    """Write a synthetic experiment folder; returns the scan paths.
+
+    Scans go to ``out/raw/<plate>/<plate>_<time>.png`` (8-bit RGB, px/mm in the PNG), truth to
+    ``out/truth/<plate>/<stem>_mask.png``, ``<stem>.rsml``, ``<stem>_branch_points.csv``,
+    ``<stem>_tips.csv``, ``<stem>_lengths.csv`` (mm and px), ``<stem>_matrix.json`` (3 x 3 to the
+    first frame) and, with ``overlays``, ``<stem>_overlay.png``. Plate ``i`` uses seed
+    ``seed * 1000 + i``.
+    """
+    cfg = config or SynthConfig()
+    if plates < 1:
+        raise ConfigError(f"plates={plates}: ask for at least one plate.")
+    out = Path(out)
+    written = []
+    for i in range(plates):
+        name = f"plate{i + 1:02d}"
+        series = make_series(frames, seed * 1000 + i, cfg)
+        raw, truth = out / "raw" / name, out / "truth" / name
+        first = frame_stem(name, series[0], cfg)
+        for frame in series:
+            stem = frame_stem(name, frame, cfg)
+            written.append(io.write_image(raw / f"{stem}.png", frame.image, px_per_mm=frame.px_per_mm))
+            io.write_image(truth / f"{stem}_mask.png", frame.mask)
+            rsml.write_rsml(truth / f"{stem}.rsml", frame.scene)
+            io.write_table(truth / f"{stem}_branch_points.csv", _mm(frame.branch_points, frame.px_per_mm))
+            io.write_table(truth / f"{stem}_tips.csv", _mm(frame.tips, frame.px_per_mm))
+            io.write_table(truth / f"{stem}_lengths.csv", frame.lengths)
+            io.write_json(truth / f"{stem}_matrix.json", {
+                "matrix": frame.matrix, "maps": f"{stem} (x, y, 1) -> {first} (x, y, 1)", "reference": first,
+                "time_h": frame.time_h, "px_per_mm": frame.px_per_mm})
+            if overlays:
+                io.write_image(truth / f"{stem}_overlay.png", truth_overlay(frame))
+    return written
+
+
+def _mm(table: pd.DataFrame, px_per_mm: float) -> pd.DataFrame:
+    """Add x_mm, y_mm beside the pixel columns x, y."""
+    return table.assign(x_mm=table.x / px_per_mm, y_mm=table.y / px_per_mm)
+

@@ -1,0 +1,382 @@
+"""Rendering of synthetic plate scans: plate, roots, seedlings, lid effects and the scanner.
+
+The plate (agar, wall, label, marker pen, dust) is drawn once in the canonical frame and warped
+into each frame; roots, seeds and shoots are drawn directly in frame coordinates from their exact
+geometry, so the class mask is exact; scanner effects (background, illumination, blur, noise, JPEG)
+stay fixed to the image, not to the plate. Images are float32 RGB in [0, 1]; points are (x, y) px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_SHIFT = 4  # sub-pixel bits for cv2 drawing
+_ONE = 1 << _SHIFT
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colours (RGB in [0, 1]) of one plate's look."""
+
+    background: tuple[float, float, float]
+    background_2: tuple[float, float, float]
+    agar: tuple[float, float, float]
+    root: tuple[float, float, float]
+    root_opacity: float
+    wall: tuple[float, float, float]
+    seed: tuple[float, float, float]
+    cotyledon: tuple[float, float, float]
+    hypocotyl: tuple[float, float, float]
+    dust: tuple[float, float, float]
+
+
+def palette(rng: np.random.Generator, light_roots: bool) -> Palette:
+    """A realistic colour scheme: light roots on dark agar (black cloth behind) or dark on backlit agar."""
+    if light_roots:
+        agar = np.array([0.13, 0.14, 0.15]) + rng.uniform(-0.03, 0.03)
+        return Palette(
+            background=(0.05, 0.05, 0.06), background_2=(0.09, 0.09, 0.1), agar=tuple(agar),
+            root=(0.86, 0.86, 0.8), root_opacity=rng.uniform(0.65, 0.8), wall=(0.55, 0.57, 0.6),
+            seed=(0.45, 0.32, 0.18), cotyledon=(0.3, 0.55, 0.16), hypocotyl=(0.7, 0.78, 0.55),
+            dust=(0.7, 0.7, 0.68),
+        )
+    looks = (  # backlit teal photo, pale yellow MS agar, neutral grey scan
+        ((0.42, 0.6, 0.63), (0.58, 0.6, 0.5), (0.5, 0.69, 0.7)),
+        ((0.8, 0.8, 0.74), (0.7, 0.7, 0.64), (0.82, 0.8, 0.66)),
+        ((0.7, 0.72, 0.72), (0.6, 0.62, 0.62), (0.74, 0.75, 0.73)),
+    )
+    bg, bg2, agar = (np.array(c) for c in looks[int(rng.integers(len(looks)))])
+    agar = agar * rng.uniform(0.95, 1.03)
+    return Palette(
+        background=tuple(bg), background_2=tuple(bg2), agar=tuple(agar),
+        root=tuple(agar * np.array([0.55, 0.55, 0.5])), root_opacity=rng.uniform(0.55, 0.75),
+        wall=tuple(np.minimum(agar * 1.12, 1.0)), seed=(0.36, 0.24, 0.13), cotyledon=(0.24, 0.46, 0.12),
+        hypocotyl=(0.55, 0.66, 0.38), dust=(0.15, 0.15, 0.14),
+    )
+
+
+# ------------------------------------------------------------------------------ plate (canonical)
+def _rounded_rect(shape: tuple[int, int], box: tuple[float, float, float, float], radius: float) -> np.ndarray:
+    """uint8 0/255 filled rounded rectangle (x0, y0, x1, y1) px with corner ``radius`` px."""
+    out = np.zeros(shape, np.uint8)
+    x0, y0, x1, y1 = box
+    r = max(radius, 1.0)
+    pts = np.array([[x0 + r, y0], [x1 - r, y0], [x1, y0 + r], [x1, y1 - r],
+                    [x1 - r, y1], [x0 + r, y1], [x0, y1 - r], [x0, y0 + r]])
+    cv2.fillPoly(out, [np.rint(pts * _ONE).astype(np.int32)], 255, cv2.LINE_AA, _SHIFT)
+    for cx, cy in ((x0 + r, y0 + r), (x1 - r, y0 + r), (x1 - r, y1 - r), (x0 + r, y1 - r)):
+        cv2.circle(out, (int(cx * _ONE), int(cy * _ONE)), int(r * _ONE), 255, -1, cv2.LINE_AA, _SHIFT)
+    return out
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Smooth random field (float32, about unit std) with ``cells`` blobs across the image."""
+    grid = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
+    big = cv2.resize(grid, (shape[1] * (cells + 3) // cells, shape[0] * (cells + 3) // cells),
+                     interpolation=cv2.INTER_CUBIC)
+    off = shape[0] // cells
+    return big[off: off + shape[0], off: off + shape[1]] / 0.8
+
+
+def plate_layer(
+    rng: np.random.Generator, size: int, plate: tuple[float, float, float, float], px_per_mm: float,
+    colours: Palette, label_text: str,
+) -> np.ndarray:
+    """The plate in its canonical position: premultiplied RGBA float32 ``size x size x 4``.
+
+    ``plate`` is the outer box (x0, y0, x1, y1) px. Agar with texture and meniscus, the plastic
+    wall, a barcode label on the right, marker-pen corners and handwriting, dust and bubbles.
+    """
+    mm = px_per_mm
+    shape = (size, size)
+    x0, y0, x1, y1 = plate
+    outer = _rounded_rect(shape, plate, 5 * mm).astype(np.float32) / 255
+    wall = 1.4 * mm
+    inner8 = _rounded_rect(shape, (x0 + wall, y0 + wall, x1 - wall, y1 - wall), 4 * mm)
+    inner = inner8.astype(np.float32) / 255
+    agar = np.asarray(colours.agar, np.float32)
+    texture = 1 + 0.012 * smooth_noise(rng, shape, 5) + 0.006 * smooth_noise(rng, shape, 40)
+    rgb = agar[None, None, :] * texture[..., None]
+    # meniscus: the agar surface bends up at the wall and looks brighter/darker there
+    dist = cv2.distanceTransform((inner8 > 127).astype(np.uint8), cv2.DIST_L2, 5)
+    meniscus = np.exp(-dist / (1.2 * mm)) * (0.12 if colours.agar[0] > 0.3 else 0.35)
+    rgb = rgb * (1 + meniscus[..., None]) + 0.02 * meniscus[..., None]
+    wall_rgb = np.asarray(colours.wall, np.float32)
+    ring = np.clip(outer - inner, 0, 1)[..., None]
+    rgb = rgb * (1 - ring) + wall_rgb * ring
+    edge = cv2.morphologyEx(inner8, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32) / 255
+    rgb *= (1 - 0.35 * edge)[..., None]
+    _marker_pen(rng, rgb, plate, mm, label_text)
+    _dust(rng, rgb, plate, mm, colours)
+    _label(rng, rgb, plate, mm, label_text)
+    alpha = outer * 0.97 + 0.03 * inner
+    return np.concatenate([np.clip(rgb, 0, 1) * alpha[..., None], alpha[..., None]], axis=2).astype(np.float32)
+
+
+def _marker_pen(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, text: str) -> None:
+    """Black marker arcs on some corners and a handwritten line near the bottom (plate-fixed)."""
+    x0, y0, x1, y1 = plate
+    ink = np.zeros(rgb.shape[:2], np.uint8)
+    r = 5 * mm
+    corners = ((x0 + r, y0 + r, 180), (x1 - r, y0 + r, 270), (x1 - r, y1 - r, 0), (x0 + r, y1 - r, 90))
+    for cx, cy, start in corners:
+        if rng.random() < 0.75:
+            inset = r - 2.3 * mm
+            centre = (int(cx * _ONE), int(cy * _ONE))
+            cv2.ellipse(ink, centre, (int(inset * _ONE), int(inset * _ONE)), 0, start - 40, start + 130, 255,
+                        max(2, int(0.7 * mm)), cv2.LINE_AA, _SHIFT)
+    scale = 0.045 * mm
+    cv2.putText(ink, text, (int(x0 + 8 * mm), int(y1 - 6 * mm)), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, scale, 255,
+                max(1, int(0.3 * mm)), cv2.LINE_AA)
+    a = ink.astype(np.float32)[..., None] / 255 * 0.9
+    rgb *= 1 - a
+    rgb += a * np.array([0.05, 0.05, 0.12], np.float32)
+
+
+def _dust(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, colours: Palette) -> None:
+    """Dust specks and small air bubbles in the agar."""
+    x0, y0, x1, y1 = plate
+    layer = np.zeros(rgb.shape[:2], np.uint8)
+    for _ in range(int(rng.integers(20, 45))):
+        c = (int(rng.uniform(x0, x1) * _ONE), int(rng.uniform(y0, y1) * _ONE))
+        cv2.circle(layer, c, int(rng.uniform(0.04, 0.14) * mm * _ONE) + _ONE // 2, int(rng.integers(120, 255)), -1,
+                   cv2.LINE_AA, _SHIFT)
+    a = layer.astype(np.float32)[..., None] / 255
+    rgb *= 1 - a
+    rgb += a * np.asarray(colours.dust, np.float32)
+    bubbles = np.zeros(rgb.shape[:2], np.uint8)
+    for _ in range(int(rng.integers(3, 10))):
+        c = (int(rng.uniform(x0 + 5 * mm, x1 - 5 * mm) * _ONE), int(rng.uniform(y0 + 5 * mm, y1 - 5 * mm) * _ONE))
+        cv2.circle(bubbles, c, int(rng.uniform(0.2, 0.6) * mm * _ONE), 255, 1, cv2.LINE_AA, _SHIFT)
+    rgb *= (1 - 0.25 * bubbles.astype(np.float32) / 255)[..., None]
+
+
+def _label(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, text: str) -> None:
+    """A vertical paper label with a barcode and text stuck on the right of the plate."""
+    x0, y0, x1, y1 = plate
+    width, height = int(10 * mm), int(55 * mm)
+    sticker = np.full((width, height), 237, np.uint8)  # drawn landscape, then turned upright
+    cv2.rectangle(sticker, (int(0.8 * mm), int(0.8 * mm)), (height - int(0.8 * mm), width - int(0.8 * mm)),
+                  12, max(1, int(0.5 * mm)))
+    x = 3 * mm
+    bar_top, bar_bottom = int(1.8 * mm), int(6.0 * mm)
+    while x < 0.55 * height:
+        w = rng.choice([0.18, 0.3, 0.45]) * mm
+        cv2.rectangle(sticker, (int(x), bar_top), (int(x + w), bar_bottom), 12, -1)
+        x += w + rng.choice([0.18, 0.3, 0.45]) * mm
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    digits = "".join(str(d) for d in rng.integers(0, 10, 12))
+    cv2.putText(sticker, digits, (int(3 * mm), int(8.2 * mm)), font, 0.028 * mm, 25, 1, cv2.LINE_AA)
+    cv2.putText(sticker, text, (int(0.6 * height), int(5.5 * mm)), font, 0.04 * mm, 25, max(1, int(0.15 * mm)),
+                cv2.LINE_AA)
+    upright = np.rot90(sticker).astype(np.float32) / 255  # height x width
+    top, left = int(y0 + 14 * mm), int(x1 - 5 * mm - width)
+    region = rgb[top: top + upright.shape[0], left: left + upright.shape[1]]
+    region[:] = region * 0.08 + upright[..., None] * np.array([0.97, 0.97, 0.95], np.float32) * 0.92
+
+
+# ------------------------------------------------------------------------------- scanner (fixed)
+def scanner_background(rng: np.random.Generator, size: int, colours: Palette) -> np.ndarray:
+    """What the scanner sees around the plate: a smooth two-colour gradient (float32 RGB)."""
+    t = np.linspace(0, 1, size, dtype=np.float32)
+    direction = rng.uniform(0.3, 1.0)
+    ramp = np.clip(direction * t[:, None] + (1 - direction) * t[None, :], 0, 1)[..., None]
+    a, b = np.asarray(colours.background, np.float32), np.asarray(colours.background_2, np.float32)
+    return a * (1 - ramp) + b * ramp
+
+
+def illumination(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
+    """Multiplicative illumination field (float32 ``size x size``): gradient plus vignetting."""
+    t = np.linspace(-1, 1, size, dtype=np.float32)
+    gx, gy = rng.uniform(-1, 1, 2) * strength
+    r2 = t[None, :] ** 2 + t[:, None] ** 2
+    return (1 + gx * t[None, :] + gy * t[:, None] - 0.5 * strength * r2).astype(np.float32)
+
+
+def warp_plate(layer: np.ndarray, forward: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Place the plate (premultiplied RGBA, canonical) into a frame with the 2x3 ``forward`` matrix."""
+    size = background.shape[1], background.shape[0]
+    warped = cv2.warpAffine(layer, forward, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=(0, 0, 0, 0))
+    return background * (1 - warped[..., 3:4]) + warped[..., :3]
+
+
+# ------------------------------------------------------------------------------------- roots
+def draw_roots(
+    image: np.ndarray, mask: np.ndarray, lines: list[np.ndarray], radii: list[np.ndarray], colours: Palette,
+    opacities: list[float],
+) -> None:
+    """Draw roots in place: ``lines`` are dense (x, y) polylines (<= 1 px apart) in frame px, ``radii``
+    their per-point radius (px). Pixels within the radius of a centre line become class 1 in ``mask``;
+    the image gets a tube-shaded, anti-aliased root. Crossing roots keep the nearer centre line.
+    """
+    if not lines:
+        return
+    h, w = mask.shape
+    pts = np.vstack(lines)
+    rad = np.concatenate(radii)
+    opa = np.concatenate([np.full(len(p), o, np.float32) for p, o in zip(lines, opacities)])
+    pad = int(np.ceil(rad.max())) + 3
+    lo = np.floor(pts.min(axis=0)).astype(int) - pad
+    hi = np.ceil(pts.max(axis=0)).astype(int) + pad
+    bx0, by0 = max(lo[0], 0), max(lo[1], 0)
+    bx1, by1 = min(hi[0], w), min(hi[1], h)
+    if bx1 <= bx0 or by1 <= by0:
+        return
+    local = pts - [bx0, by0]
+    pix = np.rint(local).astype(np.int64)
+    inside = (pix[:, 0] >= 0) & (pix[:, 0] < bx1 - bx0) & (pix[:, 1] >= 0) & (pix[:, 1] < by1 - by0)
+    if not inside.any():
+        return
+    pix, local, rad, opa = pix[inside], local[inside], rad[inside], opa[inside]
+    bw, bh = bx1 - bx0, by1 - by0
+    flat = pix[:, 1] * bw + pix[:, 0]
+    # one sample per centre-line pixel: the thickest (then the first) wins
+    order = np.lexsort((-rad, flat))
+    flat, local, rad, opa = flat[order], local[order], rad[order], opa[order]
+    first = np.r_[True, flat[1:] != flat[:-1]]
+    flat, local, rad, opa = flat[first], local[first], rad[first], opa[first]
+    centre = np.full(bh * bw, 255, np.uint8)
+    centre[flat] = 0
+    _, labels = cv2.distanceTransformWithLabels(centre.reshape(bh, bw), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    # labels number the zero pixels in raster order, which is the sorted order of `flat`
+    index = labels - 1
+    yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    near = local.astype(np.float32)
+    dist = np.hypot(xx - near[index, 0], yy - near[index, 1])
+    r = rad.astype(np.float32)[index]
+    cover = np.clip(r - dist + 0.5, 0, 1)
+    tube = np.sqrt(np.clip(1 - (dist / np.maximum(r, 0.5)) ** 2, 0, 1))
+    alpha = (cover * opa[index] * (0.45 + 0.55 * tube))[..., None]
+    view = image[by0:by1, bx0:bx1]
+    view[:] = view * (1 - alpha) + np.asarray(colours.root, np.float32) * alpha
+    mask[by0:by1, bx0:bx1][dist <= r] = 1
+
+
+def _crop_box(centre: np.ndarray, half: float, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    x0, y0 = max(int(centre[0] - half), 0), max(int(centre[1] - half), 0)
+    x1, y1 = min(int(centre[0] + half), shape[1]), min(int(centre[1] + half), shape[0])
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _fixed(point: np.ndarray, origin: tuple[int, int]) -> tuple[int, int]:
+    return int(round((point[0] - origin[0]) * _ONE)), int(round((point[1] - origin[1]) * _ONE))
+
+
+def draw_seedling(
+    image: np.ndarray, mask: np.ndarray, seed: np.ndarray, seed_axes: tuple[float, float], seed_angle: float,
+    hypocotyl: np.ndarray, cotyledons: list[tuple[np.ndarray, tuple[float, float], float]], stem_px: float,
+    colours: Palette,
+) -> None:
+    """Draw shoot (class 3: hypocotyl line from ``seed`` to ``hypocotyl`` and cotyledon ellipses) and
+    then the seed coat (class 2) in place. Points are (x, y) frame px; angles in degrees."""
+    half = float(np.max(np.abs(hypocotyl - seed))) + 4 * max(seed_axes[0], 1) + 3 * max(c[1][0] for c in cotyledons)
+    box = _crop_box(seed, half, mask.shape)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    origin = (x0, y0)
+    view, mview = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    shoot_a, shoot_m = np.zeros(mview.shape, np.uint8), np.zeros(mview.shape, np.uint8)
+    stem = max(1, int(round(stem_px)))
+    for canvas, kind in ((shoot_a, cv2.LINE_AA), (shoot_m, cv2.LINE_8)):
+        cv2.line(canvas, _fixed(seed, origin), _fixed(hypocotyl, origin), 255, stem, kind, _SHIFT)
+        for centre, axes, angle in cotyledons:
+            cv2.line(canvas, _fixed(hypocotyl, origin), _fixed(centre, origin), 255, max(1, stem - 1), kind, _SHIFT)
+            cv2.ellipse(canvas, _fixed(centre, origin), (int(axes[0] * _ONE), int(axes[1] * _ONE)), angle, 0, 360,
+                        255, -1, kind, _SHIFT)
+    a = shoot_a.astype(np.float32)[..., None] / 255
+    green = np.asarray(colours.cotyledon, np.float32)
+    view[:] = view * (1 - 0.95 * a) + 0.95 * a * green
+    stem_a = np.zeros(mview.shape, np.uint8)
+    cv2.line(stem_a, _fixed(seed, origin), _fixed(hypocotyl, origin), 255, stem, cv2.LINE_AA, _SHIFT)
+    s = stem_a.astype(np.float32)[..., None] / 255
+    view[:] = view * (1 - 0.6 * s) + 0.6 * s * np.asarray(colours.hypocotyl, np.float32)
+    mview[shoot_m > 0] = 3
+    seed_a, seed_m = np.zeros(mview.shape, np.uint8), np.zeros(mview.shape, np.uint8)
+    axes = (int(seed_axes[0] * _ONE), int(seed_axes[1] * _ONE))
+    cv2.ellipse(seed_a, _fixed(seed, origin), axes, seed_angle, 0, 360, 255, -1, cv2.LINE_AA, _SHIFT)
+    cv2.ellipse(seed_m, _fixed(seed, origin), axes, seed_angle, 0, 360, 255, -1, cv2.LINE_8, _SHIFT)
+    a = seed_a.astype(np.float32)[..., None] / 255
+    inner = cv2.erode(seed_a, np.ones((3, 3), np.uint8)).astype(np.float32)[..., None] / 255
+    brown = np.asarray(colours.seed, np.float32)
+    view[:] = view * (1 - a) + a * brown * (0.75 + 0.25 * inner)
+    mview[seed_m > 0] = 2
+
+
+# ------------------------------------------------------------------------------- lid and scanner
+def condensation(
+    rng: np.random.Generator, image: np.ndarray, plate_corners: np.ndarray, px_per_mm: float, amount: float,
+) -> None:
+    """Water droplets on the lid (they change from frame to frame), inside the plate quad (frame px)."""
+    n = int(amount * rng.uniform(100, 400))
+    if n == 0:
+        return
+    shade = np.full(image.shape[:2], 128, np.uint8)
+    u = rng.random(n)
+    v = rng.random(n) ** 2.5  # droplets gather near the top edge
+    tl, tr, br, bl = plate_corners
+    centres = (tl[None] * ((1 - u) * (1 - v))[:, None] + tr[None] * (u * (1 - v))[:, None]
+               + br[None] * (u * v)[:, None] + bl[None] * ((1 - u) * v)[:, None])
+    radii = rng.uniform(0.1, 0.9, n) ** 1.5 * px_per_mm + 1.0
+    for (cx, cy), r in zip(centres, radii):
+        c = (int(cx * _ONE), int(cy * _ONE))
+        cv2.circle(shade, c, int(r * _ONE), 136, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(shade, c, int(r * _ONE), 112, 1, cv2.LINE_AA, _SHIFT)
+    image *= (shade.astype(np.float32) / 128)[..., None]
+
+
+def smudges(rng: np.random.Generator, image: np.ndarray, plate_corners: np.ndarray, px_per_mm: float) -> None:
+    """A few greasy fingerprints on the lid: soft hazy ellipses with ridge texture (frame-specific)."""
+    tl, tr, br, bl = plate_corners
+    for _ in range(int(rng.integers(0, 3))):
+        u, v = rng.uniform(0.1, 0.9, 2)
+        centre = tl * (1 - u) * (1 - v) + tr * u * (1 - v) + br * u * v + bl * (1 - u) * v
+        half = int(rng.uniform(5, 9) * px_per_mm)
+        box = _crop_box(centre, half, image.shape[:2])
+        if box is None:
+            continue
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = (xx - centre[0]) / half, (yy - centre[1]) / (0.7 * half)
+        r = np.sqrt(dx**2 + dy**2)
+        ridges = 0.5 + 0.5 * np.sin(r * half / (0.25 * px_per_mm) * 2 * np.pi)
+        haze = (np.exp(-(r**2) * 3) * (0.03 + 0.03 * ridges))[..., None]
+        view = image[y0:y1, x0:x1]
+        view[:] = view * (1 - haze) + haze * 0.9
+
+
+def finish(
+    rng: np.random.Generator, image: np.ndarray, light: np.ndarray, blur_px: float, noise: float,
+    jpeg_quality: int | None,
+) -> np.ndarray:
+    """The scanner: illumination, optical blur (sigma px), sensor noise (std), 8-bit, JPEG artefacts."""
+    image *= (light * rng.uniform(0.97, 1.03))[..., None]
+    if blur_px > 0:
+        image = cv2.GaussianBlur(image, (0, 0), blur_px)
+    image += rng.standard_normal(image.shape[:2], dtype=np.float32)[..., None] * (0.7 * noise)
+    image += rng.standard_normal(image.shape, dtype=np.float32) * (0.5 * noise)
+    image8 = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+    if jpeg_quality:
+        ok, buf = cv2.imencode(".jpg", image8, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        image8 = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return image8.astype(np.float32) / 255
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, branch_xy: np.ndarray, tip_xy: np.ndarray) -> np.ndarray:
+    """Ground truth over the scan (uint8 RGB): roots red, seeds yellow, shoots green, branch points
+    blue circles, tips magenta circles."""
+    out = (np.clip(image, 0, 1) * 255).astype(np.uint8).copy()
+    colours = {1: (230, 30, 30), 2: (250, 220, 0), 3: (40, 220, 40)}
+    for value, colour in colours.items():
+        out[mask == value] = (0.3 * out[mask == value] + 0.7 * np.array(colour)).astype(np.uint8)
+    radius = max(4, mask.shape[0] // 250)
+    for points, colour in ((branch_xy, (30, 80, 255)), (tip_xy, (255, 0, 255))):
+        for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
+            cv2.circle(out, (int(round(x * _ONE)), int(round(y * _ONE))), radius * _ONE, colour,
+                       max(1, radius // 3), cv2.LINE_AA, _SHIFT)
+    return out

@@ -1,0 +1,215 @@
+"""Synthetic plate series: the ground truth agrees with the pixels, with itself, and over time."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootscope import io, rsml
+from rootscope.cli import main
+from rootscope.errors import ConfigError
+from rootscope.synth import SynthConfig, make_series, write_experiment
+
+SMALL = SynthConfig(size=640)
+
+
+@pytest.fixture(scope="module")
+def series():
+    return make_series(frames=4, seed=7, config=SMALL)
+
+
+def _polyline_distance(scene: rsml.Scene, shape: tuple[int, int]) -> np.ndarray:
+    """Distance (px) of every pixel to the nearest RSML polyline (drawn 1 px wide)."""
+    lines = rsml.render_mask(scene, shape, width_px=1)
+    return cv2.distanceTransform((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def _dense(points: np.ndarray, step: float = 0.5) -> np.ndarray:
+    seg = np.diff(points, axis=0)
+    out = [points[:1]]
+    for start, d in zip(points[:-1], seg):
+        n = max(1, int(np.ceil(np.hypot(*d) / step)))
+        out.append(start + d * (np.arange(1, n + 1)[:, None] / n))
+    return np.vstack(out)
+
+
+def test_same_seed_gives_the_same_series_and_another_seed_does_not():
+    a = make_series(frames=2, seed=3, config=SMALL)
+    b = make_series(frames=2, seed=3, config=SMALL)
+    c = make_series(frames=2, seed=4, config=SMALL)
+    for fa, fb in zip(a, b):
+        assert np.array_equal(fa.image, fb.image) and np.array_equal(fa.mask, fb.mask)
+        pd.testing.assert_frame_equal(fa.lengths, fb.lengths)
+        assert np.array_equal(fa.matrix, fb.matrix)
+    assert not np.array_equal(a[1].mask, c[1].mask)
+
+
+def test_architecture_does_not_depend_on_the_number_of_frames(series):
+    two = make_series(frames=2, seed=7, config=SMALL)
+    pd.testing.assert_frame_equal(two[1].lengths, series[1].lengths)
+
+
+def test_root_pixels_lie_on_the_rsml_polylines_and_polylines_on_root_pixels(series):
+    for frame in series:
+        radius = max(r.functions["diameter"].max() for r in frame.scene.all_roots()) / 2
+        dist = _polyline_distance(frame.scene, frame.mask.shape)
+        assert dist[frame.mask == 1].max() <= radius + 1.5
+        # every point of every polyline is on (or next to) a root, seed or shoot pixel
+        plant_mask = cv2.distanceTransform((frame.mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        h, w = frame.mask.shape
+        for root in frame.scene.all_roots():
+            pts = _dense(root.points)
+            inside = (pts[:, 0] >= 0) & (pts[:, 0] < w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] < h - 1)
+            rc = np.rint(pts[inside][:, ::-1]).astype(int)
+            assert plant_mask[rc[:, 0], rc[:, 1]].max() <= 1.5, root.id
+
+
+def test_mask_has_all_four_classes_in_plausible_amounts(series):
+    counts = np.bincount(series[-1].mask.ravel(), minlength=4)
+    assert counts[1] > 20 * counts[2] > 0 and counts[3] > counts[2]
+    assert counts[1] < 0.05 * series[-1].mask.size
+
+
+def test_branching_points_lie_on_parent_and_child(series):
+    frame = series[-1]
+    roots = {r.id: r for r in frame.scene.all_roots()}
+    assert len(frame.branch_points) >= 10
+    for row in frame.branch_points.itertuples():
+        child = roots[f"{row.plant}.{row.root}"]
+        parent = roots[f"{row.plant}.{row.parent_root}"]
+        point = np.array([row.x, row.y])
+        assert np.hypot(*(child.points[0] - point)) < 1e-9
+        assert rsml.distance_to_polyline(point, parent.points) < 1e-6
+        assert frame.mask[int(round(row.y)), int(round(row.x))] in (1, 2)
+
+
+def test_matrix_maps_frame_landmarks_onto_the_first_frame(series):
+    first = series[0]
+    seeds0 = _seed_centres(first.mask)
+    base0 = first.branch_points.set_index(["plant", "root"])[["x", "y"]]
+    for frame in series[1:]:
+        assert not np.allclose(frame.matrix, np.eye(3))
+        # seeds seen in the image of frame t land on the seeds of frame 0
+        seeds = _seed_centres(frame.mask)
+        mapped = seeds @ frame.matrix[:2, :2].T + frame.matrix[:2, 2]
+        match = rootscope_match(mapped, seeds0)
+        assert match.tp == len(seeds0) and match.mean_error < 0.5
+        # branching points do not move on the plate
+        bp = frame.branch_points.set_index(["plant", "root"])[["x", "y"]]
+        common = base0.index.intersection(bp.index)
+        moved = bp.loc[common].to_numpy() @ frame.matrix[:2, :2].T + frame.matrix[:2, 2]
+        assert np.abs(moved - base0.loc[common].to_numpy()).max() < 1e-6
+
+
+def rootscope_match(pred: np.ndarray, truth: np.ndarray):
+    from rootscope.metrics import match_points
+
+    return match_points(pred, truth, radius=3.0)
+
+
+def _seed_centres(mask: np.ndarray) -> np.ndarray:
+    n, _, stats, centroids = cv2.connectedComponentsWithStats((mask == 2).astype(np.uint8), connectivity=8)
+    return centroids[1:]  # (x, y)
+
+
+def test_plate_motion_stays_within_the_configured_limits(series):
+    for frame in series[1:]:
+        m = frame.matrix
+        assert abs(np.degrees(np.arctan2(m[1, 0], m[0, 0]))) <= SMALL.max_rotation_deg
+        assert np.isclose(np.linalg.det(m[:2, :2]), 1.0)  # rigid: lengths are kept
+
+
+def test_lengths_table_equals_rsml_polyline_lengths(series):
+    for frame in series:
+        roots = {r.id: r for r in frame.scene.all_roots()}
+        assert len(roots) == len(frame.lengths)
+        for row in frame.lengths.itertuples():
+            assert row.length_px == pytest.approx(rsml.root_length(roots[f"{row.plant}.{row.root}"]), abs=1e-9)
+            assert row.length_mm == pytest.approx(row.length_px / frame.px_per_mm)
+
+
+def test_roots_grow_and_laterals_appear_over_time(series):
+    tables = [f.lengths.set_index(["plant", "root"]).length_px for f in series]
+    for before, after in zip(tables, tables[1:]):
+        assert set(before.index) <= set(after.index) and len(after) > len(before)
+        assert (after.loc[before.index] >= before - 1e-9).all()
+        assert after.sum() > before.sum()
+    times = [f.time_h for f in series]
+    assert times == sorted(times)
+
+
+def test_last_frame_has_second_order_laterals_and_crossing_roots(series):
+    frame = series[-1]
+    assert (frame.lengths.order == 3).sum() >= 1
+    assert _crossings_between_plants(frame.scene) >= 1
+
+
+def _crossings_between_plants(scene: rsml.Scene) -> int:
+    """Number of segment pairs of roots of different plants that intersect."""
+    segs, owner = [], []
+    for k, plant in enumerate(scene.plants):
+        for root in plant.all_roots():
+            segs.append(np.stack([root.points[:-1], root.points[1:]], axis=1))
+            owner.append(np.full(len(root.points) - 1, k))
+    s, o = np.concatenate(segs), np.concatenate(owner)
+    p, r = s[:, 0], s[:, 1] - s[:, 0]
+    count = 0
+    for i in range(len(s)):
+        other = o != o[i]
+        q, d = p[other], r[other]
+        denom = r[i, 0] * d[:, 1] - r[i, 1] * d[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ((q[:, 0] - p[i, 0]) * d[:, 1] - (q[:, 1] - p[i, 1]) * d[:, 0]) / denom
+            u = ((q[:, 0] - p[i, 0]) * r[i, 1] - (q[:, 1] - p[i, 1]) * r[i, 0]) / denom
+        count += int(np.sum((t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)))
+    return count // 2
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_roots_contrast_with_the_agar_in_both_looks(light):
+    frame = make_series(frames=1, seed=2, config=SynthConfig(size=640, light_roots=light))[0]
+    grey = frame.image.mean(axis=2)
+    roots = frame.mask == 1
+    near = cv2.dilate(roots.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & (frame.mask == 0)
+    contrast = np.median(grey[roots]) - np.median(grey[near])
+    assert (contrast > 0.04) if light else (contrast < -0.04)
+
+
+def test_write_experiment_makes_a_readable_experiment_folder(tmp_path):
+    cfg = SynthConfig(size=400)
+    scans = write_experiment(tmp_path, plates=2, frames=2, seed=5, config=cfg)
+    assert len(scans) == 4 and all(p.parent.parent == tmp_path / "raw" for p in scans)
+    frames = make_series(frames=2, seed=5 * 1000 + 1, config=cfg)  # plate 2
+    plate2 = io.sort_by_time(io.list_images(tmp_path / "raw" / "plate02"))
+    for frame, path in zip(frames, plate2):
+        scan = io.read_scan(path)
+        assert scan.px_per_mm == pytest.approx(frame.px_per_mm, abs=1e-3)
+        assert abs((scan.time - cfg.sowing).total_seconds() / 3600 - frame.time_h) < 1 / 60
+        truth = tmp_path / "truth" / "plate02"
+        assert np.array_equal(io.read_labels(truth / f"{path.stem}_mask.png"), frame.mask)
+        scene = rsml.read_rsml(truth / f"{path.stem}.rsml")
+        table = pd.read_csv(truth / f"{path.stem}_lengths.csv")
+        lengths = {r.id: rsml.root_length(r) for r in scene.all_roots()}
+        assert np.allclose([lengths[f"{p}.{r}"] for p, r in zip(table.plant, table.root)], table.length_px)
+        matrix = np.array(json.loads((truth / f"{path.stem}_matrix.json").read_text())["matrix"])
+        assert np.allclose(matrix, frame.matrix)
+        for name in ("branch_points", "tips"):
+            assert set(pd.read_csv(truth / f"{path.stem}_{name}.csv").columns) >= {"plant", "root", "x", "y"}
+
+
+@pytest.mark.parametrize("settings", [dict(size=100), dict(max_rotation_deg=30), dict(n_plants=0),
+                                      dict(size=2000, max_shift_px=500)])
+def test_impossible_settings_are_refused(settings):
+    with pytest.raises(ConfigError):
+        make_series(frames=1, config=SynthConfig(**settings))
+
+
+def test_cli_synth_writes_scans_and_refuses_bad_settings(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "exp"), "--plates", "1", "--frames", "1", "--size", "300"]) == 0
+    assert len(list((tmp_path / "exp" / "raw" / "plate01").glob("*.png"))) == 1
+    assert main(["synth", str(tmp_path / "bad"), "--size", "100"]) == 2
+    assert "size" in capsys.readouterr().err
