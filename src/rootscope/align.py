@@ -258,9 +258,28 @@ def _patch_grid(ref_shape: tuple[int, int], mov_shape: tuple[int, int], matrix: 
     return corners[np.array(keep, dtype=bool)] if corners.size else corners
 
 
+def _robust_z(image: np.ndarray) -> np.ndarray:
+    smooth = cv2.GaussianBlur(image, (0, 0), 1.5)
+    sample = smooth[::2, ::2]  # the statistics need not see every pixel
+    median = float(np.median(sample))
+    spread = 1.4826 * float(np.median(np.abs(sample - median)))
+    return (smooth - median) / max(spread, 1e-4)
+
+
+def _unchanged(template: np.ndarray, patch: np.ndarray, limit: float = 2.5) -> np.ndarray:
+    """uint8 mask (1 = same content) of an aligned pair: pixels whose robust z-scores differ by more
+    than ``limit`` (a root that grew, a droplet) and their 2-px surroundings are left out."""
+    changed = (np.abs(_robust_z(template) - _robust_z(patch)) > limit).astype(np.uint8)
+    return (cv2.dilate(changed, np.ones((5, 5), np.uint8)) == 0).astype(np.uint8)
+
+
 def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners: np.ndarray,
-                  size: int) -> tuple[np.ndarray, np.ndarray]:
-    """ECC translation of every patch: returns (reference centres N x 2, moving points N x 2)."""
+                  size: int, masked: bool) -> tuple[np.ndarray, np.ndarray]:
+    """ECC translation of every patch: returns (reference centres N x 2, moving points N x 2).
+
+    With ``masked``, pixels whose content changed between the frames (see :func:`_unchanged`) are left
+    out of the ECC sum; patches that changed by more than half are dropped.
+    """
     inverse = np.linalg.inv(matrix)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5)
     centre = (size - 1) / 2.0
@@ -274,9 +293,12 @@ def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners:
             patch = cv2.warpAffine(mov, to_patch[:2], (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         else:
             patch = cv2.warpPerspective(mov, to_patch, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        mask = _unchanged(template, patch) if masked else None
+        if mask is not None and mask.mean() < 0.5:
+            continue
         shift = np.eye(2, 3, dtype=np.float32)
         try:
-            cc, shift = cv2.findTransformECC(template, patch, shift, cv2.MOTION_TRANSLATION, criteria, None, 5)
+            cc, shift = cv2.findTransformECC(template, patch, shift, cv2.MOTION_TRANSLATION, criteria, mask, 5)
         except cv2.error:  # did not converge: this patch has no say
             continue
         d = shift[:, 2].astype(np.float64)
@@ -309,20 +331,23 @@ def _min_points(model: str) -> int:
 
 
 def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str,
-            passes: int = 2) -> tuple[np.ndarray, int, float, str]:
+            passes: int = 3) -> tuple[np.ndarray, int, float, str]:
     """Full-resolution patch ECC refinement; returns (matrix, patches used, residual px, problem)."""
-    size = int(np.clip(min(ref.shape) // 10, 48, 192))
+    size = int(np.clip(min(ref.shape) // 10, 64, 128))
     grid = 6
     used, residual = 0, float("nan")
-    for _ in range(passes):
+    for step in range(passes):
         corners = _patch_grid(ref.shape, mov.shape, matrix, size, grid)
-        ref_pts, mov_pts = _patch_shifts(ref, mov, matrix, corners, size)
+        ref_pts, mov_pts = _patch_shifts(ref, mov, matrix, corners, size, masked=step > 0)
         if len(ref_pts) < max(MIN_PATCHES, _min_points(model) + 2):
             return matrix, len(ref_pts), residual, (
                 f"only {len(ref_pts)} of {len(corners)} patches could be refined (need {MIN_PATCHES})"
             )
+        previous = matrix
         matrix, keep, residual = _robust_fit(mov_pts, ref_pts, model)
         used = int(keep.sum())
+        if step > 0 and corner_error(matrix, previous, mov.shape)[1] < 0.01:
+            break  # converged
     if used < MIN_PATCHES:
         return matrix, used, residual, f"only {used} patches agree on the motion (need {MIN_PATCHES})"
     return matrix, used, residual, ""
