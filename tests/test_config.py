@@ -90,6 +90,6 @@ def test_model_paths_are_relative_to_the_config_file(tmp_path):
 
 def test_section_hash_changes_only_with_its_section():
     a, b = Config(), Config()
-    b.architecture.min_root_length_mm = 2.0
+    b.architecture.min_plant_length_mm = 5.0
     assert a.section_hash("align") == b.section_hash("align")
     assert a.section_hash("architecture") != b.section_hash("architecture")

@@ -123,11 +123,15 @@ class AlignSettings(_Section):
 
 
 class ArchitectureSettings(_Section):
-    """Masks -> plants, roots, tips and branching points."""
+    """Masks -> plants, roots, tips and branching points (see :func:`rootscope.architecture.find_architecture`)."""
 
-    n_plants: int | None = Field(default=None, gt=0)
-    min_root_length_mm: float = Field(default=0.5, ge=0)
-    min_object_area_px: int = Field(default=30, ge=0)
+    min_area_px: int = Field(default=30, ge=0)
+    max_hole_px: int = Field(default=20, ge=0)
+    bridge_px: int = Field(default=0, ge=0)
+    spur_factor: float = Field(default=2.0, ge=0)
+    min_plant_length_mm: float = Field(default=2.0, ge=0)
+    seed_radius_mm: float | None = Field(default=None, gt=0)
+    smooth_sigma: float = Field(default=2.0, ge=0)
 
 
 class ReportSettings(_Section):
@@ -344,12 +348,19 @@ reference = "first"
 max_side = 1024
 
 [architecture]
-# Number of plants per plate when known (unset: found from the mask).
-# n_plants = 5
-# Roots shorter than this (mm) are dropped as noise.
-min_root_length_mm = 0.5
-# Mask components smaller than this (px) are dropped.
-min_object_area_px = 30
+# Mask components smaller than this (px) are dropped; holes up to this size (px) are filled.
+min_area_px = 30
+max_hole_px = 20
+# Close gaps up to this length (px) along a root (0 = off).
+bridge_px = 0
+# Skeleton spurs shorter than spur_factor x the local root radius are pruned.
+spur_factor = 2.0
+# Without seeds in the mask, a plant is a skeleton component at least this long (mm).
+min_plant_length_mm = 2.0
+# How far from a seed a root may start (mm); unset: from the root width.
+# seed_radius_mm = 1.5
+# Smoothing of root centrelines before lengths are measured (px).
+smooth_sigma = 2.0
 
 [report]
 enabled = true

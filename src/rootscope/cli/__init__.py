@@ -27,6 +27,7 @@ err_console = Console(stderr=True)
 from . import synth  # noqa: E402,F401
 from . import pixel  # noqa: E402,F401
 from . import segment  # noqa: E402,F401
+from . import run  # noqa: E402,F401
 
 
 @app.callback()

@@ -1,0 +1,386 @@
+"""The stages of one plate series, resumable, and the whole experiment on top of :mod:`rootscope.batch`.
+
+Per plate (``out/<plate>/...``), per scan, each step a :class:`~rootscope.stages.Stage` that is skipped
+when up to date:
+
+1. ``align``   raw scan + reference scan -> ``transforms/<scan>.json`` (3 x 3 matrix to the reference,
+               quality record); with ``align.reference = "previous"`` one stage for the whole series.
+2. ``warp``    raw scan + transform -> ``aligned/<scan>.png`` (the reference frame's size and bit depth).
+3. ``segment`` aligned scan + model file -> ``masks/<scan>.png`` (uint8 class indices 1..K) and
+               ``masks/<scan>.json`` (the class names).
+4. ``measure`` mask -> ``traits/<scan>.csv`` (one row per plant, :func:`rootscope.traits.plant_table`),
+               ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
+               ``rsml/<scan>.rsml``, and ``regions/<scan>.csv`` (area per class and region) when the
+               config sets regions for the plate. Lengths in mm, areas in mm^2.
+
+then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
+(hours since the plate's first scan) in front. Over all plates (:func:`run_experiment`):
+``out/traits.csv`` and ``out/traits.parquet`` (per plant and scan: for R and pandas), ``out/roots.csv``,
+``out/classes.csv``, ``out/regions.csv`` and ``out/failures.csv``. A scan that fails (unreadable, not
+alignable) is recorded and left out; the rest of its plate goes on. Raw scans are only read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from .config import Config
+from .errors import AlignmentError, ConfigError, RootscopeError
+from .experiment import Experiment, Plate, discover
+from .stages import Outcome, Stage, run_stage
+
+
+@dataclass
+class PlateJob:
+    """Everything one plate task needs (sent to a Dask worker, so plain data only)."""
+
+    plate: Plate
+    config: Config
+    out: Path
+    force: bool = False
+
+
+@dataclass
+class PlateResult:
+    """What happened to one plate: per-stage counts of work done and skipped, failed scans, its table."""
+
+    plate: str
+    ran: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    tables: dict[str, Path] = field(default_factory=dict)
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> None:
+        tally = self.ran if outcome.ran else self.skipped
+        tally[outcome.name] = tally.get(outcome.name, 0) + 1
+
+
+@dataclass
+class ExperimentResult:
+    """The run of a whole experiment: plate results, the batch summary and the files written."""
+
+    plates: dict[str, PlateResult]
+    summary: str
+    failures_csv: Path
+    tables: dict[str, Path]
+    report: Path | None
+    n_failures: int
+
+
+# ---------------------------------------------------------------------------------- one plate
+def run_plate(job: PlateJob) -> PlateResult:
+    """Run every stage of one plate series (skipping what is up to date); see the module docstring."""
+    plate, config = job.plate, job.config
+    folder = job.out / plate.name
+    result = PlateResult(plate.name)
+    segmenter = _segmenter_loader(config)
+    px_per_mm = _plate_scale(plate, config)
+    regions = config.regions_for(plate.name)
+    hours = plate.hours()
+
+    def step(stage: Stage, scan: Path) -> bool:
+        """Run one stage of one scan; a failure is recorded and the scan dropped (returns False)."""
+        try:
+            result.count(run_stage(stage, force=job.force))
+        except Exception as exc:  # one bad scan must not stop the plate
+            message = str(exc) if isinstance(exc, RootscopeError) else f"{type(exc).__name__}: {exc}"
+            result.failures.append({"item": scan.name, "stage": stage.name, "error": type(exc).__name__,
+                                    "message": message})
+            return False
+        return True
+
+    align = config.align
+    if align.enabled and align.reference == "previous" and not step(_series_stage(plate, config, folder),
+                                                                    plate.scans[0]):
+        return result
+    rows = []
+    for i, scan in enumerate(plate.scans):
+        stem, image = scan.stem, scan
+        if align.enabled:
+            record_path = folder / "transforms" / f"{stem}.json"
+            if align.reference != "previous" and not step(_align_stage(plate, i, config, record_path), scan):
+                continue
+            record = io.read_json(record_path)
+            if not record["ok"]:
+                result.failures.append({"item": scan.name, "stage": "align", "error": AlignmentError.__name__,
+                                        "message": f"{scan}: not aligned ({record['message']}); left out. "
+                                        "Check the scan, or change align.model / align.reference."})
+                continue
+            image = folder / "aligned" / f"{stem}.png"
+            warp = Stage("warp", lambda i, o: _warp(i, o, px_per_mm), {"scan": scan, "transform": record_path},
+                         {"aligned": image})
+            if not step(warp, scan):
+                continue
+        segmented = {"mask": folder / "masks" / f"{stem}.png", "classes": folder / "masks" / f"{stem}.json"}
+        segment = Stage("segment", lambda i, o: _segment(i, o, segmenter.get(), px_per_mm),
+                        {"image": image, "model": segmenter.path}, segmented)
+        if not step(segment, scan):
+            continue
+        measured = {kind: folder / kind / f"{stem}.csv" for kind in TABLES[:3]}
+        measured["rsml"] = folder / "rsml" / f"{stem}.rsml"
+        if regions.given():
+            measured["regions"] = folder / "regions" / f"{stem}.csv"
+        settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions}
+        measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm), segmented,
+                        measured, settings=_json(settings))
+        if step(measure, scan):
+            rows.append({"scan": scan.name, "hours": hours[i], **measured})
+    result.frames = rows
+    if rows:
+        kinds = [kind for kind in TABLES if kind in rows[0]]
+        result.tables = {kind: folder / f"{kind}.csv" for kind in kinds}
+        inputs = {f"{kind}{k}": row[kind] for kind in kinds for k, row in enumerate(rows)}
+        settings = {"scans": [r["scan"] for r in rows], "hours": [r["hours"] for r in rows], "species": plate.species}
+        table = Stage("plate-tables", lambda i, o: _plate_table(i, o, plate, rows), inputs, result.tables,
+                      settings=settings)
+        result.count(run_stage(table, force=job.force))
+    return result
+
+
+def _json(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings with pydantic sections dumped, for hashing."""
+    return {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in settings.items()}
+
+
+def _plate_scale(plate: Plate, config: Config) -> float:
+    """Pixels per mm for a plate: the config's, else the tags of its first readable scan."""
+    if config.px_per_mm is not None:
+        return config.px_per_mm
+    problems = []
+    for scan in plate.scans:
+        try:
+            return io.resolve_px_per_mm(io.read_scan(scan), None)
+        except RootscopeError as exc:
+            problems.append(str(exc))
+    raise ConfigError(f"plate {plate.name}: no pixel scale ({problems[0]})")
+
+
+# ---------------------------------------------------------------------------------- alignment
+def _align_stage(plate: Plate, index: int, config: Config, record: Path) -> Stage:
+    """``align`` of scan ``index`` against the reference scan (``align.reference`` = "first" or an index)."""
+    n, reference = len(plate.scans), config.align.reference
+    ref = 0 if reference == "first" else int(reference)
+    if not -n <= ref < n:
+        raise ConfigError(f"align.reference = {ref} but plate {plate.name} has {n} scans; use an index "
+                          f"in 0..{n - 1} or \"first\".")
+    return Stage("align", lambda i, o: _align_one(i, o, config),
+                 {"scan": plate.scans[index], "reference": plate.scans[ref]}, {"transform": record},
+                 settings=config.align)
+
+
+def _series_stage(plate: Plate, config: Config, folder: Path) -> Stage:
+    """``align`` of the whole series, each scan to the one before (``align.reference = "previous"``)."""
+    inputs = {f"scan{i}": scan for i, scan in enumerate(plate.scans)}
+    outputs = {scan.stem: folder / "transforms" / f"{scan.stem}.json" for scan in plate.scans}
+    return Stage("align", lambda i, o: _align_series(i, o, config), inputs, outputs, settings=config.align)
+
+
+@lru_cache(maxsize=2)
+def _read_cached(path: Path, mtime_ns: int) -> io.Scan:
+    return io.read_scan(path)
+
+
+def _reference_scan(path: Path) -> io.Scan:
+    """The reference scan, read once per worker process rather than once per scan of its plate."""
+    return _read_cached(Path(path), Path(path).stat().st_mtime_ns)
+
+
+def _align_one(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config) -> None:
+    from .align import Registration, estimate_transform
+
+    reference = _reference_scan(inputs["reference"])
+    if Path(inputs["scan"]).resolve() == Path(inputs["reference"]).resolve():
+        reg = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference")
+    else:
+        moving = io.read_scan(inputs["scan"]).pixels
+        reg = estimate_transform(reference.pixels, moving, model=config.align.model, max_side=config.align.max_side)
+    io.write_json(outputs["transform"], _transform_record(reg, reference))
+
+
+def _align_series(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config) -> None:
+    from .align import align_series
+
+    scans = [io.read_scan(inputs[f"scan{i}"]) for i in range(len(inputs))]
+    regs = align_series([s.pixels for s in scans], "previous", model=config.align.model,
+                        max_side=config.align.max_side)
+    for scan, reg in zip(scans, regs):
+        io.write_json(outputs[scan.path.stem], _transform_record(reg, scans[0]))
+
+
+def _transform_record(reg: Any, reference: io.Scan) -> dict[str, Any]:
+    return {**reg.to_dict(), "reference": reference.path.name, "shape": list(reference.pixels.shape[:2])}
+
+
+def _warp(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:
+    from .align import warp
+
+    scan = io.read_scan(inputs["scan"])
+    record = io.read_json(inputs["transform"])
+    aligned = warp(scan.pixels, np.asarray(record["matrix"]), record["shape"])
+    io.write_image(outputs["aligned"], aligned, bit_depth=scan.bit_depth, px_per_mm=px_per_mm)
+
+
+# ------------------------------------------------------------------------------- segmentation
+@dataclass
+class _LazySegmenter:
+    """The plate's model file, loaded on first use (an up-to-date plate never loads it)."""
+
+    path: Path
+    loader: Callable[[Path], Any]
+    _model: Any = None
+
+    def get(self) -> Any:
+        if self._model is None:
+            self._model = self.loader(self.path)
+        return self._model
+
+
+def _segmenter_loader(config: Config) -> _LazySegmenter:
+    path = config.models.unet or config.models.pixel
+    if path is None:
+        raise ConfigError("no segmentation model: set models.pixel or models.unet in rootscope.toml "
+                          "(train one with `rootscope pixel train` or `rootscope unet train`).")
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: model file not found (models.{'unet' if config.models.unet else 'pixel'} "
+                          "in rootscope.toml). Fix the path; relative paths start at the config file.")
+    from .segment import load_segmenter
+
+    return _LazySegmenter(Path(path), load_segmenter)
+
+
+def _segment(inputs: Mapping[str, Path], outputs: Mapping[str, Path], segmenter: Any, px_per_mm: float) -> None:
+    image = io.read_scan(inputs["image"]).pixels
+    io.write_image(outputs["mask"], segmenter.predict(image), px_per_mm=px_per_mm)
+    io.write_json(outputs["classes"], {"classes": list(segmenter.classes), "model": Path(inputs["model"]).name})
+
+
+# -------------------------------------------------------------------------------- measurement
+def region_areas(mask: np.ndarray, regions: Mapping[str, Any], names: Mapping[int, str],
+                 px_per_mm: float) -> pd.DataFrame:
+    """Projected area of every class inside every region.
+
+    ``mask`` holds class indices (0 = background), ``names`` maps indices to class names, ``regions``
+    maps region names to :class:`~rootscope.config.Rect` (px). Returns columns region, class, name,
+    area_px and area_mm2 (mm^2).
+    """
+    rows = []
+    for region, rect in regions.items():
+        rr, cc = rect.slices()
+        counts = np.bincount(mask[rr, cc].ravel(), minlength=max(names, default=0) + 1)
+        rows += [{"region": region, "class": k, "name": name, "area_px": int(counts[k]),
+                  "area_mm2": counts[k] / px_per_mm**2} for k, name in names.items()]
+    return pd.DataFrame(rows, columns=["region", "class", "name", "area_px", "area_mm2"])
+
+
+#: Per-scan tables of the ``measure`` stage, gathered per plate and over the experiment.
+TABLES = ("traits", "roots", "classes", "regions")
+
+
+def _class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+    """Lookup that maps mask values 1..K to 0 (background) or themselves, and the names of the others."""
+    lookup = np.arange(256, dtype=np.uint8)
+    names = {}
+    for k, name in enumerate(classes, start=1):
+        if name == "background":
+            lookup[k] = 0
+        else:
+            names[k] = name
+    return lookup, names
+
+
+def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config, regions: Any,
+             px_per_mm: float) -> None:
+    from . import architecture, rsml, traits
+
+    classes = io.read_json(inputs["classes"])["classes"]
+    lookup, names = _class_names(classes)
+    mask = lookup[io.read_labels(inputs["mask"])]
+    by_name = {name: k for k, name in names.items()}
+    stem = Path(inputs["mask"]).stem
+    if "root" not in by_name:
+        raise ConfigError(f"{inputs['model'] if 'model' in inputs else inputs['classes']}: the model has no "
+                          f"'root' class (classes: {classes}); use a model trained with a class named root.")
+    roots, seeds = architecture.split_classes(mask, by_name["root"], by_name.get("seed"), name=str(inputs["mask"]))
+    if seeds is not None and not len(architecture.seeds_from_mask(seeds)[0]):
+        seeds = None  # seed class only as specks: find plants from the tops of root systems instead
+    opts = config.architecture
+    arch = architecture.find_architecture(
+        roots, seed_mask=seeds, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
+        bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
+        min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
+        seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
+        name=str(inputs["mask"]))
+    io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
+    io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
+    io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
+    rsml.write_rsml(outputs["rsml"], architecture.to_scene(arch, name=stem, px_per_mm=px_per_mm))
+    if "regions" in outputs:
+        io.write_table(outputs["regions"], region_areas(mask, regions.given(), names, px_per_mm))
+
+
+def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate: Plate,
+                 rows: list[dict[str, Any]]) -> None:
+    """Concatenate the per-scan tables of a plate, adding plate, species, scan and hours in front."""
+    front = ["plate", "species", "scan", "hours"]
+    for kind, out in outputs.items():
+        parts = [pd.read_csv(inputs[f"{kind}{k}"]).assign(plate=plate.name, species=plate.species,
+                                                           scan=row["scan"], hours=row["hours"])
+                 for k, row in enumerate(rows)]
+        table = pd.concat(parts, ignore_index=True)
+        io.write_table(out, table[front + [c for c in table.columns if c not in front]])
+
+
+# --------------------------------------------------------------------------------- experiment
+def run_experiment(
+    root: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    processes: bool = True,
+) -> ExperimentResult:
+    """Run every plate of the experiment at ``root`` and gather the tables (see the module docstring).
+
+    ``workers`` / ``scheduler`` default to the config's [batch] section (see :func:`rootscope.batch.run_tasks`);
+    ``force`` reruns every stage. Bad scans and failed plates go to ``out/failures.csv``; the rest
+    completes.
+    """
+    from .batch import run_tasks, write_failures
+
+    experiment = discover(root)
+    config = experiment.config
+    out = experiment.out
+    jobs = {plate.name: PlateJob(plate, config, out, force) for plate in experiment.plates}
+    batch = run_tasks(run_plate, jobs, workers=workers or config.batch.workers,
+                      scheduler=scheduler or config.batch.scheduler, memory_limit=config.batch.memory_limit,
+                      processes=processes, progress=progress, item_failures=lambda r: r.failures)
+    failures = _discovery_failures(experiment) + batch.failures
+    failures_csv = write_failures(out / "failures.csv", failures)
+    results: dict[str, PlateResult] = batch.values
+    written = {}
+    for kind in TABLES:
+        parts = [pd.read_csv(r.tables[kind]) for r in results.values() if kind in r.tables]
+        if parts:
+            written[kind] = io.write_table(out / f"{kind}.csv", pd.concat(parts, ignore_index=True))
+    if "traits" in written:
+        io.write_table(out / "traits.parquet", pd.read_csv(written["traits"]))
+    summary = batch.summary(failures_csv)
+    if experiment.problems:
+        summary += f"; {len(experiment.problems)} files left out at discovery"
+    return ExperimentResult(results, summary, failures_csv, written, None, len(failures))
+
+
+def _discovery_failures(experiment: Experiment) -> list[dict[str, str]]:
+    return [{"task": p.plate, "item": p.path.name, "stage": "discover", "error": "InputError",
+             "message": f"{p.path}: {p.message}"} for p in experiment.problems]
