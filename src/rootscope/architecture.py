@@ -131,62 +131,91 @@ def _direction(g: SkeletonGraph, k: int, node: int, reach: float) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[int], list[int]]]:
+    """Groups of junctions joined by edges shorter than ``max_bridge`` x the root diameter there, with
+    the edges that leave each group: (nodes, inner edge ids)."""
+    deg = g.degree()
+    parent = {}
+
+    def find(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    inner: dict[int, list[int]] = {}
+    for k, e in g.edges.items():
+        if e.u != e.v and deg[e.u] >= 3 and deg[e.v] >= 3 and e.length <= max_bridge * 2 * max(g.radius[e.u], g.radius[e.v]):
+            parent[find(e.u)] = find(e.v)
+    for n in np.flatnonzero(deg >= 3):
+        find(int(n))
+    groups: dict[int, list[int]] = {}
+    for n in parent:
+        groups.setdefault(find(n), []).append(n)
+    for k, e in g.edges.items():
+        if e.u in parent and e.v in parent and find(e.u) == find(e.v) and e.u != e.v:
+            inner.setdefault(find(e.u), []).append(k)
+    return [(sorted(nodes), inner.get(root, [])) for root, nodes in groups.items()]
+
+
 def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 2.5, max_turn_deg: float = 35.0) -> np.ndarray:
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
 
-    A crossing shows as one node with four edges, or two three-way nodes joined by an edge shorter than
-    ``max_bridge`` x the root diameter. When the four outer edges pair into two continuations that each
-    turn less than ``max_turn_deg``, each pair becomes one edge through the crossing and no branching
-    point is left there.
+    A crossing shows as one node with four edges, or two or three junctions joined by edges shorter than
+    ``max_bridge`` x the root diameter (five edges when a root crosses at a branching point). When the
+    edges leaving such a group hold two pairs that each continue straight (turn < ``max_turn_deg``),
+    one pair becomes a single edge passing over the group: no branching point is left there.
     """
     crossings = []
-    deg = g.degree()
-    inc = g.incident()
-    groups: list[tuple[list[int], list[tuple[int, int]], int | None]] = []  # (nodes, (edge, node) ends, bridge)
-    used: set[int] = set()
-    for k, e in list(g.edges.items()):
-        if e.u == e.v or deg[e.u] != 3 or deg[e.v] != 3 or e.u in used or e.v in used:
-            continue
-        if e.length > max_bridge * 2 * max(g.radius[e.u], g.radius[e.v]):
-            continue
-        ends = [(j, n) for n in (e.u, e.v) for j in inc[n] if j != k]
-        if len({j for j, _ in ends}) == 4:
-            groups.append(([e.u, e.v], ends, k))
-            used.update((e.u, e.v))
-    for n in np.flatnonzero(deg == 4):
-        if n not in used and len(set(inc[n])) == 4:
-            groups.append(([int(n)], [(j, int(n)) for j in inc[n]], None))
     cos_ok = np.cos(np.radians(180 - max_turn_deg))
-    for nodes, ends, bridge in groups:
-        if any(j not in g.edges for j, _ in ends) or (bridge is not None and bridge not in g.edges):
+    candidates = []
+    for nodes, inner in _junction_clusters(g, max_bridge):
+        if len(nodes) > 3:
+            continue
+        inc = {}
+        for k, e in g.edges.items():
+            if k in inner:
+                continue
+            for n in (e.u, e.v):
+                if n in nodes:
+                    inc.setdefault(k, []).append(n)
+        ends = [(k, n) for k, ns in inc.items() for n in ns]
+        if len(ends) not in (4, 5) or len(inc) != len(ends):
             continue
         reach = 4 * max(g.radius[n] for n in nodes) + 4
-        dirs = [_direction(g, j, n, reach) for j, n in ends]
+        dirs = [_direction(g, k, n, reach) for k, n in ends]
+        centre = g.nodes[nodes].mean(axis=0)
         best, best_cost = None, np.inf
-        for a, b in combinations(range(4), 2):
-            c, d = [i for i in range(4) if i not in (a, b)]
-            # the two ends of one root are on different nodes of a two-node crossing
-            if bridge is not None and (ends[a][1] == ends[b][1] or ends[c][1] == ends[d][1]):
-                continue
-            cos1, cos2 = dirs[a] @ dirs[b], dirs[c] @ dirs[d]
-            if max(cos1, cos2) < best_cost:
-                best, best_cost = ((a, b), (c, d)), max(cos1, cos2)
-        if best is None or best_cost > cos_ok:
+        for a, b in combinations(range(len(ends)), 2):
+            rest = [i for i in range(len(ends)) if i not in (a, b)]
+            for c, d in combinations(rest, 2):
+                cost = max(dirs[a] @ dirs[b], dirs[c] @ dirs[d])
+                if cost >= best_cost:
+                    continue
+                if len(ends) == 5:  # the fifth edge is a branch of (c, d): its node lies on their line
+                    e5 = [i for i in rest if i not in (c, d)][0]
+                    n5 = ends[e5][1]
+                    if n5 not in (ends[c][1], ends[d][1]) and n5 in (ends[a][1], ends[b][1]) and len(nodes) > 1:
+                        continue
+                best, best_cost = (a, b), cost
+        if best is not None and best_cost <= cos_ok:
+            candidates.append((best_cost, nodes, [ends[i] for i in best], centre))
+    used: set[int] = set()
+    for _, nodes, pair, centre in sorted(candidates, key=lambda c: c[0]):
+        if used & set(nodes) or any(k not in g.edges for k, _ in pair):
             continue
-        bridge_path = g.edges[bridge] if bridge is not None else None
-        for a, b in best:
-            (ja, na), (jb, nb) = ends[a], ends[b]
-            ea, eb = g.edges[ja], g.edges[jb]
-            pa = ea.path if ea.v == na else ea.path[::-1]
-            pb = eb.path if eb.u == nb else eb.path[::-1]
-            mid = [] if bridge_path is None or na == nb else [bridge_path.oriented(na)]
-            far_a = ea.u if ea.v == na else ea.v
-            far_b = eb.v if eb.u == nb else eb.u
-            g.edges[ja] = type(ea)(far_a, far_b, np.vstack([pa, *mid, pb]))
-            del g.edges[jb]
-        if bridge is not None:
-            del g.edges[bridge]
-        crossings.append(g.nodes[nodes].mean(axis=0))
+        used.update(nodes)
+        (ka, na), (kb, nb) = pair
+        ea, eb = g.edges[ka], g.edges[kb]
+        pa = ea.path if ea.v == na else ea.path[::-1]
+        pb = eb.path if eb.u == nb else eb.path[::-1]
+        far_a = ea.u if ea.v == na else ea.v
+        far_b = eb.v if eb.u == nb else eb.u
+        gap = np.hypot(*(pb[0] - pa[-1]))
+        step = np.linspace(0, 1, max(int(np.ceil(gap)), 1) + 1)[1:-1, None]
+        bridge = np.rint(pa[-1] + step * (pb[0] - pa[-1])).astype(pa.dtype)
+        g.edges[ka] = type(ea)(far_a, far_b, np.vstack([pa, bridge, pb]))
+        del g.edges[kb]
+        crossings.append(centre)
     return np.array(crossings, float).reshape(-1, 2)
 
 
@@ -358,7 +387,7 @@ def find_architecture(
     min_area_px: int = 30,
     max_hole_px: int = 20,
     bridge_px: int = 0,
-    spur_factor: float = 2.0,
+    spur_factor: float = 1.0,
     min_plant_length_px: float = 50.0,
     smooth_sigma: float = 2.0,
     name: str = "<mask>",
