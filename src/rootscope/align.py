@@ -237,13 +237,30 @@ def _ransac(src: np.ndarray, dst: np.ndarray, model: str, threshold: float) -> t
 
 
 # ----------------------------------------------------------------------------------- fine step
-def _patch_grid(ref_shape: tuple[int, int], mov_shape: tuple[int, int], matrix: np.ndarray,
-                size: int, grid: int) -> np.ndarray:
-    """Top-left corners (x, y) of reference patches whose warped footprint lies inside the moving image."""
-    h, w = ref_shape
-    xs = np.linspace(0, w - size, grid + 2)[1:-1] if w > size else np.array([0.0])
-    ys = np.linspace(0, h - size, grid + 2)[1:-1] if h > size else np.array([0.0])
-    corners = np.array([[x, y] for y in ys for x in xs]).round()
+def _patch_corners(ref_small: np.ndarray, factor: float, mov_shape: tuple[int, int], matrix: np.ndarray,
+                   size: int, grid: int = 7) -> np.ndarray:
+    """Top-left corners (x, y, full-resolution px) of the reference patches to refine on.
+
+    The reference is split into ``grid`` x ``grid`` cells; in each, the patch goes where the band-pass
+    structure energy (reduced scale, smoothed to patch size) is largest, so patches sit on rim, label,
+    specks and roots rather than on blank agar. Patches whose footprint in the moving image would reach
+    outside it (partial crop, border) are left out.
+    """
+    h_small, w_small = ref_small.shape
+    sigma = max(1.0, size * factor / 4.0)
+    energy = cv2.GaussianBlur(_bandpass(ref_small) ** 2, (0, 0), sigma)
+    rows = np.linspace(0, h_small, grid + 1).astype(int)
+    cols = np.linspace(0, w_small, grid + 1).astype(int)
+    centres = []
+    for r0, r1 in zip(rows[:-1], rows[1:]):
+        for c0, c1 in zip(cols[:-1], cols[1:]):
+            cell = energy[r0:r1, c0:c1]
+            if cell.size:
+                r, c = np.unravel_index(int(np.argmax(cell)), cell.shape)
+                centres.append((c0 + c, r0 + r))
+    full_h, full_w = round(h_small / factor), round(w_small / factor)
+    corners = np.array(centres, dtype=np.float64).reshape(-1, 2) / factor - size / 2.0
+    corners = np.clip(np.round(corners), 0, [max(full_w - size, 0), max(full_h - size, 0)])
     inverse = np.linalg.inv(matrix)
     offsets = np.array([[0, 0], [size, 0], [size, size], [0, size]], dtype=np.float64)
     margin = 2.0
@@ -330,14 +347,13 @@ def _min_points(model: str) -> int:
     return {"translation": 1, "rigid": 2, "similarity": 2, "affine": 3, "homography": 4}[model]
 
 
-def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str,
-            passes: int = 3) -> tuple[np.ndarray, int, float, str]:
+def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, ref_small: np.ndarray,
+            factor: float, passes: int = 3) -> tuple[np.ndarray, int, float, str]:
     """Full-resolution patch ECC refinement; returns (matrix, patches used, residual px, problem)."""
     size = int(np.clip(min(ref.shape) // 10, 64, 128))
-    grid = 6
     used, residual = 0, float("nan")
     for step in range(passes):
-        corners = _patch_grid(ref.shape, mov.shape, matrix, size, grid)
+        corners = _patch_corners(ref_small, factor, mov.shape, matrix, size)
         ref_pts, mov_pts = _patch_shifts(ref, mov, matrix, corners, size, masked=step > 0)
         if len(ref_pts) < max(MIN_PATCHES, _min_points(model) + 2):
             return matrix, len(ref_pts), residual, (
@@ -461,7 +477,7 @@ def estimate_transform(
                                     message=f"{inliers} feature inliers (need {MIN_INLIERS}) and ECC failed: "
                                     "the frames do not show the same plate, or too little structure.")
         matrix = to_full(found)
-    matrix, patches, residual, problem = _refine(ref, mov, matrix, model)
+    matrix, patches, residual, problem = _refine(ref, mov, matrix, model, ref_small, f_ref)
     if problem:
         problems.append(problem)
     elif residual > MAX_RESIDUAL_PX:
