@@ -231,3 +231,13 @@ def test_real_jpegs_load_and_the_broken_scan_is_named(shared_data: Path) -> None
     broken = shared_data / "rhizoscan-arabidopsis/J10/Photo_invalid.jpg"
     with pytest.raises(InputError, match="Photo_invalid.jpg: cannot be read as an image"):
         io.read_scan(broken)
+
+
+@pytest.mark.parametrize("dpi", [72.0, 96.0])
+def test_placeholder_dpi_is_not_taken_as_a_scale(tmp_path: Path, dpi: float) -> None:
+    path = io.write_image(tmp_path / "scan.png", np.zeros((8, 8), np.uint8), px_per_mm=dpi / io.MM_PER_INCH)
+    scan = io.read_scan(path)
+    assert scan.px_per_mm is None
+    with pytest.raises(RootscopeError, match="--px-per-mm"):
+        io.resolve_px_per_mm(scan, None)
+    assert io.resolve_px_per_mm(scan, 23.6) == 23.6

@@ -29,6 +29,8 @@ from .errors import InputError, RootscopeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MM_PER_INCH = 25.4
+#: DPI values written by software that knows no real resolution; read as "no scale in the file".
+PLACEHOLDER_DPI = (72.0, 96.0)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: outputs get the usual permissions, not mkstemp's private 0600
 
@@ -108,9 +110,20 @@ def _read_raw(path: Path) -> tuple[np.ndarray, float | None]:
         if array.ndim == 3:
             code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
             array = cv2.cvtColor(array, code)
-    if dpi and dpi[0] and float(dpi[0]) > 1.0:
-        px_per_mm = float(dpi[0]) / MM_PER_INCH
+    if dpi and dpi[0]:
+        px_per_mm = _scale_from_dpi(float(dpi[0]))
     return array, px_per_mm
+
+
+def _scale_from_dpi(dpi: float) -> float | None:
+    """px/mm from a DPI tag, or None for placeholders that are not a real scan resolution.
+
+    1, 72 and 96 dpi are what image software writes when it knows nothing (JFIF and screen
+    defaults); taking them as a scale would silently give wrong millimetres.
+    """
+    if dpi <= 1.0 or any(abs(dpi - d) < 0.05 for d in PLACEHOLDER_DPI):
+        return None
+    return dpi / MM_PER_INCH
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
@@ -138,12 +151,10 @@ def _tiff_px_per_mm(page: Any) -> float | None:
     per_unit = num / den
     unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
     if unit == 2:  # inch
-        value = per_unit / MM_PER_INCH
-    elif unit == 3:  # centimetre
-        value = per_unit / 10.0
-    else:  # no absolute unit
-        return None
-    return value if value > 0.05 else None  # 1 dpi placeholders are not a scale
+        return _scale_from_dpi(per_unit)
+    if unit == 3:  # centimetre
+        return _scale_from_dpi(per_unit * 2.54)
+    return None  # no absolute unit
 
 
 def to_float(array: np.ndarray, path: Path | str = "<array>") -> tuple[np.ndarray, int]:
