@@ -1,0 +1,71 @@
+"""``rootscope unet train``: learn image -> mask from dense masks or sparse labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from . import app
+
+unet_app = typer.Typer(help="U-Net segmentation: train a network (predict with `rootscope segment`).",
+                       no_args_is_help=True)
+app.add_typer(unet_app, name="unet")
+
+
+@unet_app.command("train")
+def train_cmd(
+    image_dir: Path = typer.Argument(..., help="Folder of training images (PNG, JPEG, TIFF)."),
+    masks: Path | None = typer.Option(None, "--masks", help="Folder of dense masks, same file names (0..K-1)."),
+    labels: Path | None = typer.Option(None, "--labels", help="Folder of sparse label images (0 = unlabelled, 1..K)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Model file to write (best checkpoint), e.g. root_unet.pt."),
+    classes: list[str] | None = typer.Option(None, "--classes", help="Class names in value order (repeat or comma-separate); default background, root, seed, shoot."),
+    epochs: int = typer.Option(40, "--epochs", help="Maximum number of epochs."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes of training."),
+    tile: int = typer.Option(256, "--tile", help="Training tile side in pixels (multiple of 2^depth)."),
+    batch: int = typer.Option(8, "--batch", help="Tiles per step."),
+    tiles_per_epoch: int = typer.Option(128, "--tiles-per-epoch", help="Tiles seen per epoch."),
+    depth: int = typer.Option(4, "--depth", help="Down-sampling levels of the U-Net."),
+    width: int = typer.Option(16, "--width", help="Channels of the first level (doubled per level)."),
+    norm: str = typer.Option("batch", "--norm", help="batch or group normalisation."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW)."),
+    patience: int = typer.Option(12, "--patience", help="Early stopping: epochs without a better validation Dice."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (tiles, augmentation, weights, split)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <MODEL>.last.pt when it exists."),
+) -> None:
+    """Train a U-Net; writes MODEL (best), MODEL.last.pt (resumable) and MODEL.metrics.csv."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..unet import SegmentationTask, TrainConfig, balanced_class_weights, load_segmentation_set, train
+
+    console = Console()
+    names = [c.strip() for item in classes or [] for c in item.split(",") if c.strip()] or None
+    samples, names, skipped = load_segmentation_set(image_dir, masks, labels, names)
+    console.print(f"{len(samples)} training images ({', '.join(names)})"
+                  + (f"; {len(skipped)} without {'mask' if masks else 'labels'} skipped" if skipped else ""))
+    task = SegmentationTask(names, balanced_class_weights(samples, len(names)))
+    config = TrainConfig(epochs=epochs, time_limit=time_limit, tile=tile, batch=batch, tiles_per_epoch=tiles_per_epoch,
+                         depth=depth, width=width, norm=norm, lr=lr, patience=patience, seed=seed, device=device)
+    meta = {"training_data": {"image_dir": str(image_dir), "targets": str(masks or labels),
+                              "target_kind": "mask" if masks else "labels", "images": len(samples),
+                              "skipped": skipped, "class_weights": task.class_weights}}
+
+    progress = Progress(TextColumn("epochs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("(Ctrl-C keeps the last checkpoint)"), console=console)
+    bar = progress.add_task("train", total=epochs)
+
+    def report(row: dict[str, Any]) -> None:
+        progress.update(bar, completed=row["epoch"])
+        dice = "  ".join(f"{n} {row[f'dice_{n}']:.3f}" for n in names)
+        progress.console.print(f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
+                      f"{row['val_loss']:.3f}  Dice {dice}  {row['tiles_per_s']:.1f} tiles/s"
+                      + ("  [green]best[/]" if row["best"] else ""), highlight=False)
+
+    with progress:
+        result = train(samples, task, out, config, meta=meta, resume=resume, report=report)
+    console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
+                  f"(Dice {result.best.get('score', float('nan')):.3f}) -> {result.best_path}; "
+                  f"last -> {result.last_path}; metrics -> {result.metrics_path}")

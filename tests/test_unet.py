@@ -1,0 +1,194 @@
+"""U-Net: learning on a toy problem, seamless tiling, model files, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rootscope import io
+from rootscope.errors import ConfigError, InputError, ModelError, ShapeMismatchError
+from rootscope.unet import (
+    NO_AUGMENT,
+    SegmentationTask,
+    TileSampler,
+    TrainConfig,
+    UNet,
+    UNetConfig,
+    balanced_class_weights,
+    is_unet_model,
+    load_segmentation_set,
+    load_segmenter,
+    predict_tiled,
+    read_model_file,
+    train,
+)
+from rootscope.unet.data import Sample, class_focus
+from rootscope.unet.runtime import Runtime
+from rootscope.unet.train import last_path, metrics_path
+
+FP32 = Runtime(torch.device("cpu"), None, channels_last=False)
+TINY = dict(depth=2, width=8, tile=64, batch=8, tiles_per_epoch=32, val_tiles=8, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on the shared 2-core machine, two threads spin against other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_plate(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Grey noisy plate with bright 3-px 'roots' (mask 1) and a darker disc 'seed' (mask 2)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((size, size), np.uint8)
+    for _ in range(4):
+        p0, p1 = rng.integers(0, size, 2), rng.integers(0, size, 2)
+        cv2.line(mask, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1, 3)
+    cv2.circle(mask, tuple(int(v) for v in rng.integers(20, size - 20, 2)), 6, 2, -1)
+    image = np.choose(mask, [0.3, 0.75, 0.55]).astype(np.float32)
+    image = image + rng.normal(0, 0.06, image.shape).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(image, (0, 0), 0.7), 0, 1), mask
+
+
+def write_set(folder, n: int = 4, size: int = 128, classes: int = 2):
+    """images/ and masks/ folders of toy plates (mask values 0..classes-1)."""
+    for i in range(n):
+        image, mask = toy_plate(i, size)
+        io.write_image(folder / "images" / f"p{i}.png", image)
+        io.write_image(folder / "masks" / f"p{i}.png", np.minimum(mask, classes - 1).astype(np.uint8))
+    return folder / "images", folder / "masks"
+
+
+def segmentation_samples(n: int, size: int = 128) -> list[Sample]:
+    samples = []
+    for i in range(n):
+        image, mask = toy_plate(i, size)
+        target = (np.minimum(mask, 1) + 1).astype(np.uint8)
+        samples.append(Sample(image[..., None], target, class_focus(target, 2), f"p{i}"))
+    return samples
+
+
+def test_short_training_learns_the_toy_problem(tmp_path):
+    samples = segmentation_samples(5)
+    task = SegmentationTask(["background", "root"], balanced_class_weights(samples, 2))
+    result = train(samples, task, tmp_path / "toy.pt", TrainConfig(epochs=8, lr=1e-2, **TINY))
+    h = result.history
+    assert h["train_loss"].iloc[-2:].mean() < 0.6 * h["train_loss"].iloc[:2].mean()
+    assert h["dice_root"].max() > 0.85 and h["dice_root"].max() > h["dice_root"].iloc[0] + 0.1
+    # the saved best model segments an unseen plate
+    image, mask = toy_plate(99)
+    seg = load_segmenter(result.best_path, device="cpu", tile=64, overlap=32)
+    pred = seg.predict(image)
+    assert pred.dtype == np.uint8 and set(np.unique(pred)) <= {1, 2}
+    truth = mask == 1
+    dice = 2 * np.sum((pred == 2) & truth) / (np.sum(pred == 2) + truth.sum())
+    assert dice > 0.8
+
+
+def test_tiled_prediction_equals_one_pass():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(1, 3, depth=2, width=8)).eval()
+    image, _ = toy_plate(1, 96)
+    image = image[..., None]
+    tiled = predict_tiled(model, image, FP32, tile=64, overlap=48, batch=3, multiple=4)
+    pad = 48 - 48 // 4 + 32  # tiles start 36 px before the image; 32 more keeps the 4-px pooling grid
+    padded = np.pad(image, ((pad, pad + 8), (pad, pad + 8), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        whole = model(torch.from_numpy(padded.transpose(2, 0, 1)[None].copy())).softmax(1)[0].numpy()
+    one_pass = whole[:, pad : pad + 96, pad : pad + 96]
+    assert tiled.shape == (3, 96, 96)
+    assert np.abs(tiled - one_pass).max() < 1e-3
+
+
+def test_tiles_cover_odd_sizes_and_probabilities_sum_to_one():
+    model = UNet(UNetConfig(1, 2, depth=2, width=4)).eval()
+    for shape in [(7, 130), (200, 33)]:
+        probs = predict_tiled(model, np.random.default_rng(0).random((*shape, 1), np.float32), FP32,
+                              tile=64, overlap=16, batch=2, tta=True, multiple=4)
+        assert probs.shape == (2, *shape)
+        assert np.allclose(probs.sum(0), 1.0, atol=1e-5)
+
+
+def test_model_file_round_trip_keeps_weights_and_metadata(tmp_path):
+    images, masks = write_set(tmp_path, n=3)
+    samples, classes, _ = load_segmentation_set(images, masks)
+    task = SegmentationTask(classes)
+    result = train(samples, task, tmp_path / "m.pt", TrainConfig(epochs=1, **TINY), meta={"note": "x"})
+    payload = read_model_file(result.best_path)
+    assert payload["format"] == "rootscope-unet" and payload["kind"] == "segmentation"
+    assert payload["classes"] == ["background", "root"] and payload["note"] == "x"
+    assert payload["architecture"]["depth"] == 2 and payload["tile"] == 64
+    assert payload["training"]["epochs"] == 1 and "dice_root" in payload["metrics"]
+    assert len(payload["normalisation"]["mean"]) == 1 and payload["rootscope_version"]
+    seg = load_segmenter(result.best_path, device="cpu", precision="fp32")
+    image = io.read_image(images / "p0.png")
+    again = load_segmenter(result.best_path, device="cpu", precision="fp32")
+    assert seg.classes == classes
+    assert np.array_equal(seg.predict_proba(image), again.predict_proba(image))
+    assert is_unet_model(result.best_path) and not is_unet_model(images / "p0.png")
+
+
+def test_time_limit_stops_cleanly_and_resume_continues(tmp_path):
+    samples = segmentation_samples(3)
+    task = SegmentationTask(["background", "root"])
+    out = tmp_path / "t.pt"
+    result = train(samples, task, out, TrainConfig(epochs=50, time_limit=0.05, **TINY))
+    assert result.stopped == "time limit" and len(result.history) < 50
+    assert out.exists() and last_path(out).exists() and metrics_path(out).exists()
+    done = len(result.history)
+    more = train(samples, task, out, TrainConfig(epochs=done + 2, **TINY), resume=True)
+    assert more.history["epoch"].tolist() == list(range(1, done + 3))
+    assert load_segmenter(last_path(out), device="cpu").classes == ["background", "root"]
+
+
+def test_sampler_centres_tiles_on_sparse_labels():
+    target = np.zeros((300, 300), np.uint8)
+    target[150, 20:40] = 2
+    target[10:12, 280] = 1
+    sample = Sample(np.zeros((300, 300, 1), np.float32), target, class_focus(target, 2))
+    sampler = TileSampler([sample], 32, augment=NO_AUGMENT, focus_fraction=1.0, seed=0)
+    _, targets = sampler.batch(20)
+    assert all(t.any() for t in targets)
+    assert {1, 2} <= set(np.unique(targets))
+
+
+def test_masks_with_undeclared_classes_are_refused(tmp_path):
+    images, masks = write_set(tmp_path, n=2, classes=3)
+    with pytest.raises(InputError, match=r"p\d\.png.*class value\(s\) \[2\].*--classes"):
+        load_segmentation_set(images, masks, classes=["background", "root"])
+
+
+def test_mask_of_another_size_is_refused(tmp_path):
+    images, masks = write_set(tmp_path, n=2)
+    io.write_image(masks / "p1.png", np.zeros((64, 80), np.uint8))
+    with pytest.raises(ShapeMismatchError, match=r"p1\.png is 80x64 but .*p1\.png is 128x128"):
+        load_segmentation_set(images, masks)
+
+
+def test_empty_label_image_is_refused(tmp_path):
+    images, _ = write_set(tmp_path, n=2)
+    labels = tmp_path / "labels"
+    io.write_image(labels / "p0.png", np.zeros((128, 128), np.uint8))
+    with pytest.raises(InputError, match=r"p0\.png: label image is empty"):
+        load_segmentation_set(images, label_dir=labels)
+
+
+def test_model_file_from_another_tool_is_refused(tmp_path):
+    pickled = tmp_path / "other.pt"
+    torch.save({"state_dict": UNet(UNetConfig(depth=1, width=2)).state_dict()}, pickled)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    for path in (pickled, text):
+        assert not is_unet_model(path)
+        with pytest.raises(ModelError, match=path.name):
+            load_segmenter(path)
+
+
+def test_tile_must_fit_the_network(tmp_path):
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        train(segmentation_samples(2), SegmentationTask(["a", "b"]), tmp_path / "x.pt",
+              TrainConfig(**{**TINY, "tile": 66}))
