@@ -150,13 +150,25 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ truth
+@dataclass
+class _Strokes:
+    """Dense centre lines of the visible roots (frame px) with per-point radius (px), opacity and
+    root-hair density, ready for :func:`synth_draw.draw_roots`."""
+
+    lines: list[np.ndarray]
+    radii: list[np.ndarray]
+    opacity: list[np.ndarray]
+    hairs: list[np.ndarray]
+
+
 def _truth(
-    seedlings: list[Seedling], time_h: float, forward: np.ndarray, cfg: SynthConfig,
-) -> tuple[rsml.Scene, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[np.ndarray], list[np.ndarray], list[float]]:
-    """RSML scene, tables and dense drawing lines of the roots visible at ``time_h`` (frame px)."""
+    seedlings: list[Seedling], time_h: float, forward: np.ndarray, cfg: SynthConfig, root_opacity: float,
+) -> tuple[rsml.Scene, pd.DataFrame, pd.DataFrame, pd.DataFrame, _Strokes]:
+    """RSML scene, tables and drawing strokes of the roots visible at ``time_h`` (frame px)."""
     ppm = cfg.px_per_mm
     taper = 1.0 * ppm
-    plants, rows, lines, radii, orders = [], [], [], [], []
+    plants, rows = [], []
+    strokes = _Strokes([], [], [], [])
     for seedling in seedlings:
         lengths = [r.length_at(time_h) for r in seedling.roots]
         visible = [ln >= cfg.min_visible_px for ln in lengths]
@@ -178,9 +190,15 @@ def _truth(
             if root.parent >= 0:
                 nodes[root.parent].children.append(node)
             rows.append((seedling.plant, root.root, root.parent, root.order, root.emergence_h, node.points))
-            lines.append(frame_dense)
-            radii.append(radius)
-            orders.append(root.order)
+            to_tip = length - s
+            phase = (seedling.plant * 7.3 + root.root * 2.1) % (2 * np.pi)
+            tone = (1.0 if root.order == 1 else 0.85) * (1 + 0.12 * np.sin(s / (7 * ppm) * 2 * np.pi + phase))
+            tone *= 1 + 0.2 * np.exp(-to_tip / (0.4 * ppm))  # the root cap is denser
+            hair = seedling.hairiness * np.clip((to_tip - 0.4 * ppm) / (0.8 * ppm), 0, 1) / root.order
+            strokes.lines.append(frame_dense)
+            strokes.radii.append(radius)
+            strokes.opacity.append(root_opacity * tone)
+            strokes.hairs.append(hair * (0.6 + 0.4 * np.exp(-to_tip / (8 * ppm))))
         primary = [nodes[0]] if 0 in nodes else []
         plants.append(rsml.Plant(roots=primary, id=str(seedling.plant), label=f"plant {seedling.plant}"))
     meta = rsml.Metadata(unit="pixel", resolution=1.0, software="rootscope.synth",
@@ -194,7 +212,7 @@ def _truth(
                           columns=[*cols, "x", "y", "emergence_h"])
     tips = pd.DataFrame([(r[0], r[1], r[3], *r[5][-1], r[4]) for r in rows],
                         columns=["plant", "root", "order", "x", "y", "emergence_h"])
-    return scene, branch, tips, lengths, lines, radii, orders
+    return scene, branch, tips, lengths, strokes
 
 
 def _shoot(seedling: Seedling, time_h: float, forward: np.ndarray):
@@ -228,8 +246,8 @@ def make_series(frames: int = 4, seed: int = 0, config: SynthConfig | None = Non
     look = np.random.default_rng([seed, 1])
     colours = draw.palette(look, cfg.light_roots)
     plate = _plate_box(cfg)
-    layer = draw.plate_layer(look, cfg.size, plate, cfg.px_per_mm, colours, f"Col-0 #{seed % 1000}")
     background = draw.scanner_background(look, cfg.size, colours)
+    layer = draw.plate_layer(look, cfg.size, plate, cfg.px_per_mm, colours, f"Col-0 #{seed % 1000}", background)
     light = draw.illumination(look, cfg.size, cfg.illumination)
     corners = np.array([[plate[0], plate[1]], [plate[2], plate[1]], [plate[2], plate[3]], [plate[0], plate[3]]])
     out = []
@@ -242,12 +260,12 @@ def make_series(frames: int = 4, seed: int = 0, config: SynthConfig | None = Non
 
 
 def _render(cfg, seedlings, colours, layer, background, light, corners, forward, time_h, rng) -> SynthFrame:
-    scene, branch, tips, lengths, lines, radii, orders = _truth(seedlings, time_h, forward, cfg)
-    image = draw.warp_plate(layer, forward[:2].astype(np.float32), background)
+    scene, branch, tips, lengths, strokes = _truth(seedlings, time_h, forward, cfg, colours.root_opacity)
+    image = draw.place_plate(layer, forward[:2], background)
     mask = np.zeros((cfg.size, cfg.size), np.uint8)
-    opacity = [colours.root_opacity * (1.0 if o == 1 else 0.85) for o in orders]
-    draw.draw_roots(image, mask, lines, radii, colours, opacity)
     ppm = cfg.px_per_mm
+    draw.draw_roots(image, mask, strokes.lines, strokes.radii, strokes.opacity, strokes.hairs, 0.12 * ppm,
+                    colours, rng)
     rotation = float(np.degrees(np.arctan2(forward[1, 0], forward[0, 0])))
     for s in seedlings:
         if time_h <= s.germination_h:

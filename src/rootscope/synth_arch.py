@@ -57,7 +57,8 @@ class Seedling:
 
     ``seed`` is the seed centre (x, y) px, where the primary root starts; ``seed_axes`` are the
     ellipse half-axes (px) and ``seed_angle`` its orientation (degrees); ``shoot_dir`` is the angle
-    of the hypocotyl from straight up (radians); sizes of the shoot are in px at full size.
+    of the hypocotyl from straight up (radians); sizes of the shoot are in px at full size;
+    ``hairiness`` (0-1) scales the root hairs.
     """
 
     plant: int
@@ -68,6 +69,7 @@ class Seedling:
     shoot_dir: float
     hypocotyl_px: float
     cotyledon_px: float
+    hairiness: float
     roots: list[RootPath] = field(default_factory=list)
 
 
@@ -149,6 +151,7 @@ def grow_seedlings(
             shoot_dir=rng.normal(0.0, 0.25),
             hypocotyl_px=rng.uniform(1.5, 3.0) * mm,
             cotyledon_px=rng.uniform(0.9, 1.4) * mm,
+            hairiness=rng.uniform(0.2, 1.0),
         )
         radius = [float(np.clip(r * mm * rng.uniform(0.85, 1.15), min_radius_px, max_radius_px)) for r in radii_mm]
         rate = rng.uniform(0.22, 0.38) * mm
