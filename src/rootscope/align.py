@@ -48,6 +48,7 @@ MODELS = ("translation", "rigid", "similarity", "affine", "homography")
 #: Gates of the quality record (see :func:`estimate_transform`).
 MIN_INLIERS = 12
 MIN_PATCHES = 6
+MIN_AGREEING = 0.4
 MIN_SCORE = 0.3
 MAX_RESIDUAL_PX = 1.5
 MIN_OVERLAP = 0.2
@@ -366,6 +367,11 @@ def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, re
             break  # converged
     if used < MIN_PATCHES:
         return matrix, used, residual, f"only {used} patches agree on the motion (need {MIN_PATCHES})"
+    if used < MIN_AGREEING * len(corners):
+        return matrix, used, residual, (
+            f"only {used} of {len(corners)} patches agree on the motion (need {MIN_AGREEING:.0%}): "
+            "much of the plate differs"
+        )
     return matrix, used, residual, ""
 
 
