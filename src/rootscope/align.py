@@ -34,7 +34,7 @@ frame to the reference frame: ``[x_ref, y_ref, 1] ~ matrix @ [x, y, 1]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ MIN_PATCHES = 6
 MIN_AGREEING = 0.4
 MIN_SCORE = 0.3
 MAX_RESIDUAL_PX = 1.5
+FALLBACK_MAX_RESIDUAL_PX = 0.5
 MIN_OVERLAP = 0.2
 
 
@@ -367,9 +368,9 @@ def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, re
             break  # converged
     if used < MIN_PATCHES:
         return matrix, used, residual, f"only {used} patches agree on the motion (need {MIN_PATCHES})"
-    if used < MIN_AGREEING * len(corners):
+    if used < MIN_AGREEING * len(ref_pts):
         return matrix, used, residual, (
-            f"only {used} of {len(corners)} patches agree on the motion (need {MIN_AGREEING:.0%}): "
+            f"only {used} of {len(ref_pts)} patches agree on the motion (need {MIN_AGREEING:.0%}): "
             "much of the plate differs"
         )
     return matrix, used, residual, ""
@@ -440,8 +441,10 @@ def estimate_transform(
     feature search in pixels; ``initial`` (3 x 3, moving -> reference) skips the feature search and only
     refines. Returns a :class:`Registration`; ``ok`` is False (with a ``message``) when the estimate
     cannot be trusted: blank image, fewer than :data:`MIN_INLIERS` feature inliers and no fallback,
-    fewer than :data:`MIN_PATCHES` agreeing patches, residual above :data:`MAX_RESIDUAL_PX` px, overlap
-    below :data:`MIN_OVERLAP` or band-pass correlation below ``min_score``.
+    fewer than :data:`MIN_PATCHES` (or :data:`MIN_AGREEING` of the measured) agreeing patches, residual
+    above :data:`MAX_RESIDUAL_PX` px (:data:`FALLBACK_MAX_RESIDUAL_PX` when the features found no
+    consensus and whole-image ECC gave the start), overlap below :data:`MIN_OVERLAP` or band-pass
+    correlation below ``min_score``.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)}.")
@@ -465,7 +468,8 @@ def estimate_transform(
     def to_full(m: np.ndarray) -> np.ndarray:
         return _scaling(1.0 / f_ref) @ m @ _scaling(f_mov)
 
-    inliers, problems = 0, []
+    inliers, problems, notes = 0, [], []
+    max_residual = MAX_RESIDUAL_PX
     coarse_model = "homography" if model == "homography" else ("affine" if model == "affine" else "similarity")
     if initial is not None:
         matrix = np.asarray(initial, dtype=np.float64)
@@ -476,25 +480,27 @@ def estimate_transform(
         found, inliers = _ransac(mov_pts[pairs[:, 0]], ref_pts[pairs[:, 1]], coarse_model, threshold=3.0) \
             if len(pairs) else (None, 0)
         if found is None or inliers < MIN_INLIERS:
-            problems.append(f"{inliers} feature inliers (need {MIN_INLIERS}); tried whole-image ECC")
+            # no feature consensus: whole-image ECC from the identity, accepted only with tight patches
             found = _ecc_global(ref_small, mov_small, coarse_model) if ref_small.shape == mov_small.shape else None
             if found is None:
                 return Registration(np.eye(3), inliers=inliers,
                                     message=f"{inliers} feature inliers (need {MIN_INLIERS}) and ECC failed: "
                                     "the frames do not show the same plate, or too little structure.")
+            notes.append(f"{inliers} feature inliers (need {MIN_INLIERS}): whole-image ECC fallback")
+            max_residual = FALLBACK_MAX_RESIDUAL_PX
         matrix = to_full(found)
     matrix, patches, residual, problem = _refine(ref, mov, matrix, model, ref_small, f_ref)
     if problem:
         problems.append(problem)
-    elif residual > MAX_RESIDUAL_PX:
-        problems.append(f"patch residual {residual:.2f} px > {MAX_RESIDUAL_PX} px")
+    elif residual > max_residual:
+        problems.append(f"patch residual {residual:.2f} px > {max_residual} px")
     score, overlap = _score(ref_small, mov_small, to_small(matrix))
     if overlap < MIN_OVERLAP:
         problems.append(f"frames overlap on {overlap:.0%} of the reference only")
     if score < min_score:
         problems.append(f"correlation after warping {score:.2f} < {min_score}: not the same plate?")
-    ok = not problems or (len(problems) == 1 and problems[0].startswith(f"{inliers} feature inliers")
-                          and patches >= MIN_PATCHES)
+    ok = not problems
+    problems = notes + problems
     return Registration(matrix, inliers=inliers, residual=residual, score=score, ok=ok,
                         message="; ".join(problems), patches=patches, overlap=overlap)
 
@@ -530,37 +536,52 @@ def align_series(
     one :class:`Registration` per frame (matrix maps the frame onto the reference frame; the reference
     itself gets the identity). Raises :class:`AlignmentError` when the reference is blank.
     """
-    if not frames:
+    return [registration for _, registration in iter_series(frames, reference, model=model, max_side=max_side)]
+
+
+def iter_series(
+    frames: Sequence[np.ndarray],
+    reference: str | int = "first",
+    *,
+    model: str = "similarity",
+    max_side: int = 1024,
+) -> Iterator[tuple[int, Registration]]:
+    """:func:`align_series` one frame at a time: yields ``(index, Registration)`` in frame order.
+
+    ``frames`` is only indexed (reference, current and, for ``"previous"``, the one before), so a
+    sequence that reads scans from disk on demand keeps memory to three frames.
+    """
+    if len(frames) == 0:
         raise AlignmentError("no frames to align.")
     index = _reference_index(reference, len(frames))
-    ref = frames[index]
-    if float(to_gray(ref, "reference").std()) < 2e-3:
+    if float(_reduce(to_gray(frames[index], "reference"), 256)[0].std()) < 2e-3:
         raise AlignmentError(f"reference frame {index} is blank (constant); choose another with --reference N.")
     identity = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference")
-    results: list[Registration] = []
     if reference != "previous":
-        for i, frame in enumerate(frames):
-            results.append(identity if i == index else
-                           estimate_transform(ref, frame, model=model, max_side=max_side))
-        return results
-    results.append(identity)
+        for i in range(len(frames)):
+            yield i, (identity if i == index else
+                      estimate_transform(frames[index], frames[i], model=model, max_side=max_side))
+        return
+    yield 0, identity
+    last = identity
     for i in range(1, len(frames)):
         step = estimate_transform(frames[i - 1], frames[i], model=model, max_side=max_side)
-        chained = results[-1].matrix @ step.matrix
-        if not (step.ok and results[-1].ok):
-            results.append(Registration(chained, inliers=step.inliers, residual=step.residual,
-                                        score=step.score, ok=False, patches=step.patches,
-                                        message=f"chain broken at frame {i}: {step.message or results[-1].message}"))
-            continue
-        direct = estimate_transform(ref, frames[i], model=model, max_side=max_side, initial=chained)
-        if direct.ok:
-            direct.inliers = step.inliers
-            results.append(direct)
+        chained = last.matrix @ step.matrix
+        if not (step.ok and last.ok):
+            why = step.message if not step.ok else f"frame {i - 1} failed"
+            last = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
+                                ok=False, patches=step.patches, message=f"chain broken at frame {i}: {why}")
         else:
-            results.append(Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
-                                        ok=True, patches=step.patches,
-                                        message=f"chained (direct check against frame 0 failed: {direct.message})"))
-    return results
+            direct = estimate_transform(frames[index], frames[i], model=model, max_side=max_side,
+                                        initial=chained)
+            if direct.ok:
+                direct.inliers = step.inliers
+                last = direct
+            else:
+                last = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
+                                    ok=True, patches=step.patches, overlap=step.overlap,
+                                    message=f"chained only (direct check against frame 0: {direct.message})")
+        yield i, last
 
 
 def _reference_index(reference: str | int, n: int) -> int:
