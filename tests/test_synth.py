@@ -116,6 +116,19 @@ def _seed_centres(mask: np.ndarray) -> np.ndarray:
     return centroids[1:]  # (x, y)
 
 
+def test_large_plate_motion_is_still_mapped_exactly():
+    cfg = SynthConfig(size=512, max_rotation_deg=20, max_shift_px=0.15 * 512)
+    frames = make_series(frames=3, seed=1, config=cfg)
+    seeds0 = _seed_centres(frames[0].mask)
+    for frame in frames[1:]:
+        angle = abs(np.degrees(np.arctan2(frame.matrix[1, 0], frame.matrix[0, 0])))
+        assert angle <= 20
+        expected = seeds0 @ np.linalg.inv(frame.matrix)[:2, :2].T + np.linalg.inv(frame.matrix)[:2, 2]
+        whole = np.all((expected > 12) & (expected < 500), axis=1)  # seeds the move keeps in the image
+        match = rootscope_match(_seed_centres(frame.mask), expected[whole])
+        assert match.tp == whole.sum() > 0 and match.mean_error < 0.5
+
+
 def test_plate_motion_stays_within_the_configured_limits(series):
     for frame in series[1:]:
         m = frame.matrix
@@ -181,7 +194,7 @@ def test_roots_contrast_with_the_agar_in_both_looks(light):
 
 def test_write_experiment_makes_a_readable_experiment_folder(tmp_path):
     cfg = SynthConfig(size=400)
-    scans = write_experiment(tmp_path, plates=2, frames=2, seed=5, config=cfg)
+    scans = write_experiment(tmp_path, plates=2, frames=2, seed=5, config=cfg, overlays=True)
     assert len(scans) == 4 and all(p.parent.parent == tmp_path / "raw" for p in scans)
     frames = make_series(frames=2, seed=5 * 1000 + 1, config=cfg)  # plate 2
     plate2 = io.sort_by_time(io.list_images(tmp_path / "raw" / "plate02"))
@@ -197,6 +210,8 @@ def test_write_experiment_makes_a_readable_experiment_folder(tmp_path):
         assert np.allclose([lengths[f"{p}.{r}"] for p, r in zip(table.plant, table.root)], table.length_px)
         matrix = np.array(json.loads((truth / f"{path.stem}_matrix.json").read_text())["matrix"])
         assert np.allclose(matrix, frame.matrix)
+        overlay = io.read_image(truth / f"{path.stem}_overlay.png")
+        assert overlay.shape == frame.image.shape and not np.allclose(overlay, frame.image, atol=0.05)
         for name in ("branch_points", "tips"):
             assert set(pd.read_csv(truth / f"{path.stem}_{name}.csv").columns) >= {"plant", "root", "x", "y"}
 

@@ -91,7 +91,8 @@ class SynthFrame:
     emergence_h) for laterals present at this time; ``tips`` (plant, root, order, x, y,
     emergence_h); ``lengths`` (plant, root, parent_root, order, length_px, length_mm, emergence_h),
     equal to the RSML polyline lengths; ``matrix`` 3 x 3 maps this frame's (x, y, 1) to frame 0;
-    ``time_h`` hours after sowing; ``px_per_mm`` the scale.
+    ``time_h`` hours after sowing; ``px_per_mm`` the scale. Roots that the plate motion carries
+    past the image edge stay in the RSML and tables (with coordinates outside the image).
     """
 
     image: np.ndarray

@@ -201,10 +201,10 @@ def _add_laterals(
             parent_angle = np.arctan2(tangent[0], tangent[1])
             insertion = np.deg2rad(rng.uniform(75.0, 80.0) if cross else rng.uniform(35.0, 80.0))
             angle0 = parent_angle + side * insertion
-            gsa = np.deg2rad(rng.uniform(65.0, 72.0) if cross else rng.uniform(25.0, 55.0))
+            gsa = np.deg2rad(rng.uniform(50.0, 58.0) if cross else rng.uniform(25.0, 55.0))
             steps = np.arange(max(n, 1), dtype=np.float64)
             setpoint = side * gsa * (1.0 - 0.5 * steps / (steps + 25 * mm))
-            pull = (25.0 if cross else rng.uniform(4.0, 10.0)) * mm
+            pull = (12.0 if cross else rng.uniform(4.0, 10.0)) * mm
             path = walk(rng, parent.path[index], angle0, setpoint, n, pull, 0.025 * np.sqrt(15 / mm), 0.008 * 15 / mm, 3.5 * mm)
             path = path[: region.first_outside(path)]
             if len(path) > 3:

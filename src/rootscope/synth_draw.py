@@ -111,7 +111,7 @@ def plate_layer(
     inner_low = _rounded_rect((low, low), tuple(v * f for v in inner_box), 4 * mm * f)
     dist = cv2.distanceTransform((inner_low > 127).astype(np.uint8), cv2.DIST_L2, 5) / f
     meniscus = np.exp(-dist / (1.2 * mm)) * (0.1 if colours.agar[0] > 0.3 else 0.35)
-    field = 1 + 0.012 * smooth_noise(rng, (low, low), 5) + 0.006 * smooth_noise(rng, (low, low), 40) + meniscus
+    field = 1 + 0.006 * smooth_noise(rng, (low, low), 4) + 0.006 * smooth_noise(rng, (low, low), 40) + meniscus
     field = cv2.resize(field.astype(np.float32), shape, interpolation=cv2.INTER_LINEAR)
     rgb = background.copy()
     outer = _rounded_rect(shape, plate, 5 * mm)
@@ -310,7 +310,9 @@ def draw_seedling(
             cv2.ellipse(canvas, _fixed(centre, origin), (int(axes[0] * _ONE), int(axes[1] * _ONE)), angle, 0, 360,
                         255, -1, kind, _SHIFT)
     a = shoot_a.astype(np.float32)[..., None] / 255
-    green = np.asarray(colours.cotyledon, np.float32)
+    # leaves: darker at the margin, lighter inside, with a plant-specific shade of green
+    inside = cv2.GaussianBlur(shoot_a, (0, 0), max(stem_px * 0.8, 0.7)).astype(np.float32)[..., None] / 255
+    green = np.asarray(colours.cotyledon, np.float32) * (0.75 + 0.35 * inside)
     view[:] = view * (1 - 0.95 * a) + 0.95 * a * green
     stem_a = np.zeros(mview.shape, np.uint8)
     cv2.line(stem_a, _fixed(seed, origin), _fixed(hypocotyl, origin), 255, stem, cv2.LINE_AA, _SHIFT)
@@ -345,8 +347,8 @@ def condensation(
     radii = rng.uniform(0.1, 0.9, n) ** 1.5 * px_per_mm + 1.0
     for (cx, cy), r in zip(centres, radii):
         c = (int(cx * _ONE), int(cy * _ONE))
-        cv2.circle(shade, c, int(r * _ONE), 133, -1, cv2.LINE_AA, _SHIFT)
-        cv2.circle(shade, c, int(r * _ONE), 116, 1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(shade, c, int(r * _ONE), 131, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(shade, c, int(r * _ONE), 119, 1, cv2.LINE_AA, _SHIFT)
     idx = np.flatnonzero(shade != 128)
     flat = image.reshape(-1, 3)
     flat[idx] *= (shade.reshape(-1)[idx].astype(np.float32) / 128)[:, None]
