@@ -25,10 +25,12 @@ err_console = Console(stderr=True)
 
 # Each module registers its commands on `app` when imported (order = order in --help).
 from . import synth  # noqa: E402,F401
+from . import align  # noqa: E402,F401
 from . import unet  # noqa: E402,F401
 from . import pixel  # noqa: E402,F401
 from . import segment  # noqa: E402,F401
 from . import run  # noqa: E402,F401
+from . import analyze  # noqa: E402,F401
 
 
 @app.callback()
