@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from .errors import InputError
 from .rsml import Metadata, Plant, Root, Scene
-from .skeleton import SkeletonGraph, chain_length, clean_mask, merge_degree_two, path_length, skeleton_graph, smooth_path
+from .skeleton import SkeletonGraph, chain_length, clean_mask, merge_degree_two, path_length, resample, skeleton_graph, smooth_path
 
 ROOT, SEED, SHOOT = 1, 2, 3
 
@@ -144,7 +144,7 @@ def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[i
 
     inner: dict[int, list[int]] = {}
     for k, e in g.edges.items():
-        if e.u != e.v and deg[e.u] >= 3 and deg[e.v] >= 3 and e.length <= max_bridge * 2 * max(g.radius[e.u], g.radius[e.v]):
+        if e.u != e.v and deg[e.u] >= 3 and deg[e.v] >= 3 and e.length <= max_bridge * 2 * min(g.radius[e.u], g.radius[e.v]):
             parent[find(e.u)] = find(e.v)
     for n in np.flatnonzero(deg >= 3):
         find(int(n))
@@ -157,7 +157,7 @@ def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[i
     return [(sorted(nodes), inner.get(root, [])) for root, nodes in groups.items()]
 
 
-def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 2.5, max_turn_deg: float = 35.0) -> np.ndarray:
+def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg: float = 35.0) -> np.ndarray:
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
 
     A crossing shows as one node with four edges, or two or three junctions joined by edges shorter than
@@ -378,6 +378,32 @@ def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tup
     return dist[:n], pred[:n], np.where(np.isfinite(dist[:n]), src[:n] - n, -1), best
 
 
+def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: dict[int, int]) -> dict[int, int]:
+    """For each edge outside the shortest-path forest (it closes a loop, or joins two plants where a
+    root touches another), the end it belongs to: the one it continues most straight from (a root
+    touching another ends there; it does not branch from it), then the one nearer its seed."""
+    n = len(g.nodes)
+    tree = {best[min(int(pred[x]), x) * n + max(int(pred[x]), x)] for x in range(n) if 0 <= pred[x] < n}
+    hang = {}
+    for k, e in g.edges.items():
+        if k in tree:
+            continue
+        options = []
+        for x in (e.u, e.v):
+            if not np.isfinite(dist_g[x]):
+                continue
+            p = int(pred[x])
+            turn = 1.0
+            if 0 <= p < n:
+                reach = 4 * g.radius[x] + 4
+                arrive = -_direction(g, best[min(p, x) * n + max(p, x)], x, reach)
+                turn = -float(arrive @ _direction(g, k, x, reach))  # -1 straight on, +1 turning back
+            options.append((round(turn, 1), dist_g[x], x))
+        if options:
+            hang[k] = min(options)[2]
+    return hang
+
+
 def find_architecture(
     mask: np.ndarray,
     *,
@@ -446,9 +472,10 @@ def find_architecture(
             zones[z] = zone[[np.argmin(np.hypot(*(g.nodes[zone] - s).T))]]
     dist_g, pred, src, best = _assign(g, seeds, zones)
     n = len(g.nodes)
+    hang = _hang_points(g, dist_g, pred, best)
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=i + 1, seed=np.asarray(seed, float))
-        _plant_roots(g, plant, i, dist_g, pred, src, best, dist, clean, radii[i], smooth_sigma, n, seed_mask is not None)
+        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, seed_mask is not None)
         arch.plants.append(plant)
         if not plant.roots:
             arch.warnings.append(f"{name}: plant {i + 1} at (row {seed[0]:.0f}, col {seed[1]:.0f}) has no root attached")
@@ -457,26 +484,23 @@ def find_architecture(
     return arch
 
 
-def _plant_roots(g, plant, i, dist_g, pred, src, best, dist, mask, seed_r, sigma, n, from_centre) -> None:
+def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre) -> None:
     """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
     virtual = n + i
     children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
     extra = n + len(dist_g)  # ids for the far ends of edges outside the tree
     mine = set(np.flatnonzero(src == i).tolist())
-    tree_edges = set()
     for node in sorted(mine):
         p = int(pred[node])
         if p == virtual:
             children.setdefault(virtual, []).append((node, g.nodes[node][None]))
         elif 0 <= p < n:
             k = best[min(p, node) * n + max(p, node)]
-            tree_edges.add(k)
             children.setdefault(p, []).append((node, g.edges[k].oriented(p).astype(float)))
     for k, e in g.edges.items():
-        ends = [x for x in (e.u, e.v) if x in mine]
-        if k in tree_edges or not ends:
+        a = hang.get(k)
+        if a is None or a not in mine:
             continue
-        a = min(ends, key=lambda x: dist_g[x])  # hang a loop-closing edge from its end nearer the seed
         children.setdefault(a, []).append((extra, e.oriented(a).astype(float)))
         extra += 1
     if virtual not in children:
@@ -527,13 +551,12 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, dist, mask, seed_r, sigma
         else:
             raw = _extend(raw, mask, dist, at_start=True)
         shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
-        pts = smooth_path(raw, sigma)
-        rc = np.rint(pts).astype(int)
-        rc = np.clip(rc, 0, np.array(dist.shape) - 1)
+        pts = resample(raw, sigma=sigma)
+        rc = np.clip(np.rint(pts).astype(int), 0, np.array(dist.shape) - 1)
         rid = len(plant.roots)
-        plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, path_length(raw, sigma=sigma), parent, insertion))
-        arc = _arc(pts)
-        at = np.clip(at + shift, 0, len(pts) - 1)
+        plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, chain_length(pts), parent, insertion))
+        arc = _arc(smooth_path(raw, sigma))
+        at = np.clip(at + shift, 0, len(arc) - 1)
         for t in range(1, len(seq) - 1):
             node = seq[t]
             for j2 in range(len(children[node])):

@@ -46,13 +46,11 @@ def clean_mask(mask: np.ndarray, *, min_area_px: int = 30, max_hole_px: int = 20
 
 
 def _bridge_gaps(m: np.ndarray, gap_px: int, back_px: int = 10, max_angle_deg: float = 30.0) -> np.ndarray:
-    """Draw a root-wide segment from each skeleton tip to the nearest other component ahead of it."""
+    """Draw a root-wide segment from each skeleton tip to the nearest pixel of another piece of root
+    at most ``gap_px`` beyond the tip's edge and within ``max_angle_deg`` of the tip's direction."""
     skel = skeletonize(m.astype(bool))
     _, comp = cv2.connectedComponents(m, connectivity=8)
-    deg = _neighbour_count(skel)
-    tips = np.argwhere(skel & (deg == 1))
-    if len(tips) == 0:
-        return m
+    tips = np.argwhere(skel & (_neighbour_count(skel) == 1))
     width = cv2.distanceTransform(m, cv2.DIST_L2, 5)
     pts = np.argwhere(skel)
     out = m.copy()
@@ -65,18 +63,21 @@ def _bridge_gaps(m: np.ndarray, gap_px: int, back_px: int = 10, max_angle_deg: f
         if norm < 1:
             continue
         direction /= norm
-        cand = pts[(np.abs(pts[:, 0] - r) <= gap_px) & (np.abs(pts[:, 1] - c) <= gap_px)]
-        cand = cand[comp[cand[:, 0], cand[:, 1]] != comp[r, c]]
+        reach = gap_px + int(np.ceil(width[r, c])) + 1
+        r0, c0 = max(r - reach, 0), max(c - reach, 0)
+        window = comp[r0 : r + reach + 1, c0 : c + reach + 1]
+        cand = np.argwhere((window > 0) & (window != comp[r, c])) + [r0, c0]
         if len(cand) == 0:
             continue
         vec = cand - np.array([r, c])
         dist = np.hypot(vec[:, 0], vec[:, 1])
-        ok = (dist <= gap_px) & ((vec @ direction) >= cos_max * dist)
+        ok = (dist <= reach) & ((vec @ direction) >= cos_max * dist)
         if not ok.any():
             continue
         k = np.flatnonzero(ok)[np.argmin(dist[ok])]
+        end = cand[k] + direction * width[r, c]  # reach into the other piece by a root radius
         thickness = max(1, int(round(2 * width[r, c])))
-        cv2.line(out, (int(c), int(r)), (int(cand[k, 1]), int(cand[k, 0])), 1, thickness)
+        cv2.line(out, (int(c), int(r)), (int(round(end[1])), int(round(end[0]))), 1, thickness)
     return out
 
 
@@ -91,23 +92,27 @@ def smooth_path(path: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     return s
 
 
+def resample(path: np.ndarray, *, sigma: float = 2.0, step: int = 3) -> np.ndarray:
+    """Smoothed (``sigma`` px) pixel path kept every ``step`` points and at its last point: the
+    polyline whose length is the root length (see :func:`path_length`)."""
+    p = smooth_path(path, sigma)
+    if len(p) < 2:
+        return p
+    return p[np.unique(np.r_[np.arange(0, len(p), max(1, step)), len(p) - 1])]
+
+
 def path_length(path: np.ndarray, *, sigma: float = 2.0, step: int = 3) -> float:
     """Length in px of a pixel path, smoothed (``sigma`` px) and resampled every ``step`` points.
 
     A chain of 8-connected pixels counts each diagonal step as sqrt(2); smoothing and resampling remove
     the extra length of the staircase a straight or gently curved line makes on the grid.
     """
-    p = smooth_path(path, sigma)
-    if len(p) < 2:
-        return 0.0
-    idx = np.unique(np.r_[np.arange(0, len(p), max(1, step)), len(p) - 1])
-    d = np.diff(p[idx], axis=0)
-    return float(np.hypot(d[:, 0], d[:, 1]).sum())
+    return chain_length(resample(path, sigma=sigma, step=step))
 
 
 def chain_length(path: np.ndarray) -> float:
     """Length in px of an 8-connected pixel path with diagonal steps as sqrt(2), no smoothing."""
-    d = np.diff(np.asarray(path, dtype=np.float64), axis=0)
+    d = np.diff(np.asarray(path, dtype=np.float64).reshape(-1, 2), axis=0)
     return float(np.hypot(d[:, 0], d[:, 1]).sum())
 
 
