@@ -11,9 +11,10 @@ archive read with ``allow_pickle=False``:
                 ``rootscope_version``, ``engine`` (``"forest"`` or ``"lightgbm"``), ``classes``,
                 ``features`` (:class:`~rootscope.features.FeatureSettings`), ``n_channels``,
                 ``feature_names``, ``postprocess``, ``training`` (pixels per class, images, seconds).
-``forest``      Random Forest as flat node arrays: ``feature`` (int32, -1 at leaves), ``threshold``
-                (float64), ``left``/``right`` (int32 global node indices), ``value`` (float32 nodes x K,
-                class fractions), ``roots`` (int32, first node of each tree).
+``forest_*``    Random Forest as flat node arrays, breadth-first per tree: ``feature`` (int32, -1 at
+                leaves), ``threshold`` (float64; go right when ``x > threshold``), ``left`` (int32 global
+                index of the left child, the right child is the next node; -1 at leaves), ``value``
+                (float32 nodes x K, class fractions), ``roots`` (int32, first node of each tree).
 ``lightgbm``    the booster in LightGBM's own text format (uint8).
 """
 
@@ -70,16 +71,20 @@ class ForestParams:
 
 @dataclass
 class _Forest:
-    """A trained forest as flat arrays (see the module docstring)."""
+    """A trained forest as flat arrays (see the module docstring).
+
+    Nodes are numbered breadth-first per tree so that the right child of ``n`` is ``left[n] + 1``:
+    the descent is then branch-free (``node = left[node] + (x > threshold[node])``), which is what
+    makes prediction of a 4 MP scan fast on two cores.
+    """
 
     feature: np.ndarray
     threshold: np.ndarray
     left: np.ndarray
-    right: np.ndarray
     value: np.ndarray
     roots: np.ndarray
 
-    ARRAYS = ("feature", "threshold", "left", "right", "value", "roots")
+    ARRAYS = ("feature", "threshold", "left", "value", "roots")
 
     @classmethod
     def from_sklearn(cls, model: Any) -> _Forest:
@@ -87,26 +92,33 @@ class _Forest:
         offset = 0
         for est in model.estimators_:
             t = est.tree_
-            leaf = t.children_left < 0
-            value = t.value[:, 0, :].astype(np.float64)
+            order = [0]  # breadth-first, children adjacent
+            for node in order:
+                if t.children_left[node] >= 0:
+                    order += [t.children_left[node], t.children_right[node]]
+            order = np.asarray(order)
+            new_id = np.empty(t.node_count, np.int64)
+            new_id[order] = np.arange(order.size)
+            leaf = t.children_left[order] < 0
+            value = t.value[order, 0, :].astype(np.float64)
             value /= np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
-            parts["feature"].append(np.where(leaf, -1, t.feature).astype(np.int32))
-            parts["threshold"].append(t.threshold.astype(np.float64))
-            parts["left"].append(np.where(leaf, -1, t.children_left + offset).astype(np.int32))
-            parts["right"].append(np.where(leaf, -1, t.children_right + offset).astype(np.int32))
+            parts["feature"].append(np.where(leaf, -1, t.feature[order]).astype(np.int32))
+            parts["threshold"].append(t.threshold[order].astype(np.float64))
+            parts["left"].append(np.where(leaf, -1, new_id[t.children_left[order]] + offset).astype(np.int32))
             parts["value"].append(value.astype(np.float32))
             parts["roots"].append(np.array([offset], np.int32))
-            offset += t.node_count
+            offset += order.size
         return cls(**{k: np.concatenate(v) for k, v in parts.items()})
 
     def check(self, n_features: int, n_classes: int) -> None:
         n = self.feature.size
         ok = (
-            all(getattr(self, k).shape[0] == n for k in ("threshold", "left", "right", "value"))
+            all(getattr(self, k).shape[0] == n for k in ("threshold", "left", "value"))
             and self.value.ndim == 2 and self.value.shape[1] == n_classes
             and self.roots.size > 0 and int(self.roots.max()) < n
             and int(self.feature.max(initial=-1)) < n_features
-            and int(self.left.max(initial=-1)) < n and int(self.right.max(initial=-1)) < n
+            and int(self.left.max(initial=-1)) + 1 < n
+            and bool(np.all((self.left < 0) == (self.feature < 0)))
         )
         if not ok:
             raise ValueError("inconsistent forest arrays")
@@ -114,27 +126,28 @@ class _Forest:
     def predict_proba(self, planes: np.ndarray) -> np.ndarray:
         """Class fractions ``K x N`` for feature-major samples ``F x N`` (float32)."""
         out = np.zeros((self.value.shape[1], planes.shape[1]), np.float32)
-        _forest_proba(planes, self.feature, self.threshold, self.left, self.right, self.value, self.roots, out)
+        _forest_proba(planes, self.feature, self.threshold, self.left, self.value, self.roots, out)
         return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _forest_proba(x, feature, threshold, left, right, value, roots, out):  # pragma: no cover - compiled
+def _forest_proba(x, feature, threshold, left, value, roots, out):  # pragma: no cover - compiled
+    """Average leaf fractions over trees; blocks of 1024 pixels, one tree at a time (cache-friendly)."""
     n = x.shape[1]
     n_classes = value.shape[1]
     scale = np.float32(1.0 / roots.size)
-    for p in numba.prange(n):
+    for b in numba.prange((n + 1023) // 1024):
+        lo, hi = b * 1024, min(n, b * 1024 + 1024)
         for t in range(roots.size):
-            node = roots[t]
-            while left[node] >= 0:
-                if x[feature[node], p] <= threshold[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
+            for p in range(lo, hi):
+                node = roots[t]
+                while left[node] >= 0:
+                    node = left[node] + np.int32(x[feature[node], p] > threshold[node])
+                for k in range(n_classes):
+                    out[k, p] += value[node, k]
+        for p in range(lo, hi):
             for k in range(n_classes):
-                out[k, p] += value[node, k]
-        for k in range(n_classes):
-            out[k, p] *= scale
+                out[k, p] *= scale
 
 
 def _name(sources: Sequence[str] | None, i: int, what: str) -> str:

@@ -71,14 +71,68 @@ def make_scribbles(
         target = min(budget, region.sum() / 3)
         lines = _centre_lines(region, margin, near_others=value == 0)
         rows, cols = np.nonzero(lines)
-        painted = np.zeros(mask.shape, np.uint8)
+        painted = np.zeros(mask.shape, bool)
+        count = 0
+        half = stroke_px // 2
         for start in rng.permutation(rows.size):
-            if painted.sum() >= target:
-                break
             r, c = rows[start], cols[start]
-            near = (np.abs(rows - r) <= stroke_px // 2) & (np.abs(cols - c) <= stroke_px // 2)
-            stroke = np.zeros(mask.shape, np.uint8)
-            stroke[rows[near], cols[near]] = 1
-            painted |= cv2.dilate(stroke, brush) & region
+            near = (np.abs(rows - r) <= half) & (np.abs(cols - c) <= half)
+            r0, c0 = max(r - half - width, 0), max(c - half - width, 0)
+            window = (slice(r0, r + half + width + 1), slice(c0, c + half + width + 1))
+            stroke = np.zeros(region[window].shape, np.uint8)
+            stroke[rows[near] - r0, cols[near] - c0] = 1
+            new = cv2.dilate(stroke, brush).astype(bool) & region[window] & ~painted[window]
+            if count and count + new.sum() > target:
+                break
+            painted[window] |= new
+            count += int(new.sum())
         labels[painted > 0] = i + 1
     return labels
+
+
+def add_corrections(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    budget_px: int,
+    width: int = 2,
+    stroke_px: int = 40,
+    seed: int = 0,
+) -> np.ndarray:
+    """One round of ilastik-style corrections: strokes where the prediction is wrong.
+
+    ``labels``, ``predicted`` and ``truth`` are uint8 H x W in label values (0 = unlabelled in
+    ``labels``; 1..K in the other two, see :func:`mask_to_labels`). Wrong regions are visited largest
+    first (ties in random order, seeded); each gets a stroke of at most ``stroke_px`` px along its centre
+    line, ``width`` px wide, in its true class, until ``budget_px`` new pixels are painted. Returns a new
+    label image.
+    """
+    out = np.array(labels, np.uint8, copy=True)
+    wrong = ((predicted != truth) & (truth > 0) & (out == 0)).astype(np.uint8)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(wrong, connectivity=8)
+    if n <= 1:
+        return out
+    rng = np.random.default_rng(seed)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = 1 + np.lexsort((rng.random(areas.size), -areas))
+    brush = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)) if width > 1 else np.ones((1, 1), np.uint8)
+    painted = 0
+    for i in order:
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        pad = width
+        r0, c0 = max(y - pad, 0), max(x - pad, 0)
+        r1, c1 = min(y + h + pad, out.shape[0]), min(x + w + pad, out.shape[1])
+        region = comp[r0:r1, c0:c1] == i
+        value = int(np.bincount(truth[r0:r1, c0:c1][region]).argmax())
+        lines = skeletonize(region) if region.sum() > 4 else region
+        rows, cols = np.nonzero(lines)
+        centre = rng.integers(rows.size)
+        near = (np.abs(rows - rows[centre]) <= stroke_px // 2) & (np.abs(cols - cols[centre]) <= stroke_px // 2)
+        stroke = np.zeros(region.shape, np.uint8)
+        stroke[rows[near], cols[near]] = 1
+        stroke = cv2.dilate(stroke, brush).astype(bool) & (truth[r0:r1, c0:c1] == value) & (out[r0:r1, c0:c1] == 0)
+        if painted and painted + stroke.sum() > budget_px:
+            break
+        out[r0:r1, c0:c1][stroke] = value
+        painted += int(stroke.sum())
+    return out

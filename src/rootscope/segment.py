@@ -39,7 +39,8 @@ def load_segmenter(path: str | os.PathLike) -> Segmenter:
     if unet is not None and unet.is_unet_model(path):
         return unet.load_segmenter(path)
     raise ModelError(
-        f"{path}: not a rootscope model (neither a pixel classifier nor a U-Net). Give a file written by "
+        f"{path}: not a rootscope model (neither a pixel classifier nor a U-Net), or the file is damaged. "
+        "Give a file written by "
         "`rootscope pixel train` or `rootscope unet train`."
     )
 

@@ -30,6 +30,7 @@ def segment(
         io.write_image(out / f"{path.stem}_mask.png", mask)
         if probabilities:
             with io.atomic_path(out / f"{path.stem}_prob.tif") as tmp:
-                tifffile.imwrite(tmp, proba.astype("float32"), metadata={"axes": "CYX", "classes": segmenter.classes})
+                tifffile.imwrite(tmp, proba.astype("float32"), photometric="minisblack",
+                                 metadata={"axes": "CYX", "classes": segmenter.classes})
     typer.echo(f"{len(paths)} masks ({', '.join(f'{i + 1} = {c}' for i, c in enumerate(segmenter.classes))}) -> {out}")
 
