@@ -378,14 +378,15 @@ def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, re
 
 # --------------------------------------------------------------------------------- fallback
 def _ecc_global(ref_small: np.ndarray, mov_small: np.ndarray, model: str) -> np.ndarray | None:
-    """Whole-image ECC from the identity on a 2-level pyramid (small motions only); coarse coords."""
+    """Whole-image ECC from the identity at 1/4 then 1/2 of the reduced scale (small motions only; the
+    patch refinement does the fine work); returns the matrix in reduced-scale coordinates or None."""
     motion = {"translation": cv2.MOTION_TRANSLATION, "rigid": cv2.MOTION_EUCLIDEAN,
               "similarity": cv2.MOTION_AFFINE, "affine": cv2.MOTION_AFFINE,
               "homography": cv2.MOTION_HOMOGRAPHY}[model]
     warp_m = np.eye(3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-6)
     try:
-        for level in (0.25, 1.0):
+        for level in (0.25, 0.5):
             r = cv2.resize(ref_small, None, fx=level, fy=level, interpolation=cv2.INTER_AREA)
             m = cv2.resize(mov_small, None, fx=level, fy=level, interpolation=cv2.INTER_AREA)
             scaled = _scaling(level) @ warp_m @ _scaling(1.0 / level)
