@@ -33,7 +33,7 @@ def test_a_failing_task_is_recorded_and_the_others_complete(tmp_path):
     assert list(table.columns) == list(FAILURE_COLUMNS)
     broken = table[table.stage == "task"].iloc[0]
     assert (broken.task, broken.error) == ("plate3", "InputError")
-    assert "scan_007.tif is truncated" in broken.message
+    assert broken.message == "plate 3: scan_007.tif is truncated; re-copy it."
     assert sorted(table[table.stage == "segment"].task) == ["plate1", "plate5"]
     assert batch.summary(csv).startswith("6 tasks: 5 done, 1 failed, 2 items failed inside them")
 

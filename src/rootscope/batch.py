@@ -137,15 +137,18 @@ def _run_one(func: Callable[[Any], Any], key: str, item: Any) -> TaskResult:
     try:
         value = func(item)
     except Exception as exc:  # a task's failure is data, not the end of the batch
-        message = str(exc) if isinstance(exc, RootscopeError) else f"{exc} (at {_where(exc)})"
-        return TaskResult(key, False, error=type(exc).__name__, message=message,
+        return TaskResult(key, False, error=type(exc).__name__, message=error_message(exc),
                           traceback=traceback.format_exc(), seconds=time.perf_counter() - start)
     return TaskResult(key, True, value=value, seconds=time.perf_counter() - start)
 
 
-def _where(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{Path(frame.filename).name}:{frame.lineno}"
+def error_message(exc: BaseException) -> str:
+    """The message of a RootscopeError; for anything else (a defect) also its type and where it arose."""
+    if isinstance(exc, RootscopeError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def _run_dask(func, items, workers, scheduler, memory_limit, processes, progress) -> tuple[list[TaskResult], str]:

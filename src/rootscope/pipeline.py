@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
+from .batch import error_message
 from .config import Config
 from .errors import AlignmentError, ConfigError, RootscopeError
 from .experiment import Experiment, Plate, discover
@@ -93,9 +94,8 @@ def run_plate(job: PlateJob) -> PlateResult:
         try:
             result.count(run_stage(stage, force=job.force))
         except Exception as exc:  # one bad scan must not stop the plate
-            message = str(exc) if isinstance(exc, RootscopeError) else f"{type(exc).__name__}: {exc}"
             result.failures.append({"item": scan.name, "stage": stage.name, "error": type(exc).__name__,
-                                    "message": message})
+                                    "message": error_message(exc)})
             return False
         return True
 
@@ -319,7 +319,7 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
         bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
         min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
         seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
-        name=str(inputs["mask"]))
+        name=stem)
     io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
     io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
     io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
@@ -360,6 +360,7 @@ def run_experiment(
 
     experiment = discover(root)
     config = experiment.config
+    _segmenter_loader(config)  # a missing model stops here, not once per plate
     out = experiment.out
     jobs = {plate.name: PlateJob(plate, config, out, force) for plate in experiment.plates}
     batch = run_tasks(run_plate, jobs, workers=workers or config.batch.workers,

@@ -1,0 +1,149 @@
+"""The experiment pipeline on a small synthetic experiment: tables, resuming, bad scans, Dask = serial."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootscope import io, synth
+from rootscope.config import parse_config
+from rootscope.errors import ConfigError, InputError
+from rootscope.pipeline import region_areas, run_experiment
+from rootscope.pixel import PixelClassifier
+
+SIZE = 384
+CLASSES = ["background", "root", "seed", "shoot"]
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    """2 plates x 2 scans (384 px) and a pixel classifier trained on another synthetic plate."""
+    root = tmp_path_factory.mktemp("experiment")
+    cfg = dataclasses.replace(synth.SynthConfig(), size=SIZE, max_shift_px=0.03 * SIZE, max_rotation_deg=2)
+    synth.write_experiment(root, plates=2, frames=2, seed=0, config=cfg)
+    frame = synth.make_series(1, seed=99, config=cfg)[0]
+    labels = (frame.mask + 1).astype(np.uint8)
+    labels[np.random.default_rng(0).random(labels.shape) > 0.2] = 0
+    PixelClassifier(seed=0).fit([frame.image], [labels], CLASSES).save(root / "models" / "rf.model")
+    io.write_text(root / "rootscope.toml", '[models]\npixel = "models/rf.model"\n')
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_run(experiment, tmp_path_factory):
+    """An uninterrupted serial run of a copy of the experiment: (folder, result)."""
+    folder = tmp_path_factory.mktemp("first") / "exp"
+    shutil.copytree(experiment, folder)
+    return folder, run_experiment(folder, workers=1, progress=False)
+
+
+def copy(experiment: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(experiment, tmp_path / "exp"))
+
+
+def test_a_run_writes_per_plant_tables_over_time(first_run):
+    folder, result = first_run
+    assert result.n_failures == 0, pd.read_csv(result.failures_csv).to_string()
+    traits = pd.read_csv(folder / "out" / "traits.csv")
+    assert set(traits.plate) == {"plate01", "plate02"}
+    assert sorted(set(traits.hours)) [0] == 0.0 and traits.hours.max() == pytest.approx(24, abs=0.5)
+    assert (traits.primary_length_mm > 0).any()
+    assert pd.read_parquet(folder / "out" / "traits.parquet").equals(traits)
+    classes = pd.read_csv(folder / "out" / "classes.csv")
+    assert set(classes.name) <= {"root", "seed", "shoot"} and (classes.area_mm2 > 0).all()
+    for plate in ("plate01", "plate02"):
+        assert len(list((folder / "out" / plate / "rsml").glob("*.rsml"))) == 2
+    assert sorted(p.name for p in (folder / "raw" / "plate01").iterdir()) == \
+        sorted(p.name for p in (folder / "raw" / "plate01").iterdir() if not p.name.startswith("."))
+
+
+def test_a_rerun_skips_everything_and_changes_nothing(first_run):
+    folder, _ = first_run
+    before = (folder / "out" / "traits.csv").read_bytes()
+    again = run_experiment(folder, workers=1, progress=False)
+    assert all(not r.ran for r in again.plates.values())
+    assert (folder / "out" / "traits.csv").read_bytes() == before
+
+
+def test_changed_architecture_settings_redo_only_the_measurements(experiment, first_run, tmp_path):
+    folder = copy(first_run[0], tmp_path)
+    io.write_text(folder / "rootscope.toml",
+                  '[models]\npixel = "models/rf.model"\n[architecture]\nmin_area_px = 60\n')
+    result = run_experiment(folder, workers=1, progress=False)
+    ran = result.plates["plate01"].ran
+    assert ran == {"measure": 2, "plate-tables": 1}
+
+
+def test_dask_with_two_workers_gives_the_same_tables(experiment, first_run, tmp_path):
+    folder = copy(experiment, tmp_path)
+    result = run_experiment(folder, workers=2, processes=False, progress=False)
+    assert result.summary.startswith("2 tasks: 2 done") and "LocalCluster, 2 thread workers" in result.summary
+    for table in ("traits.csv", "roots.csv", "classes.csv"):
+        assert (folder / "out" / table).read_bytes() == (first_run[0] / "out" / table).read_bytes()
+
+
+def test_bad_scans_are_recorded_and_the_rest_completes(experiment, tmp_path, shared_data):
+    folder = copy(experiment, tmp_path)
+    plate = folder / "raw" / "plate02"
+    good = sorted(plate.iterdir())[-1]
+    (plate / "plate02_2025-10-09_09h00.png").write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    shutil.copy(shared_data / "rhizoscan-arabidopsis" / "J10" / "Photo_invalid.jpg", plate)
+    result = run_experiment(folder, workers=1, progress=False)
+    failures = pd.read_csv(result.failures_csv)
+    assert sorted(failures.item) == ["Photo_invalid.jpg", "plate02_2025-10-09_09h00.png"]
+    truncated = failures[failures.item == "plate02_2025-10-09_09h00.png"].iloc[0]
+    assert truncated.error == "InputError" and "truncated" in truncated.message
+    assert failures[failures.item == "Photo_invalid.jpg"].stage.item() == "discover"
+    traits = pd.read_csv(folder / "out" / "traits.csv")
+    assert traits.groupby("plate").scan.nunique().to_dict() == {"plate01": 2, "plate02": 2}
+
+
+def test_no_model_and_empty_folder_give_clear_messages(experiment, tmp_path):
+    folder = copy(experiment, tmp_path)
+    (folder / "rootscope.toml").unlink()
+    with pytest.raises(ConfigError, match="no segmentation model: set models.pixel or models.unet"):
+        run_experiment(folder, workers=1, progress=False)
+    (tmp_path / "empty" / "raw").mkdir(parents=True)
+    with pytest.raises(InputError, match="no usable scans found"):
+        run_experiment(tmp_path / "empty", workers=1, progress=False)
+
+
+def test_region_areas_count_each_class_inside_each_rectangle():
+    mask = np.zeros((20, 30), np.uint8)
+    mask[0:5, 0:10] = 1   # root
+    mask[10:20, 20:30] = 2  # seed
+    regions = parse_config({"regions": {"default": {"root_zone": [0, 0, 30, 10], "seed_line": [20, 10, 10, 10]}}})
+    table = region_areas(mask, regions.regions_for("A").given(), {1: "root", 2: "seed"}, px_per_mm=10.0)
+    area = table.set_index(["region", "name"]).area_mm2
+    assert area["root_zone", "root"] == pytest.approx(0.5) and area["root_zone", "seed"] == 0
+    assert area["seed_line", "seed"] == pytest.approx(1.0) and area["seed_line", "root"] == 0
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_redoing_finished_scans(experiment, first_run, tmp_path):
+    folder = copy(experiment, tmp_path)
+    cmd = [sys.executable, "-c", "from rootscope.cli import run; run()", "run", str(folder), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished = folder / "out" / "plate01" / "masks" / ".manifests"  # a scan's segmentation is complete
+    deadline = time.monotonic() + 120
+    while not any(finished.glob("segment.*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = run_experiment(folder, workers=1, progress=False)
+    plate01 = result.plates["plate01"]
+    assert plate01.skipped.get("segment", 0) >= 1  # the scan segmented before the kill is not redone
+    assert plate01.ran.get("segment", 0) + plate01.skipped.get("segment", 0) == 2
+    assert not [p for p in (folder / "out").rglob(".*.tmp*")]  # no temporary left behind
+    for table in ("traits.csv", "roots.csv", "classes.csv"):
+        assert (folder / "out" / table).read_bytes() == (first_run[0] / "out" / table).read_bytes()
