@@ -265,7 +265,7 @@ def _render(cfg, seedlings, colours, layer, background, light, corners, forward,
     image = draw.place_plate(layer, forward[:2], background)
     mask = np.zeros((cfg.size, cfg.size), np.uint8)
     ppm = cfg.px_per_mm
-    draw.draw_roots(image, mask, strokes.lines, strokes.radii, strokes.opacity, strokes.hairs, 0.12 * ppm,
+    draw.draw_roots(image, mask, strokes.lines, strokes.radii, strokes.opacity, strokes.hairs, 0.15 * ppm,
                     colours, rng)
     rotation = float(np.degrees(np.arctan2(forward[1, 0], forward[0, 0])))
     for s in seedlings:

@@ -58,7 +58,7 @@ class Seedling:
     ``seed`` is the seed centre (x, y) px, where the primary root starts; ``seed_axes`` are the
     ellipse half-axes (px) and ``seed_angle`` its orientation (degrees); ``shoot_dir`` is the angle
     of the hypocotyl from straight up (radians); sizes of the shoot are in px at full size;
-    ``hairiness`` (0-1) scales the root hairs.
+    ``hairiness`` (0-1) scales the root hairs and ``vigor`` all growth rates (some seedlings lag).
     """
 
     plant: int
@@ -70,6 +70,7 @@ class Seedling:
     hypocotyl_px: float
     cotyledon_px: float
     hairiness: float
+    vigor: float
     roots: list[RootPath] = field(default_factory=list)
 
 
@@ -152,9 +153,10 @@ def grow_seedlings(
             hypocotyl_px=rng.uniform(1.5, 3.0) * mm,
             cotyledon_px=rng.uniform(0.9, 1.4) * mm,
             hairiness=rng.uniform(0.2, 1.0),
+            vigor=float(rng.choice([1.0, 0.6], p=[0.8, 0.2])),
         )
         radius = [float(np.clip(r * mm * rng.uniform(0.85, 1.15), min_radius_px, max_radius_px)) for r in radii_mm]
-        rate = rng.uniform(0.22, 0.38) * mm
+        rate = rng.uniform(0.22, 0.38) * mm * seedling.vigor
         n = int(rate * (horizon_h - germ))
         path = walk(rng, seed, rng.normal(0, 0.15), 0.0, n, 6 * mm, 0.03 * np.sqrt(15 / mm), 0.012 * 15 / mm, 4.5 * mm)
         primary = RootPath(plant, 0, -1, 1, path[: region.first_outside(path)], -1, germ, rate, radius[0])
@@ -195,7 +197,7 @@ def _add_laterals(
             emergence = passed + rng.uniform(20.0, 30.0)
             side = toward
         if emergence < horizon_h - 2.0:
-            rate = (rng.uniform(0.30, 0.38) if cross else rng.uniform(0.08, 0.22) / (order - 1)) * mm
+            rate = (rng.uniform(0.30, 0.38) if cross else rng.uniform(0.08, 0.22) / (order - 1) * seedling.vigor) * mm
             n = int(rate * (horizon_h - emergence))
             tangent = parent.path[min(index + 3, len(parent.path) - 1)] - parent.path[max(index - 3, 0)]
             parent_angle = np.arctan2(tangent[0], tangent[1])
