@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = SynthConfig(size=args.size)
 
-    ours_w, ours_c, frames = best_of(lambda: make_series(frames=1, seed=11, config=cfg), args.repeat)
+    ours_w, ours_c, _ = best_of(lambda: make_series(frames=1, seed=11, config=cfg), args.repeat)
     series_w, series_c, series = best_of(lambda: make_series(frames=4, seed=11, config=cfg), 1)
     frame = series[-1]
     from rootscope import synth as synth_mod

@@ -12,6 +12,7 @@ import pytest
 from rootscope import io, rsml
 from rootscope.cli import main
 from rootscope.errors import ConfigError
+from rootscope.metrics import match_points
 from rootscope.synth import SynthConfig, make_series, write_experiment
 
 SMALL = SynthConfig(size=640)
@@ -51,6 +52,12 @@ def test_same_seed_gives_the_same_series_and_another_seed_does_not():
 def test_architecture_does_not_depend_on_the_number_of_frames(series):
     two = make_series(frames=2, seed=7, config=SMALL)
     pd.testing.assert_frame_equal(two[1].lengths, series[1].lengths)
+
+
+def test_roots_keep_growing_past_the_default_horizon():
+    cfg = SynthConfig(size=400, interval_h=72)  # 6 frames: day 5 to day 20
+    totals = [f.lengths.length_px.sum() for f in make_series(frames=6, seed=2, config=cfg)]
+    assert all(b > a for a, b in zip(totals, totals[1:]))
 
 
 def test_root_pixels_lie_on_the_rsml_polylines_and_polylines_on_root_pixels(series):
@@ -96,7 +103,7 @@ def test_matrix_maps_frame_landmarks_onto_the_first_frame(series):
         # seeds seen in the image of frame t land on the seeds of frame 0
         seeds = _seed_centres(frame.mask)
         mapped = seeds @ frame.matrix[:2, :2].T + frame.matrix[:2, 2]
-        match = rootscope_match(mapped, seeds0)
+        match = _match(mapped, seeds0)
         assert match.tp == len(seeds0) and match.mean_error < 0.5
         # branching points do not move on the plate
         bp = frame.branch_points.set_index(["plant", "root"])[["x", "y"]]
@@ -105,15 +112,14 @@ def test_matrix_maps_frame_landmarks_onto_the_first_frame(series):
         assert np.abs(moved - base0.loc[common].to_numpy()).max() < 1e-6
 
 
-def rootscope_match(pred: np.ndarray, truth: np.ndarray):
-    from rootscope.metrics import match_points
-
+def _match(pred: np.ndarray, truth: np.ndarray):
     return match_points(pred, truth, radius=3.0)
 
 
 def _seed_centres(mask: np.ndarray) -> np.ndarray:
-    n, _, stats, centroids = cv2.connectedComponentsWithStats((mask == 2).astype(np.uint8), connectivity=8)
-    return centroids[1:]  # (x, y)
+    """Centroids (x, y) of the seed blobs of a class mask."""
+    _, _, _, centroids = cv2.connectedComponentsWithStats((mask == 2).astype(np.uint8), connectivity=8)
+    return centroids[1:]
 
 
 def test_large_plate_motion_is_still_mapped_exactly():
@@ -125,7 +131,7 @@ def test_large_plate_motion_is_still_mapped_exactly():
         assert angle <= 20
         expected = seeds0 @ np.linalg.inv(frame.matrix)[:2, :2].T + np.linalg.inv(frame.matrix)[:2, 2]
         whole = np.all((expected > 12) & (expected < 500), axis=1)  # seeds the move keeps in the image
-        match = rootscope_match(_seed_centres(frame.mask), expected[whole])
+        match = _match(_seed_centres(frame.mask), expected[whole])
         assert match.tp == whole.sum() > 0 and match.mean_error < 0.5
 
 

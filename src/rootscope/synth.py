@@ -23,7 +23,7 @@ import pandas as pd
 from . import io, rsml
 from . import synth_draw as draw
 from .errors import ConfigError
-from .synth_arch import Region, RootPath, Seedling, grow_seedlings
+from .synth_arch import Region, Seedling, grow_seedlings
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class SynthConfig:
     ``plate_mm + 2 * margin_mm``, which sets ``px_per_mm``. Frame ``k`` is taken at
     ``start_h + k * interval_h`` (plus a few minutes of jitter). Frames after the first are moved by
     a rotation up to ``max_rotation_deg`` and a shift up to ``max_shift_px`` in x and y (default:
-    5 % of ``size``, i.e. 100 px at 2000 px; at most 15 %, 300 px).
+    5 % of ``size``, i.e. 100 px at 2000 px; at most 15 %, 300 px). Roots are grown up to
+    ``horizon_h`` (or the last frame, if later), so the plants do not depend on the number of frames
+    within that horizon.
     """
 
     size: int = 2000
@@ -115,7 +117,7 @@ def _plate_box(cfg: SynthConfig) -> tuple[float, float, float, float]:
     return (m, m, m + cfg.plate_mm * cfg.px_per_mm, m + cfg.plate_mm * cfg.px_per_mm)
 
 
-def _seedlings(rng: np.random.Generator, cfg: SynthConfig) -> list[Seedling]:
+def _seedlings(rng: np.random.Generator, cfg: SynthConfig, horizon_h: float) -> list[Seedling]:
     mm = cfg.px_per_mm
     x0, y0, x1, y1 = _plate_box(cfg)
     label_left = x1 - 15 * mm  # the label (10 mm wide, 5 mm from the wall) is kept free of roots
@@ -127,7 +129,7 @@ def _seedlings(rng: np.random.Generator, cfg: SynthConfig) -> list[Seedling]:
     n_cross = min(cfg.crossings, cfg.n_plants - 1) if cfg.n_plants > 1 else 0
     crossers = {int(p) for p in rng.choice(np.arange(1, cfg.n_plants + 1), n_cross, replace=False)}
     radius_px = (1.0, 4.0)
-    return grow_seedlings(rng, np.column_stack([xs, ys]), region, mm, cfg.horizon_h, crossers,
+    return grow_seedlings(rng, np.column_stack([xs, ys]), region, mm, horizon_h, crossers,
                           cfg.root_radius_mm, *radius_px)
 
 
@@ -243,7 +245,8 @@ def make_series(frames: int = 4, seed: int = 0, config: SynthConfig | None = Non
     cfg = (config or SynthConfig()).check()
     if frames < 1:
         raise ConfigError(f"frames={frames}: ask for at least one frame.")
-    seedlings = _seedlings(np.random.default_rng([seed, 0]), cfg)
+    horizon = max(cfg.horizon_h, cfg.start_h + frames * cfg.interval_h)
+    seedlings = _seedlings(np.random.default_rng([seed, 0]), cfg, horizon)
     look = np.random.default_rng([seed, 1])
     colours = draw.palette(look, cfg.light_roots)
     plate = _plate_box(cfg)
@@ -260,7 +263,11 @@ def make_series(frames: int = 4, seed: int = 0, config: SynthConfig | None = Non
     return out
 
 
-def _render(cfg, seedlings, colours, layer, background, light, corners, forward, time_h, rng) -> SynthFrame:
+def _render(
+    cfg: SynthConfig, seedlings: list[Seedling], colours: draw.Palette, layer: np.ndarray, background: np.ndarray,
+    light: np.ndarray, corners: np.ndarray, forward: np.ndarray, time_h: float, rng: np.random.Generator,
+) -> SynthFrame:
+    """One frame: the plate moved by ``forward`` (canonical -> frame px) at ``time_h``, and its truth."""
     scene, branch, tips, lengths, strokes = _truth(seedlings, time_h, forward, cfg, colours.root_opacity)
     image = draw.place_plate(layer, forward[:2], background)
     mask = np.zeros((cfg.size, cfg.size), np.uint8)
