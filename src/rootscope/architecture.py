@@ -294,30 +294,47 @@ def _line(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c, vt[0]
 
 
-def _correct_base(raw: np.ndarray, parent: np.ndarray, r: float, min_sin: float = 0.26) -> np.ndarray:
+def _distance_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance (px) from each of ``points`` to the polyline ``line`` (both ``N x 2``)."""
+    if len(line) < 2:
+        return np.hypot(*(points - line[0]).T)
+    a, ab = line[:-1], np.diff(line, axis=0)
+    ap = points[:, None, :] - a[None]
+    t = np.clip((ap * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12)[None], 0, 1)
+    return np.hypot(*(ap - t[..., None] * ab[None]).transpose(2, 0, 1)).min(axis=1)
+
+
+def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: float = 0.26) -> np.ndarray:
     """Start a lateral where its own axis meets its parent's axis.
 
-    The skeleton junction sits off the parent's centreline, towards the lateral; the lateral's line
-    (fitted beyond ``2 r`` px of its base) is intersected with the parent's line near the junction.
-    Left unchanged when the two are within 15 degrees of parallel or the fix would move > 3 r px.
+    The skeleton junction sits off the parent's centreline, displaced along the lateral (far, for a
+    lateral leaving at a shallow angle). The lateral's line, fitted where it is clear of the parent's
+    outline, is intersected with the parent's line there; the lateral then starts at that point.
+    Left unchanged when the two are within 15 degrees of parallel or the lateral never clears its parent.
     """
-    arc = _arc(raw)
-    near = raw[(arc >= 2 * r + 1) & (arc <= 6 * r + 9)]
-    j = int(np.argmin(np.hypot(*(parent - raw[0]).T)))
-    parc = _arc(parent)
-    far = np.abs(parc - parc[j])
-    side = parent[(far >= 2 * r + 1) & (far <= 6 * r + 9)]
-    if len(near) < 3 or len(side) < 3:
+    j = int(np.argmin(np.hypot(*(parent.points - raw[0]).T)))
+    r_par = float(parent.diameter[j]) / 2
+    near = raw[: min(len(raw), int(12 * r_par) + 40)]
+    rc = np.clip(np.rint(near).astype(int), 0, np.array(dist.shape) - 1)
+    r_lat = float(np.median(dist[rc[:, 0], rc[:, 1]]))
+    parc = np.abs(_arc(parent.points) - _arc(parent.points)[j])
+    clear = np.flatnonzero(_distance_to_polyline(near, parent.points[parc <= 60]) >= r_par + r_lat + 0.5)
+    local = parent.points[parc <= max(8.0, 2 * r_par)]
+    if len(clear) == 0:
         return raw
-    (cc, dc), (cp, dp) = _line(near), _line(side)
-    cross = dc[0] * dp[1] - dc[1] * dp[0]
-    if abs(cross) < min_sin:
+    start = int(clear[0])
+    arc = _arc(raw)
+    fit = raw[(arc >= arc[start]) & (arc <= arc[start] + max(8.0, 2 * r_par))]
+    if len(fit) < 3 or len(local) < 3:
+        return raw
+    (cc, dc), (cp, dp) = _line(fit), _line(local)
+    if abs(dc[0] * dp[1] - dc[1] * dp[0]) < min_sin:
         return raw
     t = np.linalg.solve(np.stack([dc, -dp], 1), cp - cc)[0]
     base = cc + t * dc
-    if np.hypot(*(base - raw[0])) > 3 * r + 1:
+    if np.hypot(*(base - raw[0])) > arc[start] + 2 * r_par:
         return raw
-    return np.vstack([base, raw[arc >= 2 * r + 1]])
+    return np.vstack([base, raw[start:]])
 
 
 def _extend(raw: np.ndarray, mask: np.ndarray, dist: np.ndarray, at_start: bool = False) -> np.ndarray:
@@ -545,7 +562,7 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         raw = _straighten(raw, at[:-1], 2 * g.radius[seq[1:-1]] + 1)
         raw = _extend(raw, mask, dist)
         if parent is not None:
-            raw = _correct_base(raw, plant.roots[parent].points, float(g.radius[start]))
+            raw = _correct_base(raw, plant.roots[parent], dist)
         elif from_centre and dist_g[start] <= seed_r:
             raw = np.vstack([plant.seed, raw])  # a root from the seed starts at the seed's centre
         else:
