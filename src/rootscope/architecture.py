@@ -111,7 +111,7 @@ def split_classes(mask: np.ndarray, root_class: int = ROOT, seed_class: int | No
         return m == 255, None
     if set(values.tolist()) <= {0, 1}:
         return m == 1, None
-    if root_class not in values and len(values) > 8:
+    if len(values) > 16:
         raise InputError(
             f"{name}: mask is not binary ({len(values)} distinct values, e.g. {values[:6].tolist()}); it looks like a "
             "grey-level image, not a class-index mask. Pass a segmentation mask, or --root-class K for class-index masks."
@@ -338,31 +338,36 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
 
 
 def _extend(raw: np.ndarray, mask: np.ndarray, dist: np.ndarray, at_start: bool = False) -> np.ndarray:
-    """Extend a skeleton end to the centre of the root's rounded end: march along the end direction to
-    the mask edge, then come back by the root radius (thinning stops short of the real tip)."""
+    """Redraw a skeleton end up to the centre of the root's rounded end.
+
+    Thinning stops short of the tip and bends in the last root radius, so that stretch is replaced: from
+    the point one radius back, march along the root's direction (fitted over the next 8 px back) to
+    the mask edge, then come back by the radius.
+    """
     p = raw[::-1] if at_start else raw
     arc = _arc(p)
-    total = arc[-1]
-    if total < 4:
+    back = arc[-1] - arc
+    body = p[(back >= 1) & (back <= 6)]
+    if len(body) < 3:
         return raw
-    back = p[(total - arc >= 2) & (total - arc <= 12)]
-    if len(back) < 2:
-        return raw
-    d = p[-1] - back.mean(axis=0)
-    d /= max(np.hypot(*d), 1e-9)
-    body = p[(total - arc >= 4) & (total - arc <= 30)]
     rc = np.clip(np.rint(body).astype(int), 0, np.array(mask.shape) - 1)
-    r = float(np.median(dist[rc[:, 0], rc[:, 1]])) if len(body) else 1.0
-    steps = np.arange(0.5, 4 * r + 4, 0.5)
-    ray = np.rint(p[-1] + steps[:, None] * d).astype(int)
+    r = float(np.median(dist[rc[:, 0], rc[:, 1]]))
+    keep = back >= r
+    fit = p[keep & (back <= r + 8)]
+    if len(fit) < 3 or keep.sum() < 2:
+        return raw
+    q = p[keep][-1]
+    _, d = _line(fit)
+    d = d if d @ (q - fit[0]) >= 0 else -d
+    steps = np.arange(0.5, 3 * r + 8, 0.5)
+    ray = np.rint(q + steps[:, None] * d).astype(int)
     inside = (ray >= 0).all(1) & (ray < np.array(mask.shape)).all(1)
     inside[inside] = mask[ray[inside, 0], ray[inside, 1]]
     run = int(np.argmin(inside)) if not inside.all() else len(inside)
     ext = (steps[run - 1] if run else 0.0) + 0.5 - r
-    if ext <= 0.25:
-        return raw
-    out = np.vstack([p, p[-1] + ext * d])
+    out = np.vstack([p[keep], q + max(ext, 0.0) * d]) if ext > 0.5 else p[keep]
     return out[::-1] if at_start else out
+
 
 # ------------------------------------------------------------------------------------ plants
 def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:

@@ -372,7 +372,7 @@ def prune_spurs(g: SkeletonGraph, *, factor: float = 2.0, min_px: float = 3.0, r
     return removed
 
 
-def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 2.0, spur_min_px: float = 3.0) -> tuple[SkeletonGraph, np.ndarray]:
+def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 2.0, spur_min_px: float = 2.0) -> tuple[SkeletonGraph, np.ndarray]:
     """Skeleton graph of a boolean root mask, pruned of spurs. Returns (graph, distance transform px)."""
     m = np.asarray(mask, bool)
     dist = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5)

@@ -47,20 +47,18 @@ def _check_scale(px_per_mm: float | None, image: str) -> float:
 
 
 def _direction(points: np.ndarray, start: float, stop: float, from_end: bool = False) -> np.ndarray | None:
-    """Unit (row, col) direction of the stretch [start, stop] px along a polyline (from its base, or
-    from its tip back towards the base with ``from_end``), pointing away from the base."""
+    """Unit (row, col) direction of the best line through the stretch [start, stop] px of a polyline,
+    measured from its base (or back from its tip with ``from_end``), pointing away from the base."""
     p = points[::-1] if from_end else points
     arc = np.r_[0, np.cumsum(np.hypot(*np.diff(p, axis=0).T))]
     if arc[-1] < 2:
         return None
     i0 = int(np.searchsorted(arc, min(start, arc[-1] / 2)))
-    i1 = min(int(np.searchsorted(arc, stop)), len(p) - 1)
-    if i1 <= i0:
-        i0, i1 = 0, len(p) - 1
-    d = p[i1] - p[i0]
-    d = -d if from_end else d
-    n = np.hypot(*d)
-    return d / n if n > 0 else None
+    i1 = max(int(np.searchsorted(arc, stop, side="right")), i0 + 3)  # at least three points
+    part = p[i0:i1]
+    _, _, vt = np.linalg.svd(part - part.mean(axis=0), full_matrices=False)
+    d = vt[0] if vt[0] @ (part[-1] - part[0]) >= 0 else -vt[0]
+    return -d if from_end else d
 
 
 def _angle(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -90,14 +88,14 @@ def root_table(arch: ImageArchitecture, px_per_mm: float, image: str = "") -> pd
         for k, r in enumerate(plant.roots):
             emergence = float("nan")
             if r.parent is not None:
-                own = _direction(r.points, 0.0, mm)
+                own = _direction(r.points, 0.0, max(mm, 10.0))
                 emergence = _angle(own, _parent_direction(plant.roots[r.parent], r.insertion_px, mm / 2))
             rows.append({
                 "image": image, "plant": plant.id, "root": k + 1,
                 "parent": -1 if r.parent is None else r.parent + 1, "order": r.order,
                 "is_primary": k == plant.primary, "length_mm": r.length_px / mm,
                 "insertion_mm": r.insertion_px / mm, "emergence_angle_deg": emergence,
-                "tip_angle_deg": _angle(_direction(r.points, 0.0, mm, from_end=True), gravity),
+                "tip_angle_deg": _angle(_direction(r.points, 0.0, max(mm, 15.0), from_end=True), gravity),
                 "mean_diameter_mm": float(np.mean(r.diameter)) / mm,
                 "base_x_px": r.base[1], "base_y_px": r.base[0], "tip_x_px": r.tip[1], "tip_y_px": r.tip[0],
             })
@@ -234,3 +232,18 @@ def class_table(mask: np.ndarray, px_per_mm: float, image: str = "", names: dict
                      "width_mm": (cc.max() - cc.min() + 1) / mm, "depth_mm": (rr.max() - rr.min() + 1) / mm,
                      "hull_area_mm2": hull_area / mm**2, "hull_perimeter_mm": hull_perimeter / mm, "n_objects": n_obj})
     return pd.DataFrame(rows, columns=CLASS_COLUMNS)
+
+
+def measure(arch: ImageArchitecture, px_per_mm: float, image: str = "", mask: np.ndarray | None = None,
+            names: dict[int, str] | None = None, root_class: int = 1) -> dict[str, pd.DataFrame]:
+    """All tables of one image: ``plants``, ``roots``, ``depth`` and, with the class ``mask``, ``classes``
+    (``mask == root_class`` also gives the plants' network area)."""
+    root_mask = None if mask is None else np.asarray(mask) == root_class
+    tables = {
+        "plants": plant_table(arch, px_per_mm, image, root_mask),
+        "roots": root_table(arch, px_per_mm, image),
+        "depth": depth_table(arch, px_per_mm, image),
+    }
+    if mask is not None:
+        tables["classes"] = class_table(mask, px_per_mm, image, names)
+    return tables

@@ -1,0 +1,234 @@
+"""Skeleton lengths, spur pruning, crossings, plants and root orders on masks drawn from known polylines."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from rootscope import rsml
+from rootscope.architecture import find_architecture, split_classes, to_scene
+from rootscope.errors import InputError
+from rootscope.skeleton import build_graph, chain_length, clean_mask, path_length, skeleton_graph
+from skimage.morphology import skeletonize
+
+
+def arc(x0: float, y0: float, length: float, angle_deg: float, bend_rad: float = 0.0) -> np.ndarray:
+    """(x, y) polyline sampled every 1 px, starting at (x0, y0) with the given heading (0 = +x, 90 = down),
+    turning steadily by ``bend_rad`` over its length."""
+    n = int(round(length))
+    a = np.radians(angle_deg) + np.linspace(0, bend_rad, n)
+    steps = np.stack([np.cos(a), np.sin(a)], 1) * (length / n)
+    return np.vstack([[x0, y0], np.array([x0, y0]) + np.cumsum(steps, 0)])
+
+
+def draw(mask: np.ndarray, xy: np.ndarray, width: int = 7, value: int = 1) -> None:
+    """Draw a polyline ``width`` px across (round caps), as rsml.render_mask does."""
+    cv2.polylines(mask, [np.rint(xy * 16).astype(np.int32).reshape(-1, 1, 2)], False, value, max(1, width - 2), cv2.LINE_8, 4)
+
+
+def plant_with_laterals(shape=(700, 600), x0=300.0, y0=50.0, insert=(80, 150, 220, 290), width=7):
+    """A gently curved primary with laterals alternating sides; returns mask, primary, laterals (x, y)."""
+    mask = np.zeros(shape, np.uint8)
+    primary = arc(x0, y0, 550, 90, 0.4)
+    laterals = []
+    for k, i in enumerate(insert):
+        side = 1 if k % 2 == 0 else -1
+        laterals.append(arc(*primary[i], 120, 90 - side * 55, side * 0.3))
+    for xy in [primary, *laterals]:
+        draw(mask, xy, width)
+    return mask, primary, laterals
+
+
+# ------------------------------------------------------------------------------ lengths
+@pytest.mark.parametrize("angle", np.arange(0.0, 180.0, 7.5))
+def test_straight_root_length_is_true_at_every_angle(angle):
+    mask = np.zeros((360, 360), np.uint8)
+    line = arc(180 - 150 * np.cos(np.radians(angle)), 180 - 150 * np.sin(np.radians(angle)), 300, angle)
+    draw(mask, line, 5)
+    g, _ = skeleton_graph(mask > 0)
+    (edge,) = g.edges.values()
+    # skeleton ends sit inside the rounded caps: allow their few px, not the staircase (up to +8 %)
+    assert abs(path_length(edge.path) - 300) / 300 < 0.012
+
+
+def test_raw_pixel_chain_overcounts_a_sloped_line_which_smoothing_removes():
+    mask = np.zeros((300, 360), np.uint8)
+    draw(mask, arc(20, 20, 300, 22.5), 5)
+    (edge,) = skeleton_graph(mask > 0)[0].edges.values()
+    assert chain_length(edge.path) / 300 > 1.05
+    assert abs(path_length(edge.path) / 300 - 1) < 0.012
+
+
+@pytest.mark.parametrize("radius", [40.0, 80.0, 160.0])
+@pytest.mark.parametrize("start_deg", [0.0, 33.0, 71.0])
+def test_curved_root_length_is_true(radius, start_deg):
+    mask = np.zeros((420, 420), np.uint8)
+    t = np.radians(start_deg) + np.linspace(0, 1.5 * np.pi * min(1.0, 120 / radius), 2000)
+    xy = np.stack([210 + radius * np.cos(t), 210 + radius * np.sin(t)], 1)
+    draw(mask, xy, 5)
+    true = rsml.polyline_length(xy)
+    arch = find_architecture(mask > 0, seed_points=xy[:1, ::-1], seed_radius_px=3)
+    (root,) = arch.plants[0].roots
+    assert abs(root.length_px - true) / true < 0.02  # a 40 px radius bends 7 degrees per root width
+
+
+# ------------------------------------------------------------------------------ graph
+def test_graph_of_a_y_has_three_edges_meeting_at_one_node():
+    mask = np.zeros((200, 200), np.uint8)
+    draw(mask, arc(100, 10, 180, 90), 5)
+    draw(mask, arc(100, 100, 70, 30), 5)
+    g = build_graph(skeletonize(mask > 0))
+    deg = g.degree()
+    assert len(g.edges) == 3 and (deg >= 3).sum() == 1 and (deg == 1).sum() == 3
+
+
+def test_bumps_on_the_outline_are_pruned_but_a_short_lateral_is_kept():
+    mask = np.zeros((300, 200), np.uint8)
+    draw(mask, arc(100, 10, 280, 90), 7)
+    cv2.circle(mask, (104, 80), 4, 1, -1)  # a bump 1-2 px proud of the outline
+    draw(mask, arc(100, 200, 16, 0), 4)  # a lateral 16 px from the primary's centre
+    g, _ = skeleton_graph(clean_mask(mask > 0))
+    assert len(g.edges) == 3  # primary above and below the lateral, and the lateral; no spur at the bump
+
+
+def test_clean_mask_removes_specks_fills_holes_and_bridges_gaps():
+    mask = np.zeros((200, 200), np.uint8)
+    draw(mask, arc(100, 10, 80, 90), 7)
+    draw(mask, arc(100, 106, 80, 90), 7)  # a 9 px gap along the root
+    mask[50, 100] = 0  # pin hole
+    mask[150:153, 20:23] = 1  # speck
+    clean = clean_mask(mask > 0, min_area_px=30, max_hole_px=20)
+    assert clean[50, 100] and not clean[151, 21]
+    assert cv2.connectedComponents(clean.astype(np.uint8))[0] - 1 == 2
+    bridged = clean_mask(mask > 0, bridge_px=12)
+    assert cv2.connectedComponents(bridged.astype(np.uint8))[0] - 1 == 1
+
+
+# ------------------------------------------------------------------------------ plants and roots
+def test_primary_and_laterals_measured_against_the_drawn_polylines():
+    mask, primary, laterals = plant_with_laterals()
+    arch = find_architecture(mask > 0, seed_points=np.array([primary[0][::-1]]))
+    (plant,) = arch.plants
+    prim = plant.roots[plant.primary]
+    assert abs(prim.length_px - 550) / 550 < 0.01
+    lats = [r for r in plant.roots if r.order == 2]
+    assert len(lats) == 4
+    assert np.allclose(sorted(r.length_px for r in lats), 120, rtol=0.03)
+    truth = np.array([lat[0][::-1] for lat in laterals])
+    found = plant.branch_points()
+    d = np.hypot(*(found[:, None] - truth[None]).transpose(2, 0, 1)).min(axis=0)
+    assert d.max() < 3.0
+
+
+def test_third_order_laterals_hang_from_their_lateral():
+    mask = np.zeros((500, 500), np.uint8)
+    primary = arc(250, 20, 450, 90)
+    lateral = arc(*primary[100], 200, 30)
+    sub = arc(*lateral[120], 60, 100)
+    for xy in (primary, lateral, sub):
+        draw(mask, xy, 7)
+    arch = find_architecture(mask > 0, seed_points=np.array([[20, 250]]))
+    (plant,) = arch.plants
+    orders = sorted(r.order for r in plant.roots)
+    assert orders == [1, 2, 3]
+    third = next(r for r in plant.roots if r.order == 3)
+    assert plant.roots[third.parent].order == 2
+    assert abs(third.length_px - 60) < 4
+
+
+@pytest.mark.parametrize("cross_angle", [90, 60, 40])
+def test_two_plants_crossing_make_no_branching_point(cross_angle):
+    mask = np.zeros((500, 500), np.uint8)
+    a = arc(250, 20, 460, 90)
+    b = arc(250 - 200 * np.cos(np.radians(90 - cross_angle)), 250 - 200 * np.sin(np.radians(90 - cross_angle)), 400, 90 - cross_angle)
+    draw(mask, a, 7)
+    draw(mask, b, 7)
+    arch = find_architecture(mask > 0, seed_points=np.array([a[0][::-1], b[0][::-1]]))
+    assert len(arch.crossings) == 1
+    assert len(arch.branch_points()) == 0
+    for plant, truth in zip(arch.plants, (a, b)):
+        assert len(plant.roots) == 1
+        assert abs(plant.roots[0].length_px - rsml.polyline_length(truth)) / rsml.polyline_length(truth) < 0.02
+
+
+def test_a_lateral_branching_where_another_root_crosses_keeps_its_branching_point():
+    mask = np.zeros((500, 500), np.uint8)
+    a = arc(250, 20, 460, 90)
+    lateral = arc(250, 250, 150, 40)
+    other = arc(60, 275, 400, 0)  # another plant's root crossing both 25 px below the branch
+    for xy in (a, lateral, other):
+        draw(mask, xy, 7)
+    arch = find_architecture(mask > 0, seed_points=np.array([[20, 250], [275, 60]]))
+    first, second = arch.plants
+    assert sorted(r.order for r in first.roots) == [1, 2]
+    assert len(second.roots) == 1 and abs(second.roots[0].length_px - 400) < 10
+    assert len(arch.branch_points()) == 1
+
+
+def test_touching_root_systems_are_split_by_path_to_their_seed():
+    mask_a, prim_a, lats_a = plant_with_laterals(shape=(700, 800), x0=250)
+    mask_b, prim_b, lats_b = plant_with_laterals(shape=(700, 800), x0=420, insert=(110, 180))
+    mask = mask_a | mask_b
+    seeds = np.array([prim_a[0][::-1], prim_b[0][::-1]])
+    arch = find_architecture(mask > 0, seed_points=seeds)
+    totals = [sum(r.length_px for r in p.roots) for p in arch.plants]
+    truth = [550 + 120 * 4, 550 + 120 * 2]
+    assert np.allclose(totals, truth, rtol=0.03)
+
+
+def test_seeds_from_the_seed_class_and_roots_start_at_the_seed_centre():
+    mask = np.zeros((400, 400), np.uint8)
+    roots = [arc(100, 40, 300, 92), arc(300, 40, 250, 88)]
+    for xy in roots:
+        draw(mask, xy, 7)
+    for x, y in (r[0] for r in roots):
+        cv2.ellipse(mask, (int(x), int(y)), (8, 5), 0, 0, 360, 2, -1)
+    root, seed = split_classes(mask)
+    arch = find_architecture(root, seed_mask=seed)
+    assert len(arch.plants) == 2
+    for plant, xy in zip(arch.plants, roots):
+        assert np.hypot(*(plant.seed - xy[0][::-1])) < 1.0
+        assert abs(plant.roots[plant.primary].length_px - rsml.polyline_length(xy)) / rsml.polyline_length(xy) < 0.02
+
+
+def test_without_seeds_each_root_system_starts_at_its_top_and_seminal_roots_are_first_order():
+    mask = np.zeros((500, 600), np.uint8)
+    draw(mask, arc(150, 30, 400, 90), 7)  # plant 1: one root
+    seed = np.array([400.0, 30.0])
+    for angle in (60, 90, 125):  # plant 2: three seminal roots from one seed
+        draw(mask, arc(*seed, 300, angle), 7)
+    arch = find_architecture(mask > 0)
+    assert len(arch.plants) == 2
+    counts = sorted(sum(r.order == 1 for r in p.roots) for p in arch.plants)
+    assert counts == [1, 3]
+
+
+# ------------------------------------------------------------------------------ bad input and RSML
+def test_empty_mask_gives_no_plant_and_a_warning():
+    arch = find_architecture(np.zeros((50, 50), bool), name="empty.png")
+    assert arch.plants == [] and "empty.png" in arch.warnings[0]
+
+
+def test_grey_image_is_refused_as_a_mask_and_class_masks_are_split():
+    grey = (np.arange(100 * 100).reshape(100, 100) % 256).astype(np.uint8)
+    with pytest.raises(InputError, match="not binary"):
+        split_classes(grey, name="scan.png")
+    with pytest.raises(InputError, match="2-D"):
+        split_classes(np.zeros((4, 4, 3), np.uint8))
+    root, seed = split_classes(np.array([[0, 1], [2, 3]], np.uint8))
+    assert root.sum() == 1 and seed.sum() == 1
+    root, seed = split_classes(np.array([[0, 255]], np.uint8))
+    assert root.sum() == 1 and seed is None
+
+
+def test_rsml_written_reads_back_to_the_same_lengths(tmp_path):
+    mask, primary, _ = plant_with_laterals()
+    arch = find_architecture(mask > 0, seed_points=np.array([primary[0][::-1]]))
+    path = rsml.write_rsml(tmp_path / "a.rsml", to_scene(arch, name="a", px_per_mm=10.0))
+    back = rsml.read_rsml(path)
+    ours = sorted(r.length_px for p in arch.plants for r in p.roots)
+    again = sorted(rsml.root_length(r) for r in back.all_roots())
+    assert np.allclose(ours, again, atol=1e-3)
+    assert [r.order for r in back.plants[0].roots[0].walk()][:1] == [1]
+    assert len(back.plants[0].roots[0].children) == 4
