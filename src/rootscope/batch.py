@@ -28,6 +28,7 @@ of a plate) through ``item_failures``. :meth:`BatchResult.summary` gives the fin
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -89,8 +90,12 @@ def default_workers(memory_per_worker: int = MEMORY_PER_WORKER) -> int:
     """Workers for this machine: one per CPU core, fewer when memory is short (never below 1)."""
     import psutil
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, psutil.virtual_memory().total // memory_per_worker))
+    return max(1, min(_cores(), psutil.virtual_memory().total // memory_per_worker))
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def run_tasks(
@@ -157,8 +162,10 @@ def _run_dask(func, items, workers, scheduler, memory_limit, processes, progress
     cluster = None
     if scheduler is None:
         workers = workers or default_workers()
+        extra = {"env": _thread_env(workers)} if processes else {}
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                               memory_limit=memory_limit or "auto", dashboard_address=None)
+                               memory_limit=memory_limit or "auto", dashboard_address=None,
+                               silence_logs=logging.ERROR, **extra)
         where = f"LocalCluster, {workers} {'process' if processes else 'thread'} workers"
     else:
         where = f"Dask scheduler {scheduler}"
@@ -178,6 +185,14 @@ def _run_dask(func, items, workers, scheduler, memory_limit, processes, progress
         if cluster is not None:
             cluster.close()
     return [done[key] for key in items], where
+
+
+def _thread_env(workers: int) -> dict[str, str]:
+    """Environment of local worker processes: the cores shared out between them, so that NumPy,
+    Numba, OpenCV and torch inside a task do not oversubscribe the machine (Dask's default is 1)."""
+    threads = str(max(1, _cores() // workers))
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+    return dict.fromkeys(names, threads)
 
 
 def _progress(iterable: Iterable[Any], enabled: bool, total: int) -> Iterable[Any]:

@@ -230,7 +230,7 @@ def _explain(error: Any, data: dict[str, Any]) -> str:
         parent = _model_at(loc[:-1])
         valid = list(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        where = f"[{'.'.join(map(str, loc[:-1]))}]" if len(loc) > 1 else "the top level"
+        where = f"'{'.'.join(map(str, loc[:-1]))}'" if len(loc) > 1 else "the top level"
         hint = f" Did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
         return (f"unknown key '{key}'.{hint} Valid keys in {where}: {', '.join(valid)}. "
                 "Fix the spelling or remove the key.")
