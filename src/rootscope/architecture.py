@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from .errors import InputError
 from .rsml import Metadata, Plant, Root, Scene
@@ -221,10 +222,19 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
 
 # ------------------------------------------------------------------------------------ seeds
 def seeds_from_mask(seed_mask: np.ndarray, min_area_px: int = 20) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Seed centroids (``K x 2`` (row, col)) and their pixel sets from a boolean seed mask."""
-    n, lab, stats, cent = cv2.connectedComponentsWithStats(seed_mask.astype(np.uint8), connectivity=8)
-    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area_px]
-    return cent[keep][:, ::-1].astype(float).reshape(-1, 2), [lab == i for i in keep]
+    """Seed centroids (``K x 2`` (row, col)) and the (row, col) pixels of each seed blob (``N_i x 2``)
+    of a boolean seed mask; blobs under ``min_area_px`` px are specks, not seeds."""
+    rows, cols = np.nonzero(seed_mask)
+    if len(rows) == 0:
+        return np.zeros((0, 2)), []
+    r0, c0 = rows.min(), cols.min()
+    crop = np.zeros((rows.max() - r0 + 1, cols.max() - c0 + 1), np.uint8)
+    crop[rows - r0, cols - c0] = 1
+    n, lab = cv2.connectedComponents(crop, connectivity=8)
+    ids = lab[rows - r0, cols - c0]
+    blobs = [np.stack([rows[ids == i], cols[ids == i]], axis=1) for i in range(1, n)]
+    blobs = [b for b in blobs if len(b) >= min_area_px]
+    return np.array([b.mean(axis=0) for b in blobs], float).reshape(-1, 2), blobs
 
 
 def _components(g: SkeletonGraph) -> np.ndarray:
@@ -463,13 +473,11 @@ def find_architecture(
     zones: list[np.ndarray] = []
     if seed_mask is not None and seed_mask.any():
         seeds, blobs = seeds_from_mask(seed_mask)
-        reach = int(np.ceil(2 * root_r + 3))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        rc = np.clip(np.rint(g.nodes).astype(int), 0, np.array(mask.shape) - 1)
+        reach = 2 * root_r + 3  # a root starts within this many px of its seed's outline
         for blob in blobs:
-            grown = cv2.dilate(blob.astype(np.uint8), kernel).astype(bool)
-            zones.append(np.flatnonzero(grown[rc[:, 0], rc[:, 1]]))
-        radii = [float(np.sqrt(b.sum() / np.pi)) + reach for b in blobs]
+            near = cKDTree(blob).query(g.nodes, distance_upper_bound=reach)[0]
+            zones.append(np.flatnonzero(np.isfinite(near)))
+        radii = [float(np.sqrt(len(b) / np.pi)) + reach for b in blobs]
     else:
         radius = seed_radius_px if seed_radius_px is not None else 6 * root_r + 10
         if seed_points is not None:

@@ -27,19 +27,20 @@ def clean_mask(mask: np.ndarray, *, min_area_px: int = 30, max_hole_px: int = 20
     ``bridge_px`` > 0 joins a tip to another piece of root up to that many pixels ahead of it, along
     the tip's direction (gaps left by segmentation). Returns a new bool array.
     """
-    m = np.asarray(mask).astype(np.uint8)
-    if m.any() and min_area_px > 0:
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        keep = stats[:, cv2.CC_STAT_AREA] >= min_area_px
-        keep[0] = False
-        m = keep[lab].astype(np.uint8)
-    if m.any() and max_hole_px > 0:
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - m, connectivity=4)
-        border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-        fill = stats[:, cv2.CC_STAT_AREA] < max_hole_px
-        fill[border] = False
-        fill[0] = fill[0] and m[lab == 0].size == 0
-        m = (m.astype(bool) | fill[lab]).astype(np.uint8)
+    m = np.ascontiguousarray(np.asarray(mask), dtype=np.uint8).copy()
+    m[m > 0] = 1
+    if m.any() and (min_area_px > 0 or max_hole_px > 0):
+        # contours, not connected-component labelling: their cost follows the outlines, not the image size
+        contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        outer = [c for c, h in zip(contours, hierarchy[0]) if h[3] < 0]
+        holes = [c for c, h in zip(contours, hierarchy[0]) if h[3] >= 0]
+        # pixel area of a blob ~ polygon area through its boundary pixels + half its outline + 1
+        small = [c for c in outer if cv2.contourArea(c) + cv2.arcLength(c, True) / 2 + 1 < min_area_px]
+        fill = [c for c in holes if cv2.contourArea(c) - cv2.arcLength(c, True) / 2 + 1 < max_hole_px]
+        if fill:
+            cv2.drawContours(m, fill, -1, 1, -1)
+        if small:
+            cv2.drawContours(m, small, -1, 0, -1)
     if bridge_px > 0 and m.any():
         m = _bridge_gaps(m, bridge_px)
     return m.astype(bool)
