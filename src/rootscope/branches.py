@@ -1,0 +1,493 @@
+"""Branching points (where a lateral root leaves its parent): a U-Net heat-map, peaks, skeleton junctions.
+
+Targets are Gaussian heat-maps around annotated points (from the synthetic ground truth, from RSML —
+a child root's first point — or from a CSV of ``x,y``). The network is :class:`rootscope.unet.UNet`
+trained by :func:`rootscope.unet.train` with :class:`BranchTask`: output 0 is the branching-point
+heat-map (sigmoid), output 1 (optional) the root mask, so that the skeleton baseline and the fusion
+need no second model. Images are worked on at ``scale`` (default half size: 4x fewer pixels, same
+6 px accuracy); every point this module returns is in full-size ``(x, y)`` pixels.
+
+>>> heat = heatmap(np.array([[20.0, 30.0]]), (64, 64), sigma=2.0)
+>>> find_peaks(heat, threshold=0.5)[:, :2].round().tolist()
+[[20.0, 30.0]]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from . import io, rsml
+from .errors import InputError, ModelError
+from .metrics import match_points
+
+KIND = "branch-points"
+POINT_SUFFIXES = (".csv", ".rsml")
+
+
+# ------------------------------------------------------------------------------------ targets
+def heatmap(points: np.ndarray, shape: tuple[int, int], sigma: float = 2.0) -> np.ndarray:
+    """``H x W`` float32 map: the maximum of unit-height Gaussians (``sigma`` px) at ``K x 2`` (x, y) points."""
+    heat = np.zeros(shape, np.float32)
+    reach = int(np.ceil(3 * sigma))
+    for x, y in np.asarray(points, float).reshape(-1, 2):
+        c0, r0 = max(int(np.floor(x)) - reach, 0), max(int(np.floor(y)) - reach, 0)
+        c1, r1 = min(int(np.floor(x)) + reach + 2, shape[1]), min(int(np.floor(y)) + reach + 2, shape[0])
+        if c0 >= c1 or r0 >= r1:
+            continue
+        gx = np.exp(-((np.arange(c0, c1) - x) ** 2) / (2 * sigma**2))
+        gy = np.exp(-((np.arange(r0, r1) - y) ** 2) / (2 * sigma**2))
+        np.maximum(heat[r0:r1, c0:c1], np.outer(gy, gx).astype(np.float32), out=heat[r0:r1, c0:c1])
+    return heat
+
+
+def points_from_csv(path: str | os.PathLike) -> np.ndarray:
+    """``K x 2`` (x, y) points from a CSV with columns ``x`` and ``y`` (px)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the point table ({exc}); write a CSV with columns x,y.") from exc
+    if not {"x", "y"} <= set(table.columns):
+        raise InputError(f"{path}: needs columns x and y (has {', '.join(map(str, table.columns))}).")
+    points = table[["x", "y"]].to_numpy(np.float64)
+    if not np.isfinite(points).all():
+        raise InputError(f"{path}: x and y must be numbers on every row (found empty or non-numeric values).")
+    return points
+
+
+def points_from_rsml(path: str | os.PathLike) -> np.ndarray:
+    """``K x 2`` (x, y) branching points of an RSML file: the first point of each child root."""
+    return rsml.branching_points(rsml.read_rsml(path))[["x", "y"]].to_numpy(np.float64).reshape(-1, 2)
+
+
+def read_points(path: str | os.PathLike) -> np.ndarray:
+    """Branching points (x, y) from a ``.csv`` (columns x,y) or a ``.rsml`` file."""
+    path = Path(path)
+    if path.suffix.lower() == ".rsml":
+        return points_from_rsml(path)
+    if path.suffix.lower() == ".csv":
+        return points_from_csv(path)
+    raise InputError(f"{path}: points must be a .csv (columns x,y) or an .rsml file.")
+
+
+def find_point_file(folder: str | os.PathLike, stem: str) -> Path | None:
+    """``folder/<stem>.csv`` or ``folder/<stem>.rsml`` (first found), else None."""
+    for suffix in POINT_SUFFIXES:
+        path = Path(folder) / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+# ------------------------------------------------------------------------------------ samples
+@dataclass(frozen=True)
+class BranchSettings:
+    """What the branch network sees and predicts.
+
+    ``scale``: work resolution relative to the image; ``sigma``: heat-map Gaussian in work px;
+    ``mask_input``: the root mask is an extra input channel; ``mask_head``: a second output learns the
+    root mask (for the skeleton baseline and fusion); ``radius``: matching radius in full-size px used
+    for the validation F1; ``pos_weight``: extra loss weight on heat-map pixels (x target value).
+    """
+
+    scale: float = 0.5
+    sigma: float = 2.0
+    mask_input: bool = False
+    mask_head: bool = True
+    radius: float = 6.0
+    pos_weight: float = 20.0
+
+
+def _resize(array: np.ndarray, scale: float, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    if scale == 1.0:
+        return array
+    h, w = array.shape[:2]
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    out = cv2.resize(array, size, interpolation=interpolation)
+    return out.reshape(size[1], size[0], *array.shape[2:])
+
+
+def work_image(image: np.ndarray, mask: np.ndarray | None, settings: BranchSettings,
+               colour: int | None = None) -> np.ndarray:
+    """The network input at work scale: ``h x w x C`` float32 (``colour`` channels, default as given:
+    grey 1 or RGB 3; + the root mask channel when ``settings.mask_input``)."""
+    from .unet.data import as_channels, image_channels
+
+    image = as_channels(image, colour or image_channels(np.asarray(image)))
+    channels = [_resize(image, settings.scale)]
+    if settings.mask_input:
+        if mask is None:
+            raise InputError("this branch model reads the root mask as an input channel; give a mask.")
+        channels.append(_resize((np.asarray(mask) > 0).astype(np.float32), settings.scale)[..., None])
+    return np.concatenate(channels, axis=2)
+
+
+def make_sample(image: np.ndarray, points: np.ndarray, mask: np.ndarray | None = None, *,
+                settings: BranchSettings = BranchSettings(), name: str = "", seed: int = 0,
+                colour: int | None = None) -> Any:
+    """A training :class:`rootscope.unet.Sample` from an image, its (x, y) branching points and root mask.
+
+    The target is ``h x w x 1`` (heat-map) or ``h x w x 2`` (+ root mask when ``settings.mask_head``)
+    at work scale. Tiles favour three groups equally: the points (jittered by up to a quarter tile
+    so the network sees them anywhere in a tile), root pixels (hard negatives: crossings, bends) and,
+    through the sampler's random share, background.
+    """
+    from .unet import Sample
+
+    if settings.mask_head and mask is None:
+        raise InputError(f"{name or 'image'}: the branch model learns the root mask too; give a mask "
+                         "or train without the mask head.")
+    x = work_image(image, mask, settings, colour)
+    h, w = x.shape[:2]
+    pts = np.asarray(points, float).reshape(-1, 2) * settings.scale
+    channels = [heatmap(pts, (h, w), settings.sigma)]
+    rng = np.random.default_rng(seed)
+    focus = []
+    if len(pts):
+        centres = np.repeat(pts[:, ::-1], 8, axis=0) + rng.uniform(-24, 24, (8 * len(pts), 2))
+        focus.append(np.clip(np.rint(centres), 0, [h - 1, w - 1]).astype(np.int32))
+    if mask is not None:
+        root = _resize((np.asarray(mask) > 0).astype(np.float32), settings.scale, cv2.INTER_LINEAR)
+        if settings.mask_head:
+            channels.append(root)
+        on = np.argwhere(root > 0.5).astype(np.int32)
+        if len(on):
+            focus.append(on[rng.choice(len(on), min(len(on), 50_000), replace=False)])
+    return Sample(x, np.stack(channels, axis=2), focus, name)
+
+
+# ------------------------------------------------------------------------------------ peaks
+def find_peaks(heat: np.ndarray, threshold: float = 0.5, min_distance: int = 3) -> np.ndarray:
+    """Local maxima of an ``H x W`` map: non-maximum suppression in a disc of ``min_distance`` px.
+
+    Returns ``K x 3`` float (x, y, score), strongest first; positions are refined to sub-pixel by
+    the weighted centroid of the 3 x 3 neighbourhood. A flat top gives one peak (its centre).
+    """
+    heat = np.asarray(heat, np.float32)
+    size = 2 * int(min_distance) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    top = (heat >= cv2.dilate(heat, kernel)) & (heat >= threshold)
+    n, _, _, centroids = cv2.connectedComponentsWithStats(top.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 3))
+    cx, cy = centroids[1:, 0], centroids[1:, 1]
+    r = np.clip(np.rint(cy).astype(int), 0, heat.shape[0] - 1)
+    c = np.clip(np.rint(cx).astype(int), 0, heat.shape[1] - 1)
+    padded = np.pad(heat, 1, mode="edge")
+    dr, dc = np.mgrid[-1:2, -1:2]
+    win = padded[r[:, None, None] + 1 + dr, c[:, None, None] + 1 + dc]
+    win = np.maximum(win - win.min(axis=(1, 2), keepdims=True), 1e-12)
+    x = c + (win * dc).sum((1, 2)) / win.sum((1, 2))
+    y = r + (win * dr).sum((1, 2)) / win.sum((1, 2))
+    peaks = np.stack([x, y, heat[r, c]], axis=1)
+    return peaks[np.argsort(-peaks[:, 2], kind="stable")]
+
+
+def _torch_peaks(heat: Any, threshold: float, min_distance: int) -> list[np.ndarray]:
+    """(x, y, score) peaks of each ``N x H x W`` tensor map (square NMS; for validation)."""
+    import torch.nn.functional as F
+
+    size = 2 * min_distance + 1
+    top = (heat >= F.max_pool2d(heat[:, None], size, 1, min_distance)[:, 0]) & (heat >= threshold)
+    out = []
+    for k in range(len(heat)):
+        rc = top[k].nonzero().numpy()
+        out.append(np.column_stack([rc[:, 1], rc[:, 0], heat[k][top[k]].numpy()]) if len(rc) else np.zeros((0, 3)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ the task
+@dataclass
+class BranchTask:
+    """Heat-map regression (+ optional root mask) for :func:`rootscope.unet.train`.
+
+    Loss: binary cross-entropy of the sigmoid heat-map against the Gaussian target, each pixel weighted
+    ``1 + pos_weight x target`` (the rare positive pixels count as much as the background), plus plain
+    binary cross-entropy of the root-mask output. ``score`` is the best F1 (radius in work px) of peaks
+    over thresholds 0.1..0.9 on the validation tiles; ``threshold`` is the one that gave it.
+    """
+
+    settings: BranchSettings = BranchSettings()
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 + int(self.settings.mask_head)
+
+    def loss(self, logits: Any, target: Any) -> Any:
+        import torch.nn.functional as F
+
+        heat_t = target[:, 0]
+        weight = 1.0 + self.settings.pos_weight * heat_t
+        loss = (F.binary_cross_entropy_with_logits(logits[:, 0], heat_t, reduction="none") * weight).mean()
+        if self.settings.mask_head:
+            loss = loss + F.binary_cross_entropy_with_logits(logits[:, 1], target[:, 1])
+        return loss
+
+    def metrics(self, logits: Any, target: Any) -> dict[str, float]:
+        heat = logits[:, 0].float().sigmoid()
+        radius = self.settings.radius * self.settings.scale
+        truth = _torch_peaks(target[:, 0].float(), 0.5, 2)
+        candidates = _torch_peaks(heat, 0.05, 2)
+        best = {"f1": -1.0}
+        for t in np.round(np.arange(0.1, 0.95, 0.05), 2):
+            tp = fp = fn = 0
+            for pred, true in zip(candidates, truth):
+                m = match_points(pred[pred[:, 2] >= t, :2], true[:, :2], radius)
+                tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+            if f1 > best["f1"]:
+                best = {"f1": f1, "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
+                        "threshold": float(t)}
+        out = {**best, "score": best["f1"]}
+        if self.settings.mask_head:
+            pred, true = logits[:, 1] > 0, target[:, 1] > 0.5
+            inter = float((pred & true).sum())
+            out["dice_root"] = 2 * inter / max(float(pred.sum() + true.sum()), 1.0)
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        outputs = ["branch_heatmap"] + (["root"] if self.settings.mask_head else [])
+        return {"kind": KIND, "classes": outputs, "branch_settings": asdict(self.settings)}
+
+
+def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any = None, *,
+                   settings: BranchSettings = BranchSettings(), meta: dict[str, Any] | None = None,
+                   resume: bool = False, report: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """Train a branch-point U-Net on samples from :func:`make_sample`; writes the model file ``out``.
+
+    ``config`` is a :class:`rootscope.unet.TrainConfig` (default: 128 px tiles, 80 % of tiles centred
+    near points or on roots, no blur). Returns the :class:`rootscope.unet.TrainResult`.
+    """
+    from .unet import Augment, TrainConfig, train
+
+    if not samples:
+        raise InputError("no training images with branching points.")
+    if not any(len(s.focus) and len(s.focus[0]) for s in samples):
+        raise InputError("no branching point in any training image; annotate some before training.")
+    config = config or TrainConfig(tile=128, batch=8, tiles_per_epoch=256, val_tiles=64, focus_fraction=0.8,
+                                   width=12, augment=Augment(p_blur=0.0))
+    return train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report)
+
+
+# ------------------------------------------------------------------------------------ detection
+@dataclass
+class BranchPrediction:
+    """Network outputs at work scale: ``heat`` (h x w, 0..1) and ``root`` (h x w probabilities or None)."""
+
+    heat: np.ndarray
+    root: np.ndarray | None
+    scale: float
+
+
+class BranchDetector:
+    """A trained branch-point U-Net: heat-map (and root mask) of any image, peaks as full-size (x, y, score)."""
+
+    def __init__(self, model: Any, payload: dict[str, Any], *, runtime: Any, path: Path | None = None,
+                 tile: int = 512, overlap: int = 64, batch: int = 4) -> None:
+        from .unet.model import fuse_batchnorm
+
+        self.settings = BranchSettings(**payload["branch_settings"])
+        self.model = runtime.prepare(fuse_batchnorm(model) if model.config.norm == "batch" else model).eval()
+        self.runtime = runtime
+        norm = payload["normalisation"]
+        self.mean = np.asarray(norm["mean"], np.float32)
+        self.std = np.asarray(norm["std"], np.float32)
+        self.threshold = float((payload.get("metrics") or {}).get("threshold", 0.5))
+        self.tile, self.overlap, self.batch = tile, overlap, batch
+        self.path = path
+        self.meta = {k: v for k, v in payload.items() if k != "state_dict"}
+
+    def predict(self, image: np.ndarray, mask: np.ndarray | None = None) -> BranchPrediction:
+        """Heat-map and root probability of an ``H x W [x 3]`` image in [0, 1] (``mask`` if the model reads one)."""
+        from .unet import predict_tiled
+
+        image = np.asarray(image)
+        if image.dtype.kind != "f":
+            image = io.to_float(image)[0]
+        colour = self.model.config.in_channels - int(self.settings.mask_input)
+        x = work_image(image, mask, self.settings, colour)
+        out = predict_tiled(self.model, (x - self.mean) / self.std, self.runtime, tile=self.tile,
+                            overlap=self.overlap, batch=self.batch, activation="sigmoid",
+                            multiple=self.model.config.multiple)
+        return BranchPrediction(out[0], out[1] if self.settings.mask_head else None, self.settings.scale)
+
+    def peaks(self, prediction: BranchPrediction, threshold: float | None = None) -> np.ndarray:
+        """``K x 3`` full-size (x, y, score) peaks of a prediction's heat-map (threshold: the trained one)."""
+        t = self.threshold if threshold is None else threshold
+        peaks = find_peaks(prediction.heat, t, min_distance=max(1, int(round(self.settings.radius * prediction.scale / 2))))
+        return to_full(peaks, prediction.scale)
+
+    def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
+               fuse_junctions: bool = False) -> np.ndarray:
+        """Branching points of an image as ``K x 3`` (x, y, score), full-size px.
+
+        With ``fuse_junctions``, skeleton branch points of the predicted root mask (or of ``mask``)
+        are fused with the network peaks (:func:`fuse`).
+        """
+        prediction = self.predict(image, mask)
+        peaks = self.peaks(prediction, threshold)
+        if not fuse_junctions:
+            return peaks
+        if mask is None:
+            if prediction.root is None:
+                raise ModelError(f"{self.path or 'model'}: has no root-mask output; give a mask to fuse with "
+                                 "skeleton junctions, or detect without fusion.")
+            mask = _resize((prediction.root > 0.5).astype(np.uint8), 1 / prediction.scale, cv2.INTER_NEAREST)
+            mask = mask[: np.asarray(image).shape[0], : np.asarray(image).shape[1]]
+        junctions = skeleton_points(mask)
+        return fuse(peaks, junctions, prediction, support=0.5 * (threshold or self.threshold),
+                    radius=self.settings.radius)
+
+
+def to_full(peaks: np.ndarray, scale: float) -> np.ndarray:
+    """Work-scale (x, y, score) peaks -> full-size pixels (pixel centres kept aligned)."""
+    peaks = np.asarray(peaks, float).reshape(-1, 3).copy()
+    peaks[:, :2] = (peaks[:, :2] + 0.5) / scale - 0.5
+    return peaks
+
+
+def is_branch_model(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a rootscope U-Net file of kind branch-points."""
+    from .unet import is_unet_model, read_model_file
+
+    return is_unet_model(path) and read_model_file(path).get("kind") == KIND
+
+
+def load_branch_model(path: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
+                      tile: int = 512, overlap: int = 64, batch: int = 4) -> BranchDetector:
+    """Load a branch-point model file (safely) made by :func:`train_branches`.
+
+    Raises ModelError naming the file when it is another kind of model.
+    """
+    from .unet import build_model, read_model_file, select_runtime
+
+    path = Path(path)
+    payload = read_model_file(path)
+    if payload.get("kind") != KIND:
+        raise ModelError(f"{path}: is a model of kind {payload.get('kind')!r}, not a branch-point model; train "
+                         "one with `rootscope branches train`.")
+    model = build_model(payload, path)
+    multiple = model.config.multiple
+    return BranchDetector(model, payload, runtime=select_runtime(device, precision), path=path,
+                          tile=-(-tile // multiple) * multiple, overlap=-(-overlap // multiple) * multiple, batch=batch)
+
+
+# ------------------------------------------------------------------------------------ baseline, fusion
+def skeleton_points(mask: np.ndarray, seed_mask: np.ndarray | None = None) -> np.ndarray:
+    """Skeleton baseline: branch points (x, y) of :func:`rootscope.architecture.find_architecture`.
+
+    ``mask`` is a boolean ``H x W`` root mask; crossings are resolved there (two roots passing is
+    no branching point).
+    """
+    from .architecture import find_architecture
+
+    arch = find_architecture(np.asarray(mask) > 0, seed_mask=seed_mask)
+    return arch.branch_points()[:, ::-1].reshape(-1, 2).astype(float)
+
+
+def junction_points(mask: np.ndarray) -> np.ndarray:
+    """Raw skeleton junctions (x, y): nodes with three or more branches, crossings included."""
+    from .skeleton import skeleton_graph
+
+    g, _ = skeleton_graph(np.asarray(mask) > 0)
+    return g.nodes[g.degree() >= 3][:, ::-1].reshape(-1, 2).astype(float)
+
+
+def fuse(peaks: np.ndarray, junctions: np.ndarray, prediction: BranchPrediction, *, support: float = 0.25,
+         radius: float = 6.0) -> np.ndarray:
+    """Skeleton junctions the network supports, plus network peaks no kept junction explains.
+
+    A junction (x, y, full size) is kept when the heat-map reaches ``support`` within ``radius`` px
+    of it; it is then moved to the strongest peak within ``radius`` (the network places points on the
+    parent's centreline, the skeleton off it), scored by that heat. Every network peak (``K x 3``)
+    farther than ``radius`` from the kept junctions is added. Returns ``K x 3`` (x, y, score).
+    """
+    from scipy.spatial import cKDTree
+
+    peaks = np.asarray(peaks, float).reshape(-1, 3)
+    junctions = np.asarray(junctions, float).reshape(-1, 2)
+    h, w = prediction.heat.shape
+    reach = max(1, int(round(radius * prediction.scale)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    local_max = cv2.dilate(prediction.heat.astype(np.float32), kernel)
+    col = np.clip(np.rint((junctions[:, 0] + 0.5) * prediction.scale - 0.5).astype(int), 0, w - 1)
+    row = np.clip(np.rint((junctions[:, 1] + 0.5) * prediction.scale - 0.5).astype(int), 0, h - 1)
+    score = local_max[row, col]
+    kept = np.column_stack([junctions, score])[score >= support]
+    if len(peaks) and len(kept):
+        dist, idx = cKDTree(peaks[:, :2]).query(kept[:, :2], distance_upper_bound=radius)
+        near = np.isfinite(dist)
+        kept[near, :2] = peaks[idx[near], :2]
+        taken = cKDTree(kept[:, :2]).query(peaks[:, :2], distance_upper_bound=radius)[0]
+        peaks = peaks[~np.isfinite(taken)]
+    out = np.vstack([kept.reshape(-1, 3), peaks])
+    if len(out) > 1:  # two junctions moved onto one peak count once
+        _, first = np.unique(np.round(out[:, :2], 3), axis=0, return_index=True)
+        out = out[np.sort(first)]
+    return out[np.argsort(-out[:, 2], kind="stable")]
+
+
+def evaluate(pred: np.ndarray, truth: np.ndarray, radius: float = 6.0) -> dict[str, float]:
+    """Precision, recall, F1 and mean localisation error (px) of (x, y[, score]) points within ``radius``."""
+    m = match_points(np.asarray(pred, float).reshape(len(pred), -1)[:, :2], np.asarray(truth, float).reshape(-1, 2), radius)
+    return {"tp": m.tp, "fp": m.fp, "fn": m.fn, "precision": m.precision, "recall": m.recall, "f1": m.f1,
+            "error_px": m.mean_error}
+
+
+# ------------------------------------------------------------------------------------ file level
+def load_point_set(image_dir: str | os.PathLike, points_dir: str | os.PathLike, *,
+                   mask_dir: str | os.PathLike | None = None, settings: BranchSettings = BranchSettings(),
+                   root_width_px: float = 5.0) -> tuple[list[Any], BranchSettings, list[str]]:
+    """Training samples from images and ``<stem>.csv`` / ``<stem>.rsml`` point files of the same stem.
+
+    Root masks (for the mask head or mask input) come from ``mask_dir`` (``<stem>.png``, root > 0) or,
+    for RSML points, are drawn from the RSML at ``root_width_px``; a CSV without a mask trains no mask
+    head (the returned settings say so). Returns ``(samples, settings, names of images without points)``. Raises InputError naming the folder
+    when no image has a point file.
+    """
+    from .unet.data import _find_partner, image_channels
+
+    points_dir = Path(points_dir)
+    if not points_dir.is_dir():
+        raise InputError(f"{points_dir}: points folder not found.")
+    pairs, skipped = [], []
+    for path in io.list_images(image_dir):
+        point_file = find_point_file(points_dir, path.stem)
+        (pairs.append((path, point_file)) if point_file else skipped.append(path.name))
+    if not pairs:
+        raise InputError(f"{image_dir}: no image has a point file in {points_dir}; name them alike "
+                         f"(plate1.png -> {points_dir.name}/plate1.csv with columns x,y, or plate1.rsml).")
+    images = [io.read_image(path) for path, _ in pairs]
+    needs_mask = settings.mask_head or settings.mask_input
+    masks: list[np.ndarray | None] = []
+    for (path, point_file), image in zip(pairs, images):
+        mask = None
+        partner = _find_partner(Path(mask_dir), path.stem) if mask_dir else None
+        if partner is not None:
+            labels = io.read_labels(partner)
+            mask = labels == 1 if 1 < labels.max() < 255 else labels > 0  # class masks: 1 = root
+        elif needs_mask and point_file.suffix.lower() == ".rsml":
+            mask = rsml.render_mask(rsml.read_rsml(point_file), image.shape[:2], width_px=root_width_px) > 0
+        masks.append(mask)
+    if needs_mask and any(m is None for m in masks):
+        if settings.mask_input:
+            missing = next(p for (p, _), m in zip(pairs, masks) if m is None)
+            raise InputError(f"{missing}: no root mask; the mask input needs one per image (--masks MASK_DIR).")
+        settings = replace(settings, mask_head=False)
+    colour = max(image_channels(im) for im in images)
+    samples = []
+    for k, ((path, point_file), mask, image) in enumerate(zip(pairs, masks, images)):
+        if mask is not None and mask.shape != image.shape[:2]:
+            raise InputError(f"mask of {path} is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                             f"{image.shape[1]}x{image.shape[0]}; export the mask at full size.")
+        samples.append(make_sample(image, read_points(point_file), mask, settings=settings, name=path.stem,
+                                   seed=k, colour=colour))
+    return samples, settings, skipped
