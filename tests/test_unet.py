@@ -177,6 +177,12 @@ def test_empty_label_image_is_refused(tmp_path):
         load_segmentation_set(images, label_dir=labels)
 
 
+def test_labels_of_a_single_class_are_refused(tmp_path):
+    images, masks = write_set(tmp_path, n=2)
+    with pytest.raises(InputError, match="only one class is labelled"):
+        load_segmentation_set(images, label_dir=masks)  # 0/1 masks read as labels: only class 1
+
+
 def test_model_file_from_another_tool_is_refused(tmp_path):
     pickled = tmp_path / "other.pt"
     torch.save({"state_dict": UNet(UNetConfig(depth=1, width=2)).state_dict()}, pickled)

@@ -60,12 +60,13 @@ def train_cmd(
     def report(row: dict[str, Any]) -> None:
         progress.update(bar, completed=row["epoch"])
         dice = "  ".join(f"{n} {row[f'dice_{n}']:.3f}" for n in names)
-        progress.console.print(f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
-                      f"{row['val_loss']:.3f}  Dice {dice}  {row['tiles_per_s']:.1f} tiles/s"
-                      + ("  [green]best[/]" if row["best"] else ""), highlight=False)
+        progress.console.print(
+            f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
+            f"{row['val_loss']:.3f}  Dice {dice}  ({row['tiles_per_s']:.1f} tiles/s)"
+            + ("  [green]best[/]" if row["best"] else ""), highlight=False, soft_wrap=True)
 
     with progress:
         result = train(samples, task, out, config, meta=meta, resume=resume, report=report)
     console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
                   f"(Dice {result.best.get('score', float('nan')):.3f}) -> {result.best_path}; "
-                  f"last -> {result.last_path}; metrics -> {result.metrics_path}")
+                  f"last -> {result.last_path}; metrics -> {result.metrics_path}", soft_wrap=True)

@@ -157,6 +157,12 @@ def load_segmentation_set(
             )
         target = target.astype(np.uint8)
         samples.append(Sample(image, target, class_focus(target, len(classes)), path.stem))
+    present = {k for s in samples for g, k in zip(s.focus, range(1, len(classes) + 1)) if len(g)}
+    if len(present) < 2:
+        raise InputError(
+            f"{partner_dir}: only one class is labelled ({', '.join(classes[k - 1] for k in present)}); label "
+            "at least two classes (e.g. root and background) so that there is something to tell apart."
+        )
     channels = max(image_channels(s.image) for s in samples)
     for s in samples:
         s.image = as_channels(s.image, channels)
