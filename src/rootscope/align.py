@@ -53,6 +53,8 @@ MIN_SCORE = 0.3
 MAX_RESIDUAL_PX = 1.5
 FALLBACK_MAX_RESIDUAL_PX = 0.5
 MIN_OVERLAP = 0.2
+#: ECC stop rule for one patch and pass (3 passes): 10 iterations or a correlation gain below 1e-4.
+ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-4)
 
 
 @dataclass
@@ -239,42 +241,40 @@ def _ransac(src: np.ndarray, dst: np.ndarray, model: str, threshold: float) -> t
 
 
 # ----------------------------------------------------------------------------------- fine step
-def _patch_corners(ref_small: np.ndarray, factor: float, mov_shape: tuple[int, int], matrix: np.ndarray,
-                   size: int, grid: int = 7) -> np.ndarray:
+def _patch_candidates(ref_small: np.ndarray, factor: float, ref_shape: tuple[int, int], size: int,
+                      grid: int = 7) -> np.ndarray:
     """Top-left corners (x, y, full-resolution px) of the reference patches to refine on.
 
     The reference is split into ``grid`` x ``grid`` cells; in each, the patch goes where the band-pass
-    structure energy (reduced scale, smoothed to patch size) is largest, so patches sit on rim, label,
-    specks and roots rather than on blank agar. Patches whose footprint in the moving image would reach
-    outside it (partial crop, border) are left out.
+    structure energy (at most 256 px wide, smoothed to patch size) is largest, so patches sit on rim,
+    label, specks and roots rather than on blank agar.
     """
-    h_small, w_small = ref_small.shape
-    sigma = max(1.0, size * factor / 4.0)
-    energy = cv2.GaussianBlur(_bandpass(ref_small) ** 2, (0, 0), sigma)
-    rows = np.linspace(0, h_small, grid + 1).astype(int)
-    cols = np.linspace(0, w_small, grid + 1).astype(int)
+    tiny, shrink = _reduce(ref_small, 256)
+    scale = factor * shrink  # full-resolution px -> tiny px
+    energy = cv2.GaussianBlur(_bandpass(tiny, 0.7, 3.0) ** 2, (0, 0), max(0.7, size * scale / 4.0))
+    rows = np.linspace(0, tiny.shape[0], grid + 1).astype(int)
+    cols = np.linspace(0, tiny.shape[1], grid + 1).astype(int)
     centres = []
     for r0, r1 in zip(rows[:-1], rows[1:]):
         for c0, c1 in zip(cols[:-1], cols[1:]):
             cell = energy[r0:r1, c0:c1]
             if cell.size:
                 r, c = np.unravel_index(int(np.argmax(cell)), cell.shape)
-                centres.append((c0 + c, r0 + r))
-    full_h, full_w = round(h_small / factor), round(w_small / factor)
-    corners = np.array(centres, dtype=np.float64).reshape(-1, 2) / factor - size / 2.0
-    corners = np.clip(np.round(corners), 0, [max(full_w - size, 0), max(full_h - size, 0)])
-    inverse = np.linalg.inv(matrix)
+                centres.append((c0 + c + 0.5, r0 + r + 0.5))
+    corners = np.array(centres, dtype=np.float64).reshape(-1, 2) / scale - size / 2.0
+    h, w = ref_shape
+    return np.clip(np.round(corners), 0, [max(w - size, 0), max(h - size, 0)])
+
+
+def _inside(corners: np.ndarray, matrix: np.ndarray, mov_shape: tuple[int, int], size: int) -> np.ndarray:
+    """The patches whose footprint in the moving image lies inside it (partial crop, borders)."""
     offsets = np.array([[0, 0], [size, 0], [size, size], [0, size]], dtype=np.float64)
+    footprint = apply(np.linalg.inv(matrix), (corners[:, None, :] + offsets).reshape(-1, 2)).reshape(-1, 4, 2)
     margin = 2.0
-    keep = []
-    for corner in corners:
-        footprint = apply(inverse, corner + offsets)
-        keep.append(
-            footprint.min() >= margin
-            and footprint[:, 0].max() <= mov_shape[1] - 1 - margin
-            and footprint[:, 1].max() <= mov_shape[0] - 1 - margin
-        )
-    return corners[np.array(keep, dtype=bool)] if corners.size else corners
+    keep = ((footprint >= margin).all(axis=(1, 2))
+            & (footprint[..., 0] <= mov_shape[1] - 1 - margin).all(axis=1)
+            & (footprint[..., 1] <= mov_shape[0] - 1 - margin).all(axis=1))
+    return corners[keep]
 
 
 def _robust_z(image: np.ndarray) -> np.ndarray:
@@ -300,7 +300,7 @@ def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners:
     out of the ECC sum; patches that changed by more than half are dropped.
     """
     inverse = np.linalg.inv(matrix)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5)
+    criteria = ECC_CRITERIA
     centre = (size - 1) / 2.0
     ref_pts, mov_pts = [], []
     for x0, y0 in corners.astype(int):
@@ -354,8 +354,9 @@ def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, re
     """Full-resolution patch ECC refinement; returns (matrix, patches used, residual px, problem)."""
     size = int(np.clip(min(ref.shape) // 10, 64, 128))
     used, residual = 0, float("nan")
+    candidates = _patch_candidates(ref_small, factor, ref.shape, size)
     for step in range(passes):
-        corners = _patch_corners(ref_small, factor, mov.shape, matrix, size)
+        corners = _inside(candidates, matrix, mov.shape, size)
         ref_pts, mov_pts = _patch_shifts(ref, mov, matrix, corners, size, masked=step > 0)
         if len(ref_pts) < max(MIN_PATCHES, _min_points(model) + 2):
             return matrix, len(ref_pts), residual, (
