@@ -258,22 +258,32 @@ class BranchTask:
         return {"kind": KIND, "classes": outputs, "branch_settings": asdict(self.settings)}
 
 
+def default_config(time_limit: float | None = None, **changes: Any) -> Any:
+    """Training settings for branch points: 64 work-px tiles (128 px of the image), a 3-level U-Net of
+    width 8, 80 % of tiles near points or on roots, no blur (it erases just-emerged laterals)."""
+    from .unet import Augment, TrainConfig
+
+    base = {"epochs": 200, "time_limit": time_limit, "tile": 64, "batch": 16, "tiles_per_epoch": 256,
+            "val_tiles": 128, "focus_fraction": 0.8, "depth": 3, "width": 8, "patience": 200,
+            "augment": Augment(p_blur=0.0)}
+    return TrainConfig(**{**base, **changes})
+
+
 def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any = None, *,
                    settings: BranchSettings = BranchSettings(), meta: dict[str, Any] | None = None,
                    resume: bool = False, report: Callable[[dict[str, Any]], None] | None = None) -> Any:
     """Train a branch-point U-Net on samples from :func:`make_sample`; writes the model file ``out``.
 
-    ``config`` is a :class:`rootscope.unet.TrainConfig` (default: 128 px tiles, 80 % of tiles centred
-    near points or on roots, no blur). Returns the :class:`rootscope.unet.TrainResult`.
+    ``config`` is a :class:`rootscope.unet.TrainConfig` (default: :func:`default_config`).
+    Returns the :class:`rootscope.unet.TrainResult`.
     """
-    from .unet import Augment, TrainConfig, train
+    from .unet import train
 
+    config = config or default_config()
     if not samples:
         raise InputError("no training images with branching points.")
     if not any(len(s.focus) and len(s.focus[0]) for s in samples):
         raise InputError("no branching point in any training image; annotate some before training.")
-    config = config or TrainConfig(tile=128, batch=8, tiles_per_epoch=256, val_tiles=64, focus_fraction=0.8,
-                                   width=12, augment=Augment(p_blur=0.0))
     return train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report)
 
 

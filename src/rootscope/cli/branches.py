@@ -1,0 +1,104 @@
+"""``rootscope branches train|detect``: learn branching points from point annotations, find them in images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from . import app
+
+branches_app = typer.Typer(help="Branching points (lateral root bases): train a U-Net heat-map, detect points.",
+                           no_args_is_help=True)
+app.add_typer(branches_app, name="branches")
+
+
+@branches_app.command("train")
+def train_cmd(
+    image_dir: Path = typer.Argument(..., help="Folder of training images (PNG, JPEG, TIFF)."),
+    points: Path = typer.Option(..., "--points", help="Folder of <stem>.csv (columns x,y) or <stem>.rsml files."),
+    out: Path = typer.Option(..., "-o", "--out", help="Model file to write, e.g. branches.pt."),
+    masks: Path | None = typer.Option(None, "--masks", help="Root masks (<stem>.png) for the root-mask output; "
+                                      "default: drawn from RSML points, none for CSV."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes."),
+    epochs: int = typer.Option(200, "--epochs", help="Maximum number of epochs."),
+    scale: float = typer.Option(0.5, "--scale", help="Work resolution relative to the images (0.5 = half size)."),
+    sigma: float = typer.Option(2.0, "--sigma", help="Heat-map Gaussian sigma in work pixels."),
+    root_width: float = typer.Option(5.0, "--root-width", help="Root width (px) when drawing masks from RSML."),
+    mask_input: bool = typer.Option(False, "--mask-input", help="Feed the root mask as an extra input channel "
+                                    "(then `detect` needs --masks too)."),
+    tile: int = typer.Option(64, "--tile", help="Training tile side in work pixels (multiple of 2^depth)."),
+    depth: int = typer.Option(3, "--depth", help="Down-sampling levels of the U-Net."),
+    width: int = typer.Option(8, "--width", help="Channels of the first level."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (tiles, augmentation, weights, split)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <MODEL>.last.pt when it exists."),
+) -> None:
+    """Train a branching-point U-Net; writes MODEL (best), MODEL.last.pt and MODEL.metrics.csv."""
+    from rich.console import Console
+
+    from .. import branches as br
+
+    console = Console()
+    settings = br.BranchSettings(scale=scale, sigma=sigma, mask_input=mask_input)
+    samples, settings, skipped = br.load_point_set(image_dir, points, mask_dir=masks, settings=settings,
+                                                   root_width_px=root_width)
+    console.print(f"{len(samples)} training images"
+                  + (f"; {len(skipped)} without points skipped" if skipped else "")
+                  + ("" if settings.mask_head else "; no masks: no root-mask output (no fusion at detection)"))
+    config = br.default_config(time_limit, epochs=epochs, tile=tile, depth=depth, width=width,
+                               patience=epochs, seed=seed, device=device)
+
+    def report(row: dict[str, Any]) -> None:
+        console.print(f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
+                      f"{row['val_loss']:.3f}  F1 {row['f1']:.3f} (threshold {row['threshold']:.2f})  "
+                      f"{row['tiles_per_s']:.1f} tiles/s" + ("  [green]best[/]" if row["best"] else ""),
+                      highlight=False)
+
+    meta = {"training_data": {"image_dir": str(image_dir), "points": str(points), "masks": str(masks or ""),
+                              "images": len(samples), "skipped": skipped}}
+    result = br.train_branches(samples, out, config, settings=settings, meta=meta, resume=resume, report=report)
+    console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
+                  f"(validation F1 {result.best.get('f1', float('nan')):.3f}) -> {result.best_path}")
+
+
+@branches_app.command("detect")
+def detect_cmd(
+    images: list[Path] = typer.Argument(..., help="Images or folders of images."),
+    model: Path = typer.Option(..., "--model", help="Model file from `rootscope branches train`."),
+    out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Peak score threshold (default: the one "
+                                           "that gave the best validation F1)."),
+    fuse: bool = typer.Option(False, "--fuse", help="Fuse with skeleton junctions of the root mask."),
+    masks: Path | None = typer.Option(None, "--masks", help="Folder of root masks (<stem>.png) for --mask-input "
+                                      "models or --fuse (default for --fuse: the model's own mask output)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+) -> None:
+    """Find branching points; writes one row per point (full-size pixel x, y and the peak score)."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.progress import track
+
+    from .. import branches as br
+    from .. import io
+    from ..errors import InputError
+    from ..unet.data import _find_partner
+
+    paths = io.expand_inputs(images)
+    io.check_not_input(out, paths)
+    detector = br.load_branch_model(model, device=device)
+    tables = []
+    for path in track(paths, description="detecting", console=Console(stderr=True)):
+        mask = None
+        if masks is not None:
+            partner = _find_partner(masks, path.stem)
+            if partner is None:
+                raise InputError(f"{path}: no mask {masks}/{path.stem}.png; give one mask per image.")
+            labels = io.read_labels(partner)
+            mask = labels == 1 if 1 < labels.max() < 255 else labels > 0
+        points = detector.detect(io.read_image(path), mask, threshold=threshold, fuse_junctions=fuse)
+        tables.append(pd.DataFrame({"image": path.name, "x": points[:, 0], "y": points[:, 1], "score": points[:, 2]}))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "x", "y", "score"])
+    io.write_table(out, table.round({"x": 2, "y": 2, "score": 4}))
+    Console().print(f"{len(table)} branching points in {len(paths)} images -> {out}")
