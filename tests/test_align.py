@@ -177,6 +177,14 @@ def test_real_frame_of_another_plate_is_not_ok(shared_data):
     assert not reg.ok and reg.message
 
 
+def test_featureless_frames_fall_back_to_ecc_and_are_flagged_when_it_cannot_confirm(plate):
+    smooth = cv2.GaussianBlur(plate, (0, 0), 12)  # blobs only: ORB finds no plausible consensus
+    reg = estimate_transform(smooth, move(smooth, similarity(10, (40, -40), plate.shape), noise=0.005))
+    assert not reg.ok and "fallback" in reg.message
+    with pytest.raises(AlignmentError, match="not a usable"):
+        estimate_transform(plate, plate, initial=np.zeros((3, 3)))
+
+
 def test_arrays_that_are_not_images_are_refused(plate):
     with pytest.raises(ShapeMismatchError, match="not an image"):
         estimate_transform(plate, np.zeros((SIZE, SIZE, 5), np.float32))

@@ -345,6 +345,18 @@ def _robust_fit(src: np.ndarray, dst: np.ndarray, model: str) -> tuple[np.ndarra
     return matrix, keep, residual
 
 
+def _plausible(matrix: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """A plate on a scanner: finite, area change within 4x, no corner sent behind the horizon."""
+    if not np.all(np.isfinite(matrix)) or abs(matrix[2, 2]) < 1e-12:
+        return False
+    matrix = matrix / matrix[2, 2]
+    if not 0.25 <= np.linalg.det(matrix[:2, :2]) <= 4.0:
+        return False
+    h, w = shape[:2]
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    return bool(np.all(corners @ matrix[2, :2] + 1.0 > 0.5))
+
+
 def _min_points(model: str) -> int:
     return {"translation": 1, "rigid": 2, "similarity": 2, "affine": 3, "homography": 4}[model]
 
@@ -475,20 +487,24 @@ def estimate_transform(
     coarse_model = "homography" if model == "homography" else ("affine" if model == "affine" else "similarity")
     if initial is not None:
         matrix = np.asarray(initial, dtype=np.float64)
+        if matrix.shape != (3, 3) or not _plausible(matrix, mov.shape):
+            raise AlignmentError(f"initial matrix {matrix.tolist()} is not a usable 3 x 3 transform.")
     else:
         ref_pts, ref_des = _orb(_normalise(ref_small))
         mov_pts, mov_des = _orb(_normalise(mov_small))
         pairs = _match(ref_des, mov_des)
         found, inliers = _ransac(mov_pts[pairs[:, 0]], ref_pts[pairs[:, 1]], coarse_model, threshold=3.0) \
             if len(pairs) else (None, 0)
-        if found is None or inliers < MIN_INLIERS:
+        if found is None or inliers < MIN_INLIERS or not _plausible(found, mov_small.shape):
             # no feature consensus: whole-image ECC from the identity, accepted only with tight patches
             found = _ecc_global(ref_small, mov_small, coarse_model) if ref_small.shape == mov_small.shape else None
-            if found is None:
+            if found is None or not _plausible(found, mov_small.shape):
                 return Registration(np.eye(3), inliers=inliers,
-                                    message=f"{inliers} feature inliers (need {MIN_INLIERS}) and ECC failed: "
+                                    message=f"features gave no plausible {coarse_model} ({inliers} inliers, need "
+                                    f"{MIN_INLIERS}) and whole-image ECC failed: "
                                     "the frames do not show the same plate, or too little structure.")
-            notes.append(f"{inliers} feature inliers (need {MIN_INLIERS}): whole-image ECC fallback")
+            notes.append(f"features gave no plausible {coarse_model} ({inliers} inliers, need {MIN_INLIERS}): "
+                         "whole-image ECC fallback")
             max_residual = FALLBACK_MAX_RESIDUAL_PX
         matrix = to_full(found)
     matrix, patches, residual, problem = _refine(ref, mov, matrix, model, ref_small, f_ref)
