@@ -158,17 +158,20 @@ def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[i
     return [(sorted(nodes), inner.get(root, [])) for root, nodes in groups.items()]
 
 
-def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg: float = 35.0) -> np.ndarray:
+def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg: float = 35.0,
+                      seeds: np.ndarray | None = None, seed_radii: np.ndarray | None = None) -> np.ndarray:
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
 
     A crossing shows as one node with four edges, or two or three junctions joined by edges shorter than
     ``max_bridge`` x the root diameter (five edges when a root crosses at a branching point). When the
     edges leaving such a group hold two pairs that each continue straight (turn < ``max_turn_deg``),
-    one pair becomes a single edge passing over the group: no branching point is left there.
+    one pair becomes a single edge passing over the group: no branching point is left there. Groups
+    within ``seed_radii`` px of ``seeds`` (``K x 2`` (row, col)) are left alone: roots fan out there.
     """
     crossings = []
     cos_ok = np.cos(np.radians(180 - max_turn_deg))
     candidates = []
+    deg = g.degree()
     for nodes, inner in _junction_clusters(g, max_bridge):
         if len(nodes) > 3:
             continue
@@ -184,13 +187,19 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
             continue
         reach = 4 * max(g.radius[n] for n in nodes) + 4
         dirs = [_direction(g, k, n, reach) for k, n in ends]
+        # an edge to a free tip (not at a seed); two of them opposite each other are two laterals
+        # leaving the same point of their parent, not a root passing over it
+        far = [g.edges[k].v if g.edges[k].u == n else g.edges[k].u for k, n in ends]
+        free = [deg[f] == 1 and not (seeds is not None and len(seeds) and (np.hypot(*(seeds - g.nodes[f]).T) <= seed_radii).any()) for f in far]
         centre = g.nodes[nodes].mean(axis=0)
+        if seeds is not None and len(seeds) and (np.hypot(*(seeds - centre).T) <= seed_radii).any():
+            continue
         best, best_cost = None, np.inf
         for a, b in combinations(range(len(ends)), 2):
             rest = [i for i in range(len(ends)) if i not in (a, b)]
             for c, d in combinations(rest, 2):
                 cost = max(dirs[a] @ dirs[b], dirs[c] @ dirs[d])
-                if cost >= best_cost:
+                if cost >= best_cost or (free[a] and free[b]) or (free[c] and free[d]):
                     continue
                 if len(ends) == 5:  # the fifth edge is a branch of (c, d): its node lies on their line
                     e5 = [i for i in rest if i not in (c, d)][0]
@@ -466,8 +475,6 @@ def find_architecture(
         arch.warnings.append(f"{name}: no root pixels left after cleaning")
         return arch
     g, dist = skeleton_graph(clean, spur_factor=spur_factor)
-    arch.crossings = resolve_crossings(g)
-    merge_degree_two(g)
     root_r = float(np.median(g.radius)) if len(g.radius) else 2.0
     # seeds and the nodes each may start from
     zones: list[np.ndarray] = []
@@ -489,12 +496,16 @@ def find_architecture(
         radii = [radius] * len(seeds)
     if seed_radius_px is not None:
         radii = [seed_radius_px] * len(seeds)
+    # roots fanning out of a seed are not crossings
+    arch.crossings = resolve_crossings(g, seeds=seeds, seed_radii=np.asarray(radii, float))
+    merge_degree_two(g)
     if len(seeds) == 0:
         arch.warnings.append(f"{name}: no seed or root system found")
         arch.unassigned_length_px = g.total_length()
         return arch
     deg = g.degree()
     for z, (s, zone) in enumerate(zip(seeds, zones)):
+        zone = zone[deg[zone] > 0]  # nodes left without edges (pruned spurs) start nothing
         tips = zone[deg[zone] == 1]
         if len(tips):
             zones[z] = tips  # roots start at the seed: connect it to root ends, not to roots passing by

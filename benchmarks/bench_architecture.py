@@ -1,0 +1,230 @@
+"""Root architecture: accuracy on synthetic plates and on real annotations, against two baselines, and speed.
+
+Run: ``.venv/bin/python benchmarks/bench_architecture.py [--quick]``
+
+1. Synthetic plates (``rootscope.synth``, crossings on purpose): per plant primary and total length,
+   lateral count, branching points (F1 at 5 px), against the generator's exact truth.
+2. Real annotations in ``../shared/data``: each RSML rendered to a mask (``rsml.render_mask``; first-order
+   roots 7 px wide, laterals 5 px), analysed, and compared with the RSML's own figures.
+3. Baselines on the same masks: total length as the skeleton's pixel count, and as skan's summed branch
+   distances (``skan.Skeleton(...).path_lengths().sum()``); error of total root length per image.
+4. Speed on a 16 MP synthetic plate with 10 plants, after a warm-up call; skan on the same mask for scale.
+
+The machine is shared with other jobs (2 cores): timings are noisy, compare the ratio.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skan
+from scipy.spatial import cKDTree
+from skimage.morphology import skeletonize
+
+from rootscope import rsml
+from rootscope.architecture import find_architecture, split_classes
+from rootscope.metrics import match_points
+from rootscope.skeleton import clean_mask
+from rootscope.synth import SynthConfig, make_series
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+QUICK = "--quick" in sys.argv
+
+
+def baseline_lengths(root: np.ndarray) -> tuple[float, float]:
+    """Total length (px) as skeleton pixel count, and as skan's summed path lengths."""
+    skel = skeletonize(clean_mask(root))
+    if not skel.any():
+        return 0.0, 0.0
+    return float(skel.sum()), float(skan.Skeleton(skel).path_lengths().sum())
+
+
+def total_ours(arch) -> float:
+    return sum(r.length_px for p in arch.plants for r in p.roots) + arch.unassigned_length_px
+
+
+def emerged(frame) -> np.ndarray:
+    """Per row of ``frame.lengths``: False for laterals shorter than their parent's diameter at the
+    insertion (still inside the parent's outline in the mask, so invisible to any mask method)."""
+    roots = {r.id: r for r in frame.scene.all_roots()}
+    out = []
+    for row in frame.lengths.itertuples():
+        if row.parent_root < 0:
+            out.append(True)
+            continue
+        parent, child = roots[f"{row.plant}.{row.parent_root}"], roots[f"{row.plant}.{row.root}"]
+        j = int(np.argmin(np.hypot(*(parent.points - child.points[0]).T)))
+        out.append(row.length_px >= parent.functions["diameter"][j])
+    return np.array(out, bool)
+
+
+def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per plant and per image comparisons on synthetic plates (last ``frames - 1`` frames of each)."""
+    plants, images = [], []
+    for seed in seeds:
+        for frame in make_series(frames=frames, seed=seed)[1:]:
+            root, seed_mask = split_classes(frame.mask)
+            arch = find_architecture(root, seed_mask=seed_mask)
+            lengths = frame.lengths.assign(emerged=emerged(frame))
+            truth_seeds = np.array([p.roots[0].points[0][::-1] for p in frame.scene.plants])
+            _, nearest = cKDTree([p.seed for p in arch.plants]).query(truth_seeds)
+            for plant, k in zip(frame.scene.plants, nearest):
+                t = lengths[lengths.plant == int(plant.id)]
+                ours = arch.plants[k]
+                plants.append({
+                    "true_primary": t.length_px[t.order == 1].sum(),
+                    "primary": ours.roots[ours.primary].length_px if ours.roots else 0.0,
+                    "true_total": t.length_px.sum(), "total": sum(r.length_px for r in ours.roots),
+                    "true_laterals": int((t.order == 2).sum()), "true_laterals_emerged": int(((t.order == 2) & t.emerged).sum()),
+                    "laterals": sum(r.order == 2 for r in ours.roots),
+                })
+            bp = frame.branch_points.merge(lengths[["plant", "root", "emerged"]], on=["plant", "root"])
+            found = arch.branch_points()[:, ::-1]
+            pix, skan_len = baseline_lengths(root)
+            images.append({
+                "f1": match_points(found, bp[["x", "y"]].to_numpy(), 5.0).f1,
+                "f1_emerged": match_points(found, bp[bp.emerged][["x", "y"]].to_numpy(), 5.0).f1,
+                "true_total": frame.lengths.length_px.sum(), "ours": total_ours(arch), "pixels": pix, "skan": skan_len,
+                "crossings": len(arch.crossings),
+            })
+    return pd.DataFrame(plants), pd.DataFrame(images)
+
+
+def render(scene: rsml.Scene, shape: tuple[int, int]) -> np.ndarray:
+    """Mask of a scene: first-order roots 7 px wide, laterals 5 px."""
+    firsts = rsml.Scene(plants=[rsml.Plant(roots=[rsml.Root(points=r.points) for r in p.roots]) for p in scene.plants])
+    mask = rsml.render_mask(scene, shape, width_px=5)
+    return np.maximum(mask, rsml.render_mask(firsts, shape, width_px=7))
+
+
+def rootnav() -> pd.DataFrame:
+    """RootNav OSR: one plant per image, primary with laterals; plants from the top of the root system."""
+    rows = []
+    files = sorted(DATA.glob("rootnav-osr/*/*.rsml"))
+    for path in files[: 5 if QUICK else None]:
+        scene = rsml.read_rsml(path)
+        pts = np.vstack([r.points[:, :2] for r in scene.all_roots()])
+        shape = (int(pts[:, 1].max()) + 20, int(pts[:, 0].max()) + 20)
+        mask = render(scene, shape)
+        arch = find_architecture(mask > 0)
+        prim = scene.plants[0].roots[0]
+        ours = max(arch.plants, key=lambda p: sum(r.length_px for r in p.roots))
+        found = ours.branch_points()[:, ::-1]
+        pix, skan_len = baseline_lengths(mask > 0)
+        rows.append({
+            "image": path.stem, "true_primary": rsml.root_length(prim),
+            "primary": ours.roots[ours.primary].length_px, "true_total": rsml.scene_length(scene),
+            "total": total_ours(arch), "pixels": pix, "skan": skan_len, "true_laterals": len(prim.children),
+            "laterals": sum(r.order == 2 for r in ours.roots),
+            "f1": match_points(found, rsml.branching_points(scene)[["x", "y"]].to_numpy(), 5.0).f1,
+            "f1_10": match_points(found, rsml.branching_points(scene)[["x", "y"]].to_numpy(), 10.0).f1,
+        })
+    return pd.DataFrame(rows)
+
+
+def tillmore() -> pd.DataFrame:
+    """TILLMore barley: 2-3 plants per image, seminal roots from each seed; seeds given as points
+    (the roots' common first point, as a user would click them) and, second, found from the tops."""
+    rows = []
+    files = sorted(DATA.glob("tillmore-barley/train/rsml/*.rsml"))
+    for path in files[: 10 if QUICK else None]:
+        scene = rsml.read_rsml(path)
+        pts = np.vstack([r.points[:, :2] for r in scene.all_roots()])
+        shape = (int(pts[:, 1].max()) + 20, int(pts[:, 0].max()) + 20)
+        mask = render(scene, shape) > 0
+        seeds = np.array([np.mean([r.points[0, :2] for r in p.roots], axis=0)[::-1] for p in scene.plants])
+        arch = find_architecture(mask, seed_points=seeds, seed_radius_px=40)
+        tops = find_architecture(mask, seed_radius_px=60)
+        pix, skan_len = baseline_lengths(mask)
+        for plant, ours in zip(scene.plants, arch.plants):
+            rows.append({
+                "image": path.stem, "plants_true": len(scene.plants), "plants_from_tops": len(tops.plants),
+                "true_roots": len(plant.roots), "roots": len(ours.roots),
+                "true_length": rsml.plant_length(plant), "length": sum(r.length_px for r in ours.roots),
+                "true_total": rsml.scene_length(scene), "total": total_ours(arch), "pixels": pix, "skan": skan_len,
+            })
+    return pd.DataFrame(rows)
+
+
+def rel(a, b) -> np.ndarray:
+    return np.abs(np.asarray(a, float) - np.asarray(b, float)) / np.asarray(b, float) * 100
+
+
+def speed() -> dict[str, float]:
+    """Seconds for one 16 MP mask with 10 plants (first call, then the median of three), and skan."""
+    frame = make_series(frames=1, seed=3, config=SynthConfig(size=4000, n_plants=10, start_h=168))[0]
+    root, seed_mask = split_classes(frame.mask)
+    t0 = time.perf_counter()
+    arch = find_architecture(root, seed_mask=seed_mask)
+    first = time.perf_counter() - t0
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        find_architecture(root, seed_mask=seed_mask)
+        runs.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    skan.summarize(skan.Skeleton(skeletonize(root)), separator="_")
+    return {"first": first, "ours": float(np.median(runs)), "skan": time.perf_counter() - t0,
+            "plants": len(arch.plants), "roots": sum(len(p.roots) for p in arch.plants), "mp": root.size / 1e6}
+
+
+def main() -> None:
+    rows = []
+
+    def add(figure, ours, baseline="", ratio=""):
+        rows.append((figure, ours, baseline, ratio))
+
+    plants, images = synthetic(range(2 if QUICK else 6), 3)
+    ep, et = rel(plants.primary, plants.true_primary), rel(plants.total, plants.true_total)
+    add(f"synthetic: plants / images", f"{len(plants)} / {len(images)}")
+    add("synthetic: median |error| primary length %", f"{np.median(ep):.2f}")
+    add("synthetic: median |error| total length % (per plant)", f"{np.median(et):.2f}")
+    add("synthetic: 90th pct |error| total length % (per plant)", f"{np.percentile(et, 90):.2f}")
+    add("synthetic: lateral count exact, all truth laterals", f"{(plants.laterals == plants.true_laterals).mean():.2f}")
+    add("synthetic: lateral count exact, emerged laterals", f"{(plants.laterals == plants.true_laterals_emerged).mean():.2f}")
+    add("synthetic: branching-point F1 @5px, all truth", f"{images.f1.mean():.3f}")
+    add("synthetic: branching-point F1 @5px, emerged", f"{images.f1_emerged.mean():.3f}")
+    for name, table in (("synthetic", images),):
+        ours = np.median(rel(table.ours, table.true_total))
+        for base in ("pixels", "skan"):
+            b = np.median(rel(table[base], table.true_total))
+            add(f"{name}: median |error| total length per image % vs {base}", f"{ours:.2f}", f"{b:.2f}", f"{b / max(ours, 1e-9):.1f}x")
+    if DATA.is_dir():
+        osr = rootnav()
+        add("rootnav-osr: images", f"{len(osr)}")
+        add("rootnav-osr: median |error| primary length %", f"{np.median(rel(osr.primary, osr.true_primary)):.2f}")
+        add("rootnav-osr: median |error| total length %", f"{np.median(rel(osr.total, osr.true_total)):.2f}")
+        add("rootnav-osr: median |error| lateral count %", f"{np.median(rel(osr.laterals, osr.true_laterals)):.2f}")
+        add("rootnav-osr: lateral count, median true / ours", f"{osr.true_laterals.median():.0f} / {osr.laterals.median():.0f}")
+        add("rootnav-osr: branching-point F1 @5px / @10px", f"{osr.f1.mean():.3f} / {osr.f1_10.mean():.3f}")
+        for base in ("pixels", "skan"):
+            o, b = np.median(rel(osr.total, osr.true_total)), np.median(rel(osr[base], osr.true_total))
+            add(f"rootnav-osr: median |error| total length % vs {base}", f"{o:.2f}", f"{b:.2f}", f"{b / max(o, 1e-9):.1f}x")
+        till = tillmore()
+        per_image = till.groupby("image").first()
+        add("tillmore-barley: images / plants", f"{len(per_image)} / {len(till)}")
+        add("tillmore-barley: plants found from tops = true", f"{(per_image.plants_from_tops == per_image.plants_true).mean():.2f}")
+        add("tillmore-barley: roots per plant exact (seed points)", f"{(till.roots == till.true_roots).mean():.2f}")
+        add("tillmore-barley: median |error| roots per plant", f"{np.median(np.abs(till.roots - till.true_roots)):.1f}")
+        add("tillmore-barley: median |error| length per plant %", f"{np.median(rel(till.length, till.true_length)):.2f}")
+        for base in ("pixels", "skan"):
+            o, b = np.median(rel(per_image.total, per_image.true_total)), np.median(rel(per_image[base], per_image.true_total))
+            add(f"tillmore-barley: median |error| total length % vs {base}", f"{o:.2f}", f"{b:.2f}", f"{b / max(o, 1e-9):.1f}x")
+    else:
+        add("real data", f"skipped: {DATA} is absent")
+    s = speed()
+    add(f"speed: {s['mp']:.0f} MP, {s['plants']} plants, {s['roots']} roots: s (first call)", f"{s['first']:.2f}")
+    add("speed: s per mask after warm-up vs skan skeleton+summarize", f"{s['ours']:.2f}", f"{s['skan']:.2f}", f"{s['skan'] / s['ours']:.1f}x")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}} | ours | baseline | ratio")
+    for figure, ours, base, ratio in rows:
+        print(f"{figure:<{width}} | {ours} | {base} | {ratio}")
+    print("(shared 2-core machine; baseline = skeleton pixel count or skan summed branch distance, same masks)")
+
+
+if __name__ == "__main__":
+    main()
