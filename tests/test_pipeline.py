@@ -62,6 +62,8 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     assert set(classes.name) <= {"root", "seed", "shoot"} and (classes.area_mm2 > 0).all()
     for plate in ("plate01", "plate02"):
         assert len(list((folder / "out" / plate / "rsml").glob("*.rsml"))) == 2
+        overlays = sorted((folder / "out" / plate / "overlays").glob("*.png"))
+        assert len(overlays) == 2 and io.read_image(overlays[0]).shape == (SIZE, SIZE, 3)
     assert sorted(p.name for p in (folder / "raw" / "plate01").iterdir()) == \
         sorted(p.name for p in (folder / "raw" / "plate01").iterdir() if not p.name.startswith("."))
 
@@ -74,13 +76,15 @@ def test_a_rerun_skips_everything_and_changes_nothing(first_run):
     assert (folder / "out" / "traits.csv").read_bytes() == before
 
 
-def test_changed_architecture_settings_redo_only_the_measurements(experiment, first_run, tmp_path):
+def test_changed_measure_settings_redo_only_the_measurements(experiment, first_run, tmp_path):
     folder = copy(first_run[0], tmp_path)
-    io.write_text(folder / "rootscope.toml",
-                  '[models]\npixel = "models/rf.model"\n[architecture]\nmin_area_px = 60\n')
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[architecture]\n'
+                  'min_area_px = 60\n[regions.plate01]\nroot_zone = [0, 100, 384, 284]\n')
     result = run_experiment(folder, workers=1, progress=False)
-    ran = result.plates["plate01"].ran
-    assert ran == {"measure": 2, "plate-tables": 1}
+    assert result.plates["plate01"].ran == {"measure": 2, "plate-tables": 1}
+    regions = pd.read_csv(folder / "out" / "regions.csv")
+    assert set(regions.plate) == {"plate01"} and set(regions.region) == {"root_zone"}
+    assert (regions[regions.name == "root"].area_mm2 > 0).all()
 
 
 def test_dask_with_two_workers_gives_the_same_tables(experiment, first_run, tmp_path):

@@ -10,8 +10,9 @@ when up to date:
                ``masks/<scan>.json`` (the class names).
 4. ``measure`` mask -> ``traits/<scan>.csv`` (one row per plant, :func:`rootscope.traits.plant_table`),
                ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
-               ``rsml/<scan>.rsml``, and ``regions/<scan>.csv`` (area per class and region) when the
-               config sets regions for the plate. Lengths in mm, areas in mm^2.
+               ``rsml/<scan>.rsml``, ``overlays/<scan>.png`` (architecture over the aligned scan,
+               ``report.thumbnail_px`` at most) and ``regions/<scan>.csv`` (area per class and region)
+               when the config sets regions for the plate. Lengths in mm, areas in mm^2.
 
 then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
 (hours since the plate's first scan) in front. Over all plates (:func:`run_experiment`):
@@ -130,9 +131,12 @@ def run_plate(job: PlateJob) -> PlateResult:
         measured["rsml"] = folder / "rsml" / f"{stem}.rsml"
         if regions.given():
             measured["regions"] = folder / "regions" / f"{stem}.csv"
-        settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions}
-        measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm), segmented,
-                        measured, settings=_json(settings))
+        if config.report.enabled:
+            measured["overlay"] = folder / "overlays" / f"{stem}.png"
+        settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions,
+                    "report": config.report}
+        measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm),
+                        {**segmented, "image": image}, measured, settings=_json(settings))
         if step(measure, scan):
             rows.append({"scan": scan.name, "hours": hours[i], **measured})
     result.frames = rows
@@ -326,6 +330,22 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
     rsml.write_rsml(outputs["rsml"], architecture.to_scene(arch, name=stem, px_per_mm=px_per_mm))
     if "regions" in outputs:
         io.write_table(outputs["regions"], region_areas(mask, regions.given(), names, px_per_mm))
+    if "overlay" in outputs:
+        io.write_image(outputs["overlay"], _thumbnail(arch, inputs["image"], px_per_mm, config.report.thumbnail_px))
+
+
+def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.ndarray:
+    """The architecture (roots by order, branching points, tips) over the aligned scan, at most
+    ``side_px`` on its longest side (uint8 RGB)."""
+    import cv2
+
+    from .report import overlay
+
+    picture = overlay(arch, io.read_scan(image).pixels, px_per_mm)
+    factor = side_px / max(picture.shape[:2])
+    if factor >= 1:
+        return picture
+    return cv2.resize(picture, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
 
 def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate: Plate,
