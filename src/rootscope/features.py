@@ -70,7 +70,7 @@ class FeatureSettings:
     """
 
     filters: dict[str, tuple[float, ...]] = field(default_factory=_default_filters)
-    color: str = "lab"
+    color: str = "gray"
     tile: int = 1024
 
     def __post_init__(self) -> None:

@@ -73,9 +73,11 @@ class ForestParams:
 class _Forest:
     """A trained forest as flat arrays (see the module docstring).
 
-    Nodes are numbered breadth-first per tree so that the right child of ``n`` is ``left[n] + 1``:
-    the descent is then branch-free (``node = left[node] + (x > threshold[node])``), which is what
-    makes prediction of a 4 MP scan fast on two cores.
+    Nodes are numbered breadth-first per tree so that the right child of ``n`` is ``left[n] + 1``.
+    For prediction, leaves become self-loops (``left = self``, ``threshold = +inf``) so that a step is
+    branch-free (``node = left[node] + (x > threshold[node])``) and a fixed number of steps (the
+    tree's depth) reaches the leaf; 16 pixels descend in lockstep so that their independent memory
+    loads overlap. This halves the CPU time of a plain per-pixel descent (benchmarks/bench_pixel.py).
     """
 
     feature: np.ndarray
@@ -83,8 +85,21 @@ class _Forest:
     left: np.ndarray
     value: np.ndarray
     roots: np.ndarray
+    _steps: tuple[np.ndarray, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     ARRAYS = ("feature", "threshold", "left", "value", "roots")
+
+    def _lockstep(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Self-looping leaves and per-tree depths (derived, not stored)."""
+        n = self.feature.size
+        leaf = self.left < 0
+        index = np.arange(n, dtype=np.int32)
+        depth = np.zeros(n, np.int32)
+        for node in np.flatnonzero(~leaf):  # breadth-first: parents come before children
+            depth[self.left[node] : self.left[node] + 2] = depth[node] + 1
+        tree_depth = np.maximum.reduceat(depth, self.roots).astype(np.int32)
+        return (np.where(leaf, 0, self.feature).astype(np.int32), np.where(leaf, np.inf, self.threshold),
+                np.where(leaf, index, self.left).astype(np.int32), tree_depth)
 
     @classmethod
     def from_sklearn(cls, model: Any) -> _Forest:
@@ -125,26 +140,35 @@ class _Forest:
 
     def predict_proba(self, planes: np.ndarray) -> np.ndarray:
         """Class fractions ``K x N`` for feature-major samples ``F x N`` (float32)."""
+        if self._steps is None:
+            self._steps = self._lockstep()
+        feature, threshold, left, depth = self._steps
         out = np.zeros((self.value.shape[1], planes.shape[1]), np.float32)
-        _forest_proba(planes, self.feature, self.threshold, self.left, self.value, self.roots, out)
+        _forest_proba(planes, feature, threshold, left, self.value, self.roots, depth, out)
         return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _forest_proba(x, feature, threshold, left, value, roots, out):  # pragma: no cover - compiled
-    """Average leaf fractions over trees; blocks of 1024 pixels, one tree at a time (cache-friendly)."""
+def _forest_proba(x, feature, threshold, left, value, roots, depth, out):  # pragma: no cover - compiled
+    """Average leaf fractions over trees; blocks of 1024 pixels, one tree at a time, 16 in lockstep."""
     n = x.shape[1]
     n_classes = value.shape[1]
     scale = np.float32(1.0 / roots.size)
     for b in numba.prange((n + 1023) // 1024):
         lo, hi = b * 1024, min(n, b * 1024 + 1024)
+        nodes = np.empty(16, np.int32)
         for t in range(roots.size):
-            for p in range(lo, hi):
-                node = roots[t]
-                while left[node] >= 0:
-                    node = left[node] + np.int32(x[feature[node], p] > threshold[node])
-                for k in range(n_classes):
-                    out[k, p] += value[node, k]
+            for g0 in range(lo, hi, 16):
+                gn = min(16, hi - g0)
+                for j in range(gn):
+                    nodes[j] = roots[t]
+                for _ in range(depth[t]):
+                    for j in range(gn):
+                        nd = nodes[j]
+                        nodes[j] = left[nd] + np.int32(x[feature[nd], g0 + j] > threshold[nd])
+                for j in range(gn):
+                    for k in range(n_classes):
+                        out[k, g0 + j] += value[nodes[j], k]
         for p in range(lo, hi):
             for k in range(n_classes):
                 out[k, p] *= scale

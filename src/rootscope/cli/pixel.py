@@ -19,7 +19,7 @@ def train(
     out: Path = typer.Option(..., "-o", "--output", help="Model file to write."),
     classes: str = typer.Option("root,background", help="Class names in label order, comma-separated."),
     engine: str = typer.Option("forest", help="forest (Random Forest) or lightgbm."),
-    color: str = typer.Option("lab", help="Colour space of the features: gray, rgb, lab or hsv."),
+    color: str = typer.Option("gray", help="Colour space of the features: gray, rgb, lab or hsv."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Train a pixel classifier from scribbles; label value k is the k-th name in --classes."""

@@ -1,0 +1,251 @@
+"""Accuracy and speed of the scribble-trained pixel classifier, against the scikit-image + scikit-learn
+recipe (``multiscale_basic_features`` + ``RandomForestClassifier``) on the same scribbles and images.
+
+    .venv/bin/python benchmarks/bench_pixel.py            # synthetic + speed + real data (~5 min, 2 shared cores)
+    .venv/bin/python benchmarks/bench_pixel.py --quick    # synthetic + speed only
+
+Scribbles imitate a person in ilastik: thin strokes per class from the truth mask
+(:func:`rootscope.scribbles.make_scribbles`), then ``ROUNDS`` rounds of correction strokes where the
+live prediction on the *training* image is wrong (:func:`rootscope.scribbles.add_corrections`); all
+scores are on *other* images. Real images have no masks: the truth is the RSML rendered at
+``width_px`` (given in the table); we also give a width-tolerant F1 (precision = predicted root within
+``TOL`` px of a root centre line, recall = centre-line pixels found). Overlays go to ``out/bench/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rootscope import io
+from rootscope.errors import InputError
+from rootscope.features import FeatureSettings, compute_features
+from rootscope.metrics import per_class_scores
+from rootscope.pixel import ForestParams, PixelClassifier, PostProcess, _Forest
+from rootscope.scribbles import add_corrections, make_scribbles, mask_to_labels
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+OUT = Path(__file__).resolve().parents[1] / "out" / "bench"
+SYNTH_CLASSES = ["root", "seed", "shoot", "background"]
+SYNTH_ORDER = (1, 2, 3, 0)
+ROUNDS = 3
+FRACTION = 0.004  # first strokes; each correction round adds at most ROUND_FRACTION
+ROUND_FRACTION = 0.0015
+TOL = 4
+
+
+def row(figure: str, ours: str, baseline: str = "", ratio: str = "") -> None:
+    print(f"| {figure} | {ours} | {baseline} | {ratio} |", flush=True)
+
+
+def paint_and_train(images, truths, classes, order, settings, seed=0, **kw) -> tuple[PixelClassifier, list]:
+    """First strokes plus correction rounds on each training image; returns the model and the labels."""
+    labels = [make_scribbles(t, order, fraction=FRACTION, seed=seed + i) for i, t in enumerate(truths)]
+    truth_labels = [mask_to_labels(t, order) for t in truths]
+    for r in range(ROUNDS + 1):
+        model = PixelClassifier(features=settings, seed=seed, **kw).fit(images, labels, classes)
+        if r == ROUNDS:
+            break
+        labels = [add_corrections(lab, model.predict(im), tl, budget_px=int(ROUND_FRACTION * lab.size), seed=r)
+                  for lab, im, tl in zip(labels, images, truth_labels)]
+    return model, labels
+
+
+def synth_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    s = per_class_scores(pred, mask_to_labels(truth, SYNTH_ORDER), 5)
+    return s[1]["dice"], float(np.mean([s[k]["iou"] for k in (1, 2, 3, 4)]))
+
+
+def skimage_recipe(images, labels, n_classes):
+    """The scikit-image trainable-segmentation recipe on the same scribbles (a fitted classifier)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from skimage.feature import multiscale_basic_features
+
+    def feats(im):
+        return multiscale_basic_features(im, channel_axis=-1, sigma_min=0.3, sigma_max=10, num_sigma=7, workers=2)
+
+    x = np.concatenate([feats(im)[lab > 0] for im, lab in zip(images, labels)])
+    y = np.concatenate([lab[lab > 0] for lab in labels])
+    clf = RandomForestClassifier(n_estimators=100, n_jobs=-1, class_weight="balanced", random_state=0).fit(x, y)
+    return lambda im: clf.predict(feats(im).reshape(-1, x.shape[1])).reshape(im.shape[:2]).astype(np.uint8)
+
+
+def synthetic(size: int, quick: bool) -> PixelClassifier:
+    from rootscope.synth import SynthConfig, make_series
+
+    frames = make_series(frames=4, seed=0, config=SynthConfig(size=size))
+    f0, others = frames[0], frames[1:]
+    print(f"\n### Synthetic plates ({size} px, 4 frames, train on frame 0, score frames 1-3; "
+          f"{ROUNDS} correction rounds)\n")
+    print("| figure | ours | baseline (skimage mbf + sklearn RF, same scribbles) | note |\n|---|---|---|---|")
+    best = None
+    for color in (("gray",) if quick else ("gray", "rgb", "lab", "hsv")):
+        model, labels = paint_and_train([f0.image], [f0.mask], SYNTH_CLASSES, SYNTH_ORDER, FeatureSettings(color=color))
+        scores = np.mean([synth_scores(model.predict(f.image), f.mask) for f in others], axis=0)
+        share = float((labels[0] > 0).mean())
+        if color == "gray":
+            best = model
+            recipe = skimage_recipe([f0.image], labels, 4)
+            base = np.mean([synth_scores(recipe(f.image), f.mask) for f in others], axis=0)
+            row("root F1 (gray features)", f"{scores[0]:.3f}", f"{base[0]:.3f}", "target >= 0.90")
+            row("mean IoU root/seed/shoot/background", f"{scores[1]:.3f}", f"{base[1]:.3f}", "target >= 0.80")
+            row("scribbled pixels (% of training frame)", f"{100 * share:.2f} %", "same", "target < 1 %")
+        else:
+            row(f"root F1 / mIoU with {color} features", f"{scores[0]:.3f} / {scores[1]:.3f}", "", f"scribbles {100 * share:.2f} %")
+    assert best is not None
+    return best
+
+
+def speed(size: int = 2000) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from rootscope.synth import SynthConfig, make_series
+
+    f0 = make_series(frames=1, seed=1, config=SynthConfig(size=size))[0]
+    labels = make_scribbles(f0.mask, SYNTH_ORDER, fraction=0.01, seed=0)
+    rng = np.random.default_rng(0)
+    where = np.flatnonzero(labels)
+    drop = rng.permutation(where)[20000:]
+    labels.flat[drop] = 0
+    n = int((labels > 0).sum())
+    print(f"\n### Speed ({size} x {size} = {size * size / 1e6:.0f} MP RGB synthetic plate, {n} labelled px, "
+          "default settings: gray, 7 scales, 49 features, 100 trees; 2 shared cores)\n")
+    print("| figure | ours | baseline | ratio |\n|---|---|---|---|")
+    model = PixelClassifier()
+    start = time.perf_counter()
+    x, y = model.training_pixels([f0.image], [labels], SYNTH_CLASSES)
+    t_feat = time.perf_counter() - start
+    start = time.perf_counter()
+    model.fit([f0.image], [labels], SYNTH_CLASSES)
+    t_fit = time.perf_counter() - start
+    p = model.forest_params
+    start = time.perf_counter()
+    sk = RandomForestClassifier(n_estimators=100, class_weight="balanced", n_jobs=-1, random_state=0).fit(x, y)
+    t_sk = time.perf_counter() - start
+    row(f"train on {n} px: features + forest (s)", f"{t_fit:.2f}", "", "target < 5 s")
+    row("train: forest only, features cached as in ilastik's live update (s)", f"{t_fit - t_feat:.2f}",
+        f"{t_sk:.2f} (sklearn RF defaults)", f"{t_sk / max(t_fit - t_feat, 1e-9):.1f}x")
+    start = time.perf_counter()
+    proba = model.predict_proba(f0.image)
+    t_pred = time.perf_counter() - start
+    # baseline predictor: scikit-learn's predict_proba on the same kind of forest and the same features
+    same = RandomForestClassifier(n_estimators=p.n_estimators, min_samples_leaf=p.min_samples_leaf, max_depth=p.max_depth,
+                                  max_samples=p.max_samples, class_weight="balanced", n_jobs=-1, random_state=0).fit(x, y)
+    start = time.perf_counter()
+    feats = compute_features(f0.image, model.features)
+    t_f = time.perf_counter() - start
+    flat = feats.reshape(-1, feats.shape[-1])
+    start = time.perf_counter()
+    sk_proba = same.predict_proba(flat)
+    t_skp = time.perf_counter() - start
+    start = time.perf_counter()
+    ours_proba = _Forest.from_sklearn(same).predict_proba(np.ascontiguousarray(np.moveaxis(feats, -1, 0)).reshape(feats.shape[-1], -1))
+    t_ours = time.perf_counter() - start
+    agree = float(np.abs(ours_proba.T - sk_proba).max())
+    row("predict 4 MP: features + forest, tiled (s)", f"{t_pred:.2f}", f"{t_f + t_skp:.2f} (features + sklearn predict_proba)",
+        f"{(t_f + t_skp) / t_pred:.1f}x; target < 5 s")
+    row("forest only on 4 M px (s)", f"{t_ours:.2f}", f"{t_skp:.2f} (sklearn predict_proba)",
+        f"{t_skp / t_ours:.1f}x; max |p diff| {agree:.1e}")
+    del proba, feats, flat
+
+
+def tolerant_f1(pred_root: np.ndarray, centre: np.ndarray) -> float:
+    near = cv2.dilate(centre.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * TOL + 1,) * 2)) > 0
+    precision = float((pred_root & near).sum() / max(pred_root.sum(), 1))
+    recall = float((pred_root & centre).sum() / max(centre.sum(), 1))
+    return 2 * precision * recall / max(precision + recall, 1e-9)
+
+
+def real(name: str, pairs: list[tuple[Path, Path]], n_train: int, width_px: float, scale: float) -> None:
+    from rootscope.rsml import read_rsml, render_mask
+
+    def load(img: Path, rsml: Path):
+        image = io.read_image(img)
+        scene = read_rsml(rsml)
+        if scale != 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            for root in scene.all_roots():
+                root.points = np.asarray(root.points, float) * scale
+        mask = render_mask(scene, image.shape[:2], width_px=width_px)
+        return image, mask, render_mask(scene, image.shape[:2], width_px=1)
+
+    train = [load(*p) for p in pairs[:n_train]]
+    test = [load(*p) for p in pairs[n_train:]]
+    OUT.mkdir(parents=True, exist_ok=True)
+    for color in ("gray", "rgb"):
+        start = time.perf_counter()
+        model, labels = paint_and_train([t[0] for t in train], [t[1] for t in train], ["root", "background"], (1, 0),
+                                        FeatureSettings(color=color))
+        t_train = time.perf_counter() - start
+        f1, tol = [], []
+        for i, (image, mask, centre) in enumerate(test):
+            pred = model.predict(image)
+            f1.append(per_class_scores(pred, mask_to_labels(mask, (1, 0)), 3)[1]["dice"])
+            tol.append(tolerant_f1(pred == 1, centre > 0))
+            if i < 2 and color == "gray":
+                overlay = image.copy()
+                overlay[(pred == 1) & (mask > 0)] = (0, 1, 0)
+                overlay[(pred == 1) & (mask == 0)] = (1, 0, 0)
+                overlay[(pred != 1) & (mask > 0)] = (0, 0, 1)
+                io.write_image(OUT / f"{name}_{pairs[n_train + i][0].stem}_overlay.jpg", overlay)
+        share = np.mean([(lab > 0).mean() for lab in labels])
+        row(f"{name} ({color}): root F1 vs RSML mask {width_px:g} px / tolerant F1 ({TOL} px)",
+            f"{np.mean(f1):.3f} / {np.mean(tol):.3f}",
+            f"{n_train} train, {len(test)} test images, scale {scale:g}", f"scribbles {100 * share:.2f} %, {t_train:.0f} s")
+
+
+def arabidopsis(model: PixelClassifier, px_per_mm_synth: float) -> None:
+    """Segment the J10 plates with the synthetic-plate model (rescaled to its px/mm); count plants."""
+    folder = DATA / "rhizoscan-arabidopsis" / "J10"
+    OUT.mkdir(parents=True, exist_ok=True)
+    model.postprocess = PostProcess(min_object_px=150)
+    for path in sorted(folder.glob("*.jpg")):
+        try:
+            image = io.read_image(path)
+        except InputError as exc:
+            row(f"J10 {path.name}", "skipped", str(exc).split("(")[0].strip(), "")
+            continue
+        scale = px_per_mm_synth / (2848 / 125.0)  # plate ~125 mm across the 2848 px side
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        start = time.perf_counter()
+        pred = model.predict(small)
+        seconds = time.perf_counter() - start
+        plant = ((pred == 1) | (pred == 2) | (pred == 3)).astype(np.uint8)
+        plant = cv2.morphologyEx(plant, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+        n, _, stats, _ = cv2.connectedComponentsWithStats(plant)
+        big = int((stats[1:, cv2.CC_STAT_AREA] >= 300).sum())
+        overlay = small.copy()
+        for value, colour in ((1, (1, 0, 0)), (2, (0, 0, 1)), (3, (0, 1, 0))):
+            overlay[pred == value] = colour
+        io.write_image(OUT / f"j10_{path.stem}_overlay.jpg", overlay)
+        row(f"J10 {path.name}: plant components >= 300 px (5 plants on the plate)", str(big),
+            f"{small.shape[1]}x{small.shape[0]} px after scale {scale:.2f}", f"{seconds:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--size", type=int, default=1024, help="synthetic plate side for the accuracy table (px)")
+    args = parser.parse_args()
+    model = synthetic(args.size, args.quick)
+    speed()
+    if args.quick:
+        return
+    print("\n### Real images (scribbles from RSML-rendered masks)\n\n| figure | ours | setup | note |\n|---|---|---|---|")
+    till = DATA / "tillmore-barley" / "train"
+    pairs = [(p, till / "rsml" / f"{p.stem}.rsml") for p in sorted((till / "imgs").glob("*.jpg"))][:13]
+    real("tillmore-barley", pairs, 3, width_px=9, scale=0.5)
+    osr = DATA / "rootnav-osr"
+    pairs = [(p, p.with_suffix(".rsml")) for p in sorted((osr / "train").glob("*.jpg"))[:3] + sorted((osr / "valid").glob("*.jpg"))]
+    real("rootnav-osr", pairs, 3, width_px=5, scale=0.5)
+    from rootscope.synth import SynthConfig
+
+    arabidopsis(model, SynthConfig(size=args.size).px_per_mm)
+
+
+if __name__ == "__main__":
+    main()
