@@ -226,6 +226,14 @@ def test_series_to_a_middle_reference_composes_the_truth(synthetic_series):
         align_series([f.image for f in synthetic_series], reference=7)
 
 
+def test_previous_mode_skips_a_failed_frame_instead_of_breaking_the_chain(plate):
+    truths = [np.eye(3), similarity(3, (10, 5), plate.shape), None, similarity(-4, (-15, 20), plate.shape)]
+    frames = [plate, move(plate, truths[1]), np.full_like(plate, 0.3), move(plate, truths[3])]
+    regs = align_series(frames, "previous")
+    assert [r.ok for r in regs] == [True, True, False, True]
+    assert_accurate(regs[3], truths[3], plate.shape)
+
+
 # ------------------------------------------------------------------------------------------ CLI
 def test_cli_writes_aligned_frames_and_the_transforms_contract(tmp_path, plate, capsys):
     scans = tmp_path / "scans"

@@ -548,9 +548,10 @@ def align_series(
 ) -> list[Registration]:
     """Register every frame of one plate series to the reference frame.
 
-    ``reference`` is ``"first"``, an index, or ``"previous"``: each frame is then registered to the frame
-    before it and the matrices are chained back to frame 0; to stop drift, every chained matrix is
-    refined directly against frame 0 (patch ECC from the chained estimate) whenever that works. Returns
+    ``reference`` is ``"first"``, an index, or ``"previous"``: each frame is then registered to the last
+    frame that aligned (normally the one before; a failed frame is skipped, not chained through) and the
+    matrices are chained back to frame 0; to stop drift, every chained matrix is refined directly against
+    frame 0 (patch ECC from the chained estimate) whenever that works. Returns
     one :class:`Registration` per frame (matrix maps the frame onto the reference frame; the reference
     itself gets the identity). Raises :class:`AlignmentError` when the reference is blank.
     """
@@ -581,25 +582,26 @@ def iter_series(
                       estimate_transform(frames[index], frames[i], model=model, max_side=max_side))
         return
     yield 0, identity
-    last = identity
+    anchor, anchor_matrix = 0, np.eye(3)  # last frame that aligned, and its matrix to frame 0
     for i in range(1, len(frames)):
-        step = estimate_transform(frames[i - 1], frames[i], model=model, max_side=max_side)
-        chained = last.matrix @ step.matrix
-        if not (step.ok and last.ok):
-            why = step.message if not step.ok else f"frame {i - 1} failed"
-            last = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
-                                ok=False, patches=step.patches, message=f"chain broken at frame {i}: {why}")
+        step = estimate_transform(frames[anchor], frames[i], model=model, max_side=max_side)
+        chained = anchor_matrix @ step.matrix
+        if not step.ok:
+            result = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
+                                  ok=False, patches=step.patches, overlap=step.overlap,
+                                  message=f"against frame {anchor}: {step.message}")
         else:
             direct = estimate_transform(frames[index], frames[i], model=model, max_side=max_side,
                                         initial=chained)
             if direct.ok:
                 direct.inliers = step.inliers
-                last = direct
+                result = direct
             else:
-                last = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
-                                    ok=True, patches=step.patches, overlap=step.overlap,
-                                    message=f"chained only (direct check against frame 0: {direct.message})")
-        yield i, last
+                result = Registration(chained, inliers=step.inliers, residual=step.residual, score=step.score,
+                                      ok=True, patches=step.patches, overlap=step.overlap,
+                                      message=f"chained only (direct check against frame 0: {direct.message})")
+            anchor, anchor_matrix = i, result.matrix
+        yield i, result
 
 
 def _reference_index(reference: str | int, n: int) -> int:
