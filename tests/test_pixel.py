@@ -85,6 +85,26 @@ def test_classifier_trained_on_one_plate_segments_others(plates, trained) -> Non
         assert np.mean([scores[k]["iou"] for k in (1, 2, 3, 4)]) >= 0.75
 
 
+def test_synthetic_plate_series_scribbles_on_frame_0_segment_the_other_frames() -> None:
+    """ilastik workflow on rootscope.synth frames: first strokes, two rounds of corrections, score frames 1-2."""
+    from rootscope.synth import SynthConfig, make_series
+
+    frames = make_series(frames=3, seed=0, config=SynthConfig(size=1024))
+    crops = [(f.image[64:576], f.mask[64:576]) for f in frames]  # the seedlings' half of the plate
+    image, mask = crops[0]
+    truth = mask_to_labels(mask, ORDER)
+    labels = make_scribbles(mask, ORDER, fraction=0.004, seed=0)
+    for r in range(3):
+        model = PixelClassifier(forest_params=_small_forest()).fit([image], [labels], CLASSES)
+        if r < 2:
+            labels = add_corrections(labels, model.predict(image), truth, budget_px=int(0.0015 * labels.size), seed=r)
+    assert (labels > 0).mean() < 0.01
+    for image, mask in crops[1:]:
+        scores = per_class_scores(model.predict(image), mask_to_labels(mask, ORDER), 5)
+        assert scores[1]["dice"] >= 0.85
+        assert np.mean([scores[k]["iou"] for k in (1, 2, 3, 4)]) >= 0.75
+
+
 def test_probabilities_are_k_by_h_by_w_and_tiles_do_not_change_them(plates, trained) -> None:
     image = plates[1][0]
     proba = trained.predict_proba(image)
