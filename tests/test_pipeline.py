@@ -64,6 +64,10 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
         assert len(list((folder / "out" / plate / "rsml").glob("*.rsml"))) == 2
         overlays = sorted((folder / "out" / plate / "overlays").glob("*.png"))
         assert len(overlays) == 2 and io.read_image(overlays[0]).shape == (SIZE, SIZE, 3)
+    page = (folder / "out" / "report.html").read_text()
+    assert result.report == folder / "out" / "report.html"
+    assert "Plate plate01" in page and "Plate plate02" in page and "primary_length_mm" in page
+    assert page.count("data:image/jpeg") == 4 and page.count("data:image/png") == 2  # thumbnails, plots
     assert sorted(p.name for p in (folder / "raw" / "plate01").iterdir()) == \
         sorted(p.name for p in (folder / "raw" / "plate01").iterdir() if not p.name.startswith("."))
 

@@ -17,7 +17,8 @@ when up to date:
 then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
 (hours since the plate's first scan) in front. Over all plates (:func:`run_experiment`):
 ``out/traits.csv`` and ``out/traits.parquet`` (per plant and scan: for R and pandas), ``out/roots.csv``,
-``out/classes.csv``, ``out/regions.csv`` and ``out/failures.csv``. A scan that fails (unreadable, not
+``out/classes.csv``, ``out/regions.csv``, ``out/failures.csv`` and ``out/report.html``
+(:mod:`rootscope.report_html`). A scan that fails (unreadable, not
 alignable) is recorded and left out; the rest of its plate goes on. Raw scans are only read.
 """
 
@@ -399,7 +400,13 @@ def run_experiment(
     summary = batch.summary(failures_csv)
     if experiment.problems:
         summary += f"; {len(experiment.problems)} files left out at discovery"
-    return ExperimentResult(results, summary, failures_csv, written, None, len(failures))
+    report = None
+    if config.report.enabled:
+        from .report_html import write_report
+
+        report = write_report(out, title=f"rootscope: {experiment.root.resolve().name}", summary=summary,
+                              plates=[p.name for p in experiment.plates])
+    return ExperimentResult(results, summary, failures_csv, written, report, len(failures))
 
 
 def _discovery_failures(experiment: Experiment) -> list[dict[str, str]]:
