@@ -232,3 +232,28 @@ def test_rsml_written_reads_back_to_the_same_lengths(tmp_path):
     assert np.allclose(ours, again, atol=1e-3)
     assert [r.order for r in back.plants[0].roots[0].walk()][:1] == [1]
     assert len(back.plants[0].roots[0].children) == 4
+
+
+# ------------------------------------------------------------------------------ synthetic plates
+def test_synthetic_plate_lengths_and_branching_points_match_the_generator():
+    from scipy.spatial import cKDTree
+
+    from rootscope.metrics import match_points
+    from rootscope.synth import SynthConfig, make_series
+
+    frame = make_series(frames=2, seed=5, config=SynthConfig(size=1000))[1]
+    root, seed = split_classes(frame.mask)
+    arch = find_architecture(root, seed_mask=seed)
+    assert len(arch.plants) == len(frame.scene.plants)
+    truth_seeds = np.array([p.roots[0].points[0][::-1] for p in frame.scene.plants])
+    _, nearest = cKDTree([p.seed for p in arch.plants]).query(truth_seeds)
+    t = frame.lengths
+    primary_err, total_err = [], []
+    for plant, k in zip(frame.scene.plants, nearest):
+        ours, mine = arch.plants[k], t[t.plant == int(plant.id)]
+        true_primary = mine.length_px[mine.order == 1].sum()
+        primary_err.append(abs(ours.roots[ours.primary].length_px - true_primary) / true_primary)
+        total_err.append(abs(sum(r.length_px for r in ours.roots) - mine.length_px.sum()) / mine.length_px.sum())
+    assert np.median(primary_err) < 0.02 and np.median(total_err) < 0.03
+    match = match_points(arch.branch_points()[:, ::-1], frame.branch_points[["x", "y"]].to_numpy(), 5.0)
+    assert match.f1 >= 0.85

@@ -230,7 +230,7 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
 
 
 # ------------------------------------------------------------------------------------ seeds
-def seeds_from_mask(seed_mask: np.ndarray, min_area_px: int = 20) -> tuple[np.ndarray, list[np.ndarray]]:
+def seeds_from_mask(seed_mask: np.ndarray, min_area_px: int = 4) -> tuple[np.ndarray, list[np.ndarray]]:
     """Seed centroids (``K x 2`` (row, col)) and the (row, col) pixels of each seed blob (``N_i x 2``)
     of a boolean seed mask; blobs under ``min_area_px`` px are specks, not seeds."""
     rows, cols = np.nonzero(seed_mask)
@@ -478,8 +478,10 @@ def find_architecture(
     root_r = float(np.median(g.radius)) if len(g.radius) else 2.0
     # seeds and the nodes each may start from
     zones: list[np.ndarray] = []
-    if seed_mask is not None and seed_mask.any():
-        seeds, blobs = seeds_from_mask(seed_mask)
+    seeds, blobs = seeds_from_mask(seed_mask) if seed_mask is not None else (np.zeros((0, 2)), [])
+    if seed_mask is not None and not blobs:
+        arch.warnings.append(f"{name}: no seed in the seed class; plants start at the top of each root system")
+    if blobs:
         reach = 2 * root_r + 3  # a root starts within this many px of its seed's outline
         for blob in blobs:
             near = cKDTree(blob).query(g.nodes, distance_upper_bound=reach)[0]
@@ -516,7 +518,7 @@ def find_architecture(
     hang = _hang_points(g, dist_g, pred, best)
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=i + 1, seed=np.asarray(seed, float))
-        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, seed_mask is not None)
+        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, bool(blobs))
         arch.plants.append(plant)
         if not plant.roots:
             arch.warnings.append(f"{name}: plant {i + 1} at (row {seed[0]:.0f}, col {seed[1]:.0f}) has no root attached")
