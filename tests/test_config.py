@@ -93,3 +93,15 @@ def test_section_hash_changes_only_with_its_section():
     b.architecture.min_plant_length_mm = 5.0
     assert a.section_hash("align") == b.section_hash("align")
     assert a.section_hash("architecture") != b.section_hash("architecture")
+
+
+def test_init_writes_the_commented_defaults_and_run_refuses_a_typo(tmp_path, capsys):
+    from rootscope.cli import main
+
+    folder = tmp_path / "exp"
+    assert main(["init", str(folder)]) == 0
+    assert (folder / "raw").is_dir() and load_config(folder) == Config()
+    assert main(["init", str(folder)]) == 2  # an existing config is never overwritten
+    write(folder, '[models]\npixel = "rf.model"\n[align]\nrefrence = "first"\n')
+    assert main(["run", str(folder)]) == 2
+    assert "Did you mean 'align.reference'?" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from rootscope import io, synth
 from rootscope.config import parse_config
 from rootscope.errors import ConfigError, InputError
 from rootscope.pipeline import region_areas, run_experiment
-from rootscope.pixel import PixelClassifier
+from rootscope.pixel import ForestParams, PixelClassifier
 
 SIZE = 384
 CLASSES = ["background", "root", "seed", "shoot"]
@@ -33,7 +33,8 @@ def experiment(tmp_path_factory) -> Path:
     frame = synth.make_series(1, seed=99, config=cfg)[0]
     labels = (frame.mask + 1).astype(np.uint8)
     labels[np.random.default_rng(0).random(labels.shape) > 0.2] = 0
-    PixelClassifier(seed=0).fit([frame.image], [labels], CLASSES).save(root / "models" / "rf.model")
+    forest = PixelClassifier(seed=0, forest_params=ForestParams(n_estimators=25))  # small: the pipeline is tested
+    forest.fit([frame.image], [labels], CLASSES).save(root / "models" / "rf.model")
     io.write_text(root / "rootscope.toml", '[models]\npixel = "models/rf.model"\n')
     return root
 
@@ -155,3 +156,12 @@ def test_a_killed_run_resumes_without_redoing_finished_scans(experiment, first_r
     assert not [p for p in (folder / "out").rglob(".*.tmp*")]  # no temporary left behind
     for table in ("traits.csv", "roots.csv", "classes.csv"):
         assert (folder / "out" / table).read_bytes() == (first_run[0] / "out" / table).read_bytes()
+
+
+def test_chained_alignment_to_the_previous_scan(first_run, tmp_path):
+    folder = copy(first_run[0], tmp_path)
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[align]\nreference = "previous"\n')
+    result = run_experiment(folder, workers=1, progress=False)
+    assert result.n_failures == 0 and result.plates["plate01"].ran["align"] == 1  # one stage per series
+    record = io.read_json(next((folder / "out" / "plate01" / "transforms").glob("*.json")))
+    assert record["ok"] and np.allclose(record["matrix"], np.eye(3))  # the first scan is the reference

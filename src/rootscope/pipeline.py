@@ -91,19 +91,19 @@ def run_plate(job: PlateJob) -> PlateResult:
     regions = config.regions_for(plate.name)
     hours = plate.hours()
 
-    def step(stage: Stage, scan: Path) -> bool:
-        """Run one stage of one scan; a failure is recorded and the scan dropped (returns False)."""
+    def step(stage: Stage, scan: Path | None) -> bool:
+        """Run one stage of one scan (None: of the whole series); a failure is recorded and the scan
+        dropped (returns False)."""
         try:
             result.count(run_stage(stage, force=job.force))
         except Exception as exc:  # one bad scan must not stop the plate
-            result.failures.append({"item": scan.name, "stage": stage.name, "error": type(exc).__name__,
+            result.failures.append({"item": scan.name if scan else "", "stage": stage.name, "error": type(exc).__name__,
                                     "message": error_message(exc)})
             return False
         return True
 
     align = config.align
-    if align.enabled and align.reference == "previous" and not step(_series_stage(plate, config, folder),
-                                                                    plate.scans[0]):
+    if align.enabled and align.reference == "previous" and not step(_series_stage(plate, config, folder), None):
         return result
     rows = []
     for i, scan in enumerate(plate.scans):
