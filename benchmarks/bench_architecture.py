@@ -215,7 +215,7 @@ def main() -> None:
 
     plants, images = synthetic(range(2 if QUICK else 6), 3)
     ep, et = rel(plants.primary, plants.true_primary), rel(plants.total, plants.true_total)
-    add(f"synthetic: plants / images", f"{len(plants)} / {len(images)}")
+    add("synthetic: plants / images", f"{len(plants)} / {len(images)}")
     add("synthetic: median |error| primary length %", f"{np.median(ep):.2f}")
     add("synthetic: median |error| total length % (per plant)", f"{np.median(et):.2f}")
     add("synthetic: 90th pct |error| total length % (per plant)", f"{np.percentile(et, 90):.2f}")

@@ -9,7 +9,6 @@ deepest tip; every other branch is a lateral of order parent + 1 that follows it
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -390,8 +389,11 @@ def _extend(raw: np.ndarray, mask: np.ndarray, dist: np.ndarray, at_start: bool 
 
 # ------------------------------------------------------------------------------------ plants
 def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int]]:
-    """Shortest-path forest from virtual seed nodes. Returns (dist, predecessor, source seed, best edge
-    id per (min(u,v), max(u,v)) pair encoded as a dict keyed by u * N + v)."""
+    """Shortest-path forest (lengths in px) from one virtual node per seed, joined to its ``zones`` nodes.
+
+    Returns the distance to the nearest seed, the predecessor (``n + i`` for seed ``i``), the seed index
+    (-1 unreached) of every node, and the shortest edge id between each node pair (key ``u * n + v``, u < v).
+    """
     n, s = len(g.nodes), len(seeds)
     rows, cols, w = [], [], []
     best: dict[int, int] = {}
@@ -636,9 +638,3 @@ def to_scene(arch: ImageArchitecture, *, name: str = "", px_per_mm: float | None
             (out.roots if r.parent is None else made[r.parent].children).append(root)
         scene.plants.append(out)
     return scene
-
-
-def warn_empty(arch: ImageArchitecture) -> None:
-    """Emit the architecture's notes as Python warnings (used by the CLI)."""
-    for w in arch.warnings:
-        warnings.warn(w, stacklevel=2)
