@@ -165,3 +165,23 @@ def test_chained_alignment_to_the_previous_scan(first_run, tmp_path):
     assert result.n_failures == 0 and result.plates["plate01"].ran["align"] == 1  # one stage per series
     record = io.read_json(next((folder / "out" / "plate01" / "transforms").glob("*.json")))
     assert record["ok"] and np.allclose(record["matrix"], np.eye(3))  # the first scan is the reference
+
+
+def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_path):
+    from rootscope import branches as br
+
+    cfg = dataclasses.replace(synth.SynthConfig(), size=SIZE)
+    frame = synth.make_series(1, seed=98, config=cfg)[0]
+    settings = br.BranchSettings(scale=1.0, sigma=1.5, mask_head=False)
+    sample = br.make_sample(frame.image, frame.branch_points[["x", "y"]].to_numpy(), settings=settings, name="f")
+    folder = copy(first_run[0], tmp_path)
+    config = br.default_config(epochs=1, tile=32, depth=2, width=4, batch=8, tiles_per_epoch=16, val_tiles=8,
+                               device="cpu")  # an untrained model: the test is of the stage, not of accuracy
+    br.train_branches([sample], folder / "models" / "branches.pt", config, settings=settings)
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\nbranches = "models/branches.pt"\n')
+    result = run_experiment(folder, workers=1, progress=False)
+    assert result.n_failures == 0, pd.read_csv(result.failures_csv).to_string()
+    assert result.plates["plate01"].ran == {"branches": 2, "plate-tables": 1}  # nothing else is redone
+    table = pd.read_csv(folder / "out" / "branches.csv")
+    assert list(table.columns[:4]) == ["plate", "species", "scan", "hours"]
+    assert {"x_px", "y_px", "score", "x_mm", "y_mm"} <= set(table.columns)

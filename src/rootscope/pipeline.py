@@ -13,11 +13,14 @@ when up to date:
                ``rsml/<scan>.rsml``, ``overlays/<scan>.png`` (architecture over the aligned scan,
                ``report.thumbnail_px`` at most) and ``regions/<scan>.csv`` (area per class and region)
                when the config sets regions for the plate. Lengths in mm, areas in mm^2.
+5. ``branches`` (when ``models.branches`` is set) aligned scan + mask + branch-point model ->
+               ``branches/<scan>.csv``: x, y (px and mm) and score of each branching point (U-Net
+               heat-map peaks fused with the root mask's skeleton junctions).
 
 then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
 (hours since the plate's first scan) in front. Over all plates (:func:`run_experiment`):
 ``out/traits.csv`` and ``out/traits.parquet`` (per plant and scan: for R and pandas), ``out/roots.csv``,
-``out/classes.csv``, ``out/regions.csv``, ``out/failures.csv`` and ``out/report.html``
+``out/classes.csv``, ``out/regions.csv``, ``out/branches.csv``, ``out/failures.csv`` and ``out/report.html``
 (:mod:`rootscope.report_html`). A scan that fails (unreadable, not
 alignable) is recorded and left out; the rest of its plate goes on. Raw scans are only read.
 """
@@ -87,6 +90,7 @@ def run_plate(job: PlateJob) -> PlateResult:
     folder = job.out / plate.name
     result = PlateResult(plate.name)
     segmenter = _segmenter_loader(config)
+    detector = _branch_loader(config)
     px_per_mm = _plate_scale(plate, config)
     regions = config.regions_for(plate.name)
     hours = plate.hours()
@@ -138,13 +142,21 @@ def run_plate(job: PlateJob) -> PlateResult:
                     "report": config.report}
         measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm),
                         {**segmented, "image": image}, measured, settings=_json(settings))
-        if step(measure, scan):
-            rows.append({"scan": scan.name, "hours": hours[i], **measured})
+        if not step(measure, scan):
+            continue
+        row = {"scan": scan.name, "hours": hours[i], **measured}
+        if detector is not None:
+            points = {"branches": folder / "branches" / f"{stem}.csv"}
+            found = Stage("branches", lambda i, o: _branches(i, o, detector.get(), px_per_mm),
+                          {**segmented, "image": image, "model": detector.path}, points)
+            if step(found, scan):
+                row.update(points)
+        rows.append(row)
     result.frames = rows
     if rows:
-        kinds = [kind for kind in TABLES if kind in rows[0]]
+        kinds = [kind for kind in TABLES if any(kind in row for row in rows)]
         result.tables = {kind: folder / f"{kind}.csv" for kind in kinds}
-        inputs = {f"{kind}{k}": row[kind] for kind in kinds for k, row in enumerate(rows)}
+        inputs = {f"{kind}{k}": row[kind] for kind in kinds for k, row in enumerate(rows) if kind in row}
         settings = {"scans": [r["scan"] for r in rows], "hours": [r["hours"] for r in rows], "species": plate.species}
         table = Stage("plate-tables", lambda i, o: _plate_table(i, o, plate, rows), inputs, result.tables,
                       settings=settings)
@@ -237,8 +249,8 @@ def _warp(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: fl
 
 # ------------------------------------------------------------------------------- segmentation
 @dataclass
-class _LazySegmenter:
-    """The plate's model file, loaded on first use (an up-to-date plate never loads it)."""
+class _LazyModel:
+    """A model file, loaded on first use (an up-to-date plate never loads it)."""
 
     path: Path
     loader: Callable[[Path], Any]
@@ -250,23 +262,48 @@ class _LazySegmenter:
         return self._model
 
 
-def _segmenter_loader(config: Config) -> _LazySegmenter:
+def _segmenter_loader(config: Config) -> _LazyModel:
     path = config.models.unet or config.models.pixel
     if path is None:
         raise ConfigError("no segmentation model: set models.pixel or models.unet in rootscope.toml "
                           "(train one with `rootscope pixel train` or `rootscope unet train`).")
-    if not Path(path).is_file():
-        raise ConfigError(f"{path}: model file not found (models.{'unet' if config.models.unet else 'pixel'} "
-                          "in rootscope.toml). Fix the path; relative paths start at the config file.")
+    _check_model(path, "unet" if config.models.unet else "pixel")
     from .segment import load_segmenter
 
-    return _LazySegmenter(Path(path), load_segmenter)
+    return _LazyModel(Path(path), load_segmenter)
+
+
+def _branch_loader(config: Config) -> _LazyModel | None:
+    if config.models.branches is None:
+        return None
+    _check_model(config.models.branches, "branches")
+    from .branches import load_branch_model
+
+    return _LazyModel(Path(config.models.branches), load_branch_model)
+
+
+def _check_model(path: Path, key: str) -> None:
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: model file not found (models.{key} in rootscope.toml). Fix the path; "
+                          "relative paths start at the config file.")
 
 
 def _segment(inputs: Mapping[str, Path], outputs: Mapping[str, Path], segmenter: Any, px_per_mm: float) -> None:
     image = io.read_scan(inputs["image"]).pixels
     io.write_image(outputs["mask"], segmenter.predict(image), px_per_mm=px_per_mm)
     io.write_json(outputs["classes"], {"classes": list(segmenter.classes), "model": Path(inputs["model"]).name})
+
+
+def _branches(inputs: Mapping[str, Path], outputs: Mapping[str, Path], detector: Any, px_per_mm: float) -> None:
+    """Branching points of the U-Net heat-map fused with the skeleton junctions of the root mask."""
+    classes = io.read_json(inputs["classes"])["classes"]
+    if "root" not in classes:
+        raise ConfigError(f"{inputs['classes']}: the segmentation model has no 'root' class (classes: {classes}).")
+    roots = io.read_labels(inputs["mask"]) == classes.index("root") + 1
+    points = detector.detect(io.read_scan(inputs["image"]).pixels, roots, fuse_junctions=True)
+    table = pd.DataFrame({"image": Path(inputs["mask"]).stem, "x_px": points[:, 0], "y_px": points[:, 1],
+                          "score": points[:, 2], "x_mm": points[:, 0] / px_per_mm, "y_mm": points[:, 1] / px_per_mm})
+    io.write_table(outputs["branches"], table)
 
 
 # -------------------------------------------------------------------------------- measurement
@@ -288,7 +325,7 @@ def region_areas(mask: np.ndarray, regions: Mapping[str, Any], names: Mapping[in
 
 
 #: Per-scan tables of the ``measure`` stage, gathered per plate and over the experiment.
-TABLES = ("traits", "roots", "classes", "regions")
+TABLES = ("traits", "roots", "classes", "regions", "branches")
 
 
 def _class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
@@ -356,7 +393,7 @@ def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate:
     for kind, out in outputs.items():
         parts = [pd.read_csv(inputs[f"{kind}{k}"]).assign(plate=plate.name, species=plate.species,
                                                            scan=row["scan"], hours=row["hours"])
-                 for k, row in enumerate(rows)]
+                 for k, row in enumerate(rows) if kind in row]
         table = pd.concat(parts, ignore_index=True)
         io.write_table(out, table[front + [c for c in table.columns if c not in front]])
 
@@ -381,7 +418,7 @@ def run_experiment(
 
     experiment = discover(root)
     config = experiment.config
-    _segmenter_loader(config)  # a missing model stops here, not once per plate
+    _segmenter_loader(config), _branch_loader(config)  # a missing model stops here, not once per plate
     out = experiment.out
     jobs = {plate.name: PlateJob(plate, config, out, force) for plate in experiment.plates}
     batch = run_tasks(run_plate, jobs, workers=workers or config.batch.workers,
