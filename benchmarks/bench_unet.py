@@ -21,20 +21,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
+from rootscope import io
 from rootscope.metrics import dice
 from rootscope.scribbles import make_scribbles
 from rootscope.synth import SynthConfig, make_series
 from rootscope.unet import SegmentationTask, TrainConfig, balanced_class_weights, load_segmenter, train
-from rootscope.unet.data import Sample, class_focus
+from rootscope.unet.data import Sample, segmentation_focus
 from rootscope.unet.model import build_model, read_model_file
 from rootscope.unet.predict import predict_tiled
 from rootscope.unet.runtime import Runtime
 from rootscope.unet.train import last_path
 
 CLASSES = ["background", "root", "seed", "shoot"]
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def frames(plates: range, n_frames: int, size: int) -> list:
@@ -45,7 +48,7 @@ def dense_samples(frames_: list) -> list[Sample]:
     out = []
     for i, f in enumerate(frames_):
         target = (f.mask + 1).astype(np.uint8)
-        out.append(Sample(f.image, target, class_focus(target, len(CLASSES), i), f"frame{i}"))
+        out.append(Sample(f.image, target, segmentation_focus(f.image, target, len(CLASSES), i), f"frame{i}"))
     return out
 
 
@@ -54,7 +57,7 @@ def sparse_samples(frames_: list, fraction: float) -> tuple[list[Sample], float]
     for i, f in enumerate(frames_):
         labels = make_scribbles(f.mask, classes=[0, 1, 2, 3], fraction=fraction, seed=i)
         labelled += np.count_nonzero(labels)
-        out.append(Sample(f.image, labels, class_focus(labels, len(CLASSES), i), f"frame{i}"))
+        out.append(Sample(f.image, labels, segmentation_focus(f.image, labels, len(CLASSES), i), f"frame{i}"))
     return out, labelled / sum(f.mask.size for f in frames_)
 
 
@@ -137,6 +140,87 @@ def speed_rows(args: argparse.Namespace, train_frames: list, test: list, tmp: Pa
              f"{ours / plain:.2f}x", f"masks agree on {100 * agree:.3f} % of pixels; target 2.5x")]
 
 
+def load_real(image_path: Path, rsml_path: Path, width_px: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Image at ``scale`` and its root mask rendered from the RSML ``width_px`` wide (1 = root)."""
+    from rootscope.rsml import read_rsml, render_mask
+
+    image = cv2.resize(io.read_image(image_path), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    scene = read_rsml(rsml_path)
+    for root in scene.all_roots():
+        root.points = np.asarray(root.points, float) * scale
+    return image, (render_mask(scene, image.shape[:2], width_px=width_px) > 0).astype(np.uint8)
+
+
+def real_rows(args: argparse.Namespace, tmp: Path) -> list[tuple]:
+    """U-Net and pixel classifier trained on the same real images (dense RSML masks); root Dice on the rest."""
+    from rootscope.pixel import PixelClassifier
+
+    till = DATA / "tillmore-barley" / "train"
+    osr = DATA / "rootnav-osr"
+    till_pairs = [(p, till / "rsml" / f"{p.stem}.rsml") for p in sorted((till / "imgs").glob("*.jpg"))][:13]
+    osr_train = [(p, p.with_suffix(".rsml")) for p in sorted((osr / "train").glob("*.jpg"))]
+    osr_valid = [(p, p.with_suffix(".rsml")) for p in sorted((osr / "valid").glob("*.jpg"))]
+    setups = [("tillmore-barley", till_pairs[:3], {"train rest": till_pairs[3:]}, 9.0),
+              ("rootnav-osr", osr_train[:7], {"train rest": osr_train[7:], "valid": osr_valid}, 5.0)]
+    rows = []
+    for name, train_pairs, tests, width in setups:
+        train_set = [load_real(*p, width, 0.5) for p in train_pairs]
+        samples = []
+        for i, (image, mask) in enumerate(train_set):
+            target = (mask + 1).astype(np.uint8)
+            samples.append(Sample(image, target, segmentation_focus(image, target, 2, i), train_pairs[i][0].stem))
+        task = SegmentationTask(["background", "root"], balanced_class_weights(samples, 2))
+        config = TrainConfig(epochs=1000, time_limit=args.real_minutes, tile=args.tile, batch=args.batch,
+                             width=args.width, lr=args.lr, tiles_per_epoch=8 * args.batch, patience=1000, device="cpu")
+        print(f"real {name}: U-Net {args.real_minutes:g} min on {len(samples)} images", flush=True)
+        t = time.perf_counter()
+        unet = load_segmenter(train(samples, task, tmp / f"{name}.pt", config).best_path, device="cpu")
+        t_unet = time.perf_counter() - t
+        t = time.perf_counter()
+        pixel = PixelClassifier(seed=0).fit([im for im, _ in train_set], [2 - m for _, m in train_set],
+                                            ["root", "background"])
+        t_pixel = time.perf_counter() - t
+        for split, pairs in tests.items():
+            scores = []
+            for pair in pairs:
+                image, mask = load_real(*pair, width, 0.5)
+                scores.append((dice(unet.predict(image) == 2, mask > 0), dice(pixel.predict(image) == 1, mask > 0)))
+            u, px = np.mean(scores, axis=0)
+            rows.append((f"{name} {split} ({len(pairs)}): root Dice", f"{u:.3f}", f"{px:.3f} (pixel classifier)",
+                         f"{u / max(px, 1e-9):.2f}x",
+                         f"train {len(samples)} images, RSML mask {width:g} px at scale 0.5; fit {t_unet:.0f} s vs {t_pixel:.0f} s"))
+    return rows
+
+
+def synthetic_rows(args: argparse.Namespace, tmp: Path, rows: list[tuple]) -> list[tuple]:
+    """Dense (and sparse) training on synthetic plates with Dice on unseen plates; speed and memory."""
+    t0 = time.perf_counter()
+    train_frames = frames(range(args.train_plates), args.frames, args.size)
+    test = [make_series(frames=args.frames, seed=100 + s, config=SynthConfig(size=args.size))[-1]
+            for s in range(args.test_plates)]
+    print(f"data: {len(train_frames)} training frames, {len(test)} unseen test frames, {args.size} px "
+          f"({time.perf_counter() - t0:.0f} s); torch threads {args.threads}; machine shared with other jobs",
+          flush=True)
+    config = TrainConfig(epochs=1000, time_limit=args.minutes, tile=args.tile, batch=args.batch, width=args.width,
+                         lr=args.lr, tiles_per_epoch=8 * args.batch, patience=1000, val_fraction=0.15, device="cpu")
+    marks = [args.minutes * 60 * f for f in (0.1, 0.25, 0.5, 0.75)]
+    print(f"dense masks, {args.minutes:g} min:", flush=True)
+    curve = train_and_track(dense_samples(train_frames), test, tmp / "dense.pt", config, marks)
+    rows.append(("unseen root Dice, dense masks", f"{curve[-1][3]:.3f}", "target 0.90", "", ""))
+    if args.sparse:
+        samples, frac = sparse_samples(train_frames, args.sparse_fraction)
+        print(f"sparse scribbles ({100 * frac:.2f} % of pixels labelled), {args.minutes:g} min:", flush=True)
+        sparse = train_and_track(samples, test, tmp / "sparse.pt", config, marks)
+        rows.append((f"unseen root Dice, scribbles {100 * frac:.2f} %", f"{sparse[-1][3]:.3f}", "target 0.85", "", ""))
+    if not args.no_speed:
+        rows.extend(speed_rows(args, train_frames, test, tmp))
+        if args.big:
+            big = big_image_run(tmp / "dense.pt", args.big, args.threads)
+            rows.append((f"{args.big}x{args.big} segment: peak memory GB", f"{big['peak_gb']:.2f}", "-", "-",
+                         f"{big['seconds']:.0f} s; image alone {big['image_gb']:.2f} GB; target < 4 GB"))
+    return curve
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=2.0, help="training time per run (CPU minutes)")
@@ -149,49 +233,34 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=5000, help="side of the memory test image (0 = skip)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--tile", type=int, default=256, help="training tile side (px)")
+    ap.add_argument("--tile", type=int, default=128, help="training tile side (px)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the trained models in this folder")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--width", type=int, default=16, help="U-Net first-level channels")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--real", action="store_true", help="real images: U-Net vs pixel classifier, same split")
+    ap.add_argument("--real-minutes", type=float, default=3.0, help="U-Net training time per real data set")
+    ap.add_argument("--no-synth", action="store_true", help="skip the synthetic training runs")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed and memory figures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    train_frames = frames(range(args.train_plates), args.frames, args.size)
-    test = [make_series(frames=args.frames, seed=100 + s, config=SynthConfig(size=args.size))[-1]
-            for s in range(args.test_plates)]
-    print(f"data: {len(train_frames)} training frames, {len(test)} unseen test frames, {args.size} px "
-          f"({time.perf_counter() - t0:.0f} s); torch threads {args.threads}; machine shared with other jobs",
-          flush=True)
-    config = TrainConfig(epochs=1000, time_limit=args.minutes, tile=args.tile, batch=args.batch, width=args.width,
-                         lr=args.lr, tiles_per_epoch=8 * args.batch, patience=1000, val_fraction=0.15, device="cpu")
-    marks = [args.minutes * 60 * f for f in (0.1, 0.25, 0.5, 0.75)]
-    rows = []
+    rows, curve = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        print(f"dense masks, {args.minutes:g} min:", flush=True)
-        curve = train_and_track(dense_samples(train_frames), test, tmp / "dense.pt", config, marks)
-        rows.append(("unseen root Dice, dense masks", f"{curve[-1][3]:.3f}", "target 0.90", "", ""))
-        if args.sparse:
-            samples, frac = sparse_samples(train_frames, args.sparse_fraction)
-            print(f"sparse scribbles ({100 * frac:.2f} % of pixels labelled), {args.minutes:g} min:", flush=True)
-            sparse = train_and_track(samples, test, tmp / "sparse.pt", config, marks)
-            rows.append((f"unseen root Dice, scribbles {100 * frac:.2f} %", f"{sparse[-1][3]:.3f}", "target 0.85", "", ""))
-        if not args.no_speed:
-            rows.extend(speed_rows(args, train_frames, test, tmp))
-        if args.big and not args.no_speed:
-            big = big_image_run(tmp / "dense.pt", args.big, args.threads)
-            rows.append((f"{args.big}x{args.big} segment: peak memory GB", f"{big['peak_gb']:.2f}", "-", "-",
-                         f"{big['seconds']:.0f} s; image alone {big['image_gb']:.2f} GB; target < 4 GB"))
-
-    print("\ncurve (dense): train s | epoch | val-tile root Dice | unseen root Dice")
-    for r in curve:
-        print(f"  {r[0]:7.0f} | {r[1]:4d} | {r[2]:.3f} | {r[3]:.3f}")
-    print(f"\n{'figure':42s} | {'ours':>8s} | {'baseline':>26s} | {'ratio':>6s} | note")
+        tmp = args.keep or Path(tmp)
+        if not args.no_synth:
+            curve = synthetic_rows(args, tmp, rows)
+        if args.real:
+            rows.extend(real_rows(args, tmp))
+    if curve:
+        print("\ncurve (dense): train s | epoch | val-tile root Dice | unseen root Dice")
+        for r in curve:
+            print(f"  {r[0]:7.0f} | {r[1]:4d} | {r[2]:.3f} | {r[3]:.3f}")
+    print(f"\n{'figure':44s} | {'ours':>8s} | {'baseline':>28s} | {'ratio':>6s} | note")
     for r in rows:
-        print(f"{r[0]:42s} | {r[1]:>8s} | {r[2]:>26s} | {r[3]:>6s} | {r[4]}")
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; CPU shared with other helpers' jobs (ratios are what count)")
-
+        print(f"{r[0]:44s} | {r[1]:>8s} | {r[2]:>28s} | {r[3]:>6s} | {r[4]}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; torch threads {args.threads}; CPU shared with other helpers' "
+          "jobs (absolute times are pessimistic; ratios come from the same script and input)")
 
 if __name__ == "__main__":
     main()

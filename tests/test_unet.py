@@ -24,7 +24,7 @@ from rootscope.unet import (
     read_model_file,
     train,
 )
-from rootscope.unet.data import Sample, class_focus
+from rootscope.unet.data import Sample, class_focus, structure_focus
 from rootscope.unet.runtime import Runtime
 from rootscope.unet.train import last_path, metrics_path
 
@@ -154,6 +154,16 @@ def test_sampler_centres_tiles_on_sparse_labels():
     _, targets = sampler.batch(20)
     assert all(t.any() for t in targets)
     assert {1, 2} <= set(np.unique(targets))
+
+
+def test_hard_background_focus_finds_root_like_edges_away_from_roots():
+    image = np.full((100, 100), 0.3, np.float32)
+    image[:, 80] = 0.9  # a plate rim: background that looks like a root
+    image[:, 20] = 0.9  # a root
+    target = np.ones((100, 100), np.uint8)
+    target[:, 19:22] = 2
+    points = structure_focus(image, target)
+    assert len(points) and np.all(np.abs(points[:, 1] - 80) <= 2)
 
 
 def test_masks_with_undeclared_classes_are_refused(tmp_path):

@@ -31,7 +31,8 @@ class Sample:
     """One training image with its target and the pixels tiles should favour.
 
     ``focus`` is a list of ``N x 2`` (row, col) integer arrays; a biased tile is centred on a random
-    point of a random non-empty group (one group per class, so rare classes are seen as often).
+    point of a random non-empty group (one group per class, so rare classes are seen as often, and
+    one of hard background: edges away from the classes).
     """
 
     image: np.ndarray
@@ -75,6 +76,34 @@ def class_focus(target: np.ndarray, n_classes: int, seed: int = 0) -> list[np.nd
             points = points[rng.choice(len(points), MAX_FOCUS_POINTS, replace=False)]
         groups.append(points)
     return groups
+
+
+def structure_focus(image: np.ndarray, target: np.ndarray, background: int = 1, top: float = 0.02,
+                    clearance_px: int = 8, seed: int = 0) -> np.ndarray:
+    """Background pixels with strong edges away from other classes (plate rims, labels, specks).
+
+    These look most like roots and are rare on a plate, so tiles centred on them teach the network
+    what is *not* a root. Returns (row, col) points: the ``top`` fraction of labelled background
+    pixels by gradient magnitude, at least ``clearance_px`` from any other labelled class.
+    """
+    grey = image.mean(axis=2) if image.ndim == 3 else image
+    grey = cv2.GaussianBlur(np.ascontiguousarray(grey, np.float32), (0, 0), 1.0)
+    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    others = ((target > 0) & (target != background)).astype(np.uint8)
+    near = cv2.dilate(others, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * clearance_px + 1,) * 2)) > 0
+    candidates = (target == background) & ~near
+    if not candidates.any():
+        return np.zeros((0, 2), np.int32)
+    threshold = np.quantile(magnitude[candidates], 1.0 - top)
+    points = np.argwhere(candidates & (magnitude > threshold)).astype(np.int32)
+    if len(points) > MAX_FOCUS_POINTS:
+        points = points[np.random.default_rng(seed).choice(len(points), MAX_FOCUS_POINTS, replace=False)]
+    return points
+
+
+def segmentation_focus(image: np.ndarray, target: np.ndarray, n_classes: int, seed: int = 0) -> list[np.ndarray]:
+    """Focus groups for segmentation: one per class (:func:`class_focus`) plus hard background."""
+    return class_focus(target, n_classes, seed) + [structure_focus(image, target, seed=seed)]
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -156,7 +185,7 @@ def load_segmentation_set(
                 f"{image.shape[1]}x{image.shape[0]}; export the {'mask' if dense else 'labels'} at full size."
             )
         target = target.astype(np.uint8)
-        samples.append(Sample(image, target, class_focus(target, len(classes)), path.stem))
+        samples.append(Sample(image, target, segmentation_focus(image, target, len(classes)), path.stem))
     present = {k for s in samples for g, k in zip(s.focus, range(1, len(classes) + 1)) if len(g)}
     if len(present) < 2:
         raise InputError(
