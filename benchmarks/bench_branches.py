@@ -47,7 +47,7 @@ def frame_points(frame) -> np.ndarray:
     return xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
 
 
-ARGS = argparse.Namespace(tile=64, width=8, depth=3, batch=16, lr=3e-3)
+ARGS = argparse.Namespace(tile=64, width=8, depth=3, batch=16, lr=5e-3)
 
 
 def config(minutes: float, seed: int = 0) -> TrainConfig:
@@ -104,8 +104,8 @@ def synthetic(args, tmp: Path) -> list[dict]:
     print(f"synthetic: {len(train_frames)} training frames, {len(test_frames)} unseen test frames, "
           f"{sum(map(len, truths))} true branching points ({time.perf_counter() - t:.0f} s to generate)")
     rows: list[dict] = []
-    variants = [("network", br.BranchSettings())]
-    if args.mask_input:
+    variants = [("network", br.BranchSettings())] if not args.only_mask_input else []
+    if args.mask_input or args.only_mask_input:
         variants.append(("network + true mask input", br.BranchSettings(mask_input=True)))
     for label, settings in variants:
         samples = [br.make_sample(f.image, frame_points(f), f.mask == 1, settings=settings, name=f"f{i}", seed=i)
@@ -113,12 +113,12 @@ def synthetic(args, tmp: Path) -> list[dict]:
         det = train_net(samples, tmp / f"synth_{len(rows)}.pt", args.minutes, settings, label)
         preds = [det.predict(f.image, f.mask == 1) for f in test_frames]
         score(rows, label, [det.peaks(p) for p in preds], truths, args.radius)
-        if label == "network":
+        if label == variants[0][0]:
             skeleton = [br.skeleton_points(f.mask == 1, f.mask == 2) for f in test_frames]
             score(rows, "skeleton baseline (true mask)", skeleton, truths, args.radius)
             score(rows, "raw skeleton junctions (true mask)", [br.junction_points(f.mask == 1) for f in test_frames],
                   truths, args.radius)
-            fused = [br.fuse(det.peaks(p), s, p, support=0.5 * det.threshold, radius=args.radius)
+            fused = [br.fuse(det.peaks(p), s, p, **det.fusion_levels())
                      for p, s in zip(preds, skeleton)]
             score(rows, "fusion (network + skeleton)", fused, truths, args.radius)
     print_rows(f"synthetic plates ({args.size} px, unseen plates), F1 at {args.radius:g} px", rows)
@@ -146,7 +146,7 @@ def real(args, tmp: Path) -> list[dict]:
     score(rows, "network", [det.peaks(p) for p in preds], truths, args.radius)
     skeleton = [br.skeleton_points(m) for m in masks]
     score(rows, "skeleton baseline (network's mask)", skeleton, truths, args.radius)
-    fused = [br.fuse(det.peaks(p), s, p, support=0.5 * det.threshold, radius=args.radius)
+    fused = [br.fuse(det.peaks(p), s, p, **det.fusion_levels())
              for p, s in zip(preds, skeleton)]
     score(rows, "fusion (network + skeleton)", fused, truths, args.radius)
     print_rows(f"real rootnav-osr valid/ ({len(preds)} images), F1 at {args.radius:g} px", rows)
@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=6.0, help="matching radius (px)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--mask-input", action="store_true", help="also train with the true mask as input")
+    parser.add_argument("--only-mask-input", action="store_true", help="train only the mask-input network")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")

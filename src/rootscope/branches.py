@@ -264,7 +264,7 @@ def default_config(time_limit: float | None = None, **changes: Any) -> Any:
     from .unet import Augment, TrainConfig
 
     base = {"epochs": 200, "time_limit": time_limit, "tile": 64, "batch": 16, "tiles_per_epoch": 256,
-            "val_tiles": 128, "focus_fraction": 0.8, "depth": 3, "width": 8, "patience": 200,
+            "val_tiles": 128, "focus_fraction": 0.8, "depth": 3, "width": 8, "lr": 5e-3, "patience": 200,
             "augment": Augment(p_blur=0.0)}
     return TrainConfig(**{**base, **changes})
 
@@ -353,8 +353,12 @@ class BranchDetector:
             mask = _resize((prediction.root > 0.5).astype(np.uint8), 1 / prediction.scale, cv2.INTER_NEAREST)
             mask = mask[: np.asarray(image).shape[0], : np.asarray(image).shape[1]]
         junctions = skeleton_points(mask)
-        return fuse(peaks, junctions, prediction, support=0.5 * (threshold or self.threshold),
-                    radius=self.settings.radius)
+        return fuse(peaks, junctions, prediction, **self.fusion_levels(threshold))
+
+    def fusion_levels(self, threshold: float | None = None) -> dict[str, float]:
+        """:func:`fuse` settings from the detection threshold ``t``: support ``t / 2``, strong ``(1 + t) / 2``."""
+        t = self.threshold if threshold is None else threshold
+        return {"support": 0.5 * t, "strong": 0.5 * (1.0 + t), "radius": self.settings.radius}
 
 
 def to_full(peaks: np.ndarray, scale: float) -> np.ndarray:
@@ -412,13 +416,14 @@ def junction_points(mask: np.ndarray) -> np.ndarray:
 
 
 def fuse(peaks: np.ndarray, junctions: np.ndarray, prediction: BranchPrediction, *, support: float = 0.25,
-         radius: float = 6.0) -> np.ndarray:
-    """Skeleton junctions the network supports, plus network peaks no kept junction explains.
+         strong: float = 0.8, radius: float = 6.0) -> np.ndarray:
+    """Skeleton junctions the network supports, plus strong network peaks no kept junction explains.
 
     A junction (x, y, full size) is kept when the heat-map reaches ``support`` within ``radius`` px
-    of it; it is then moved to the strongest peak within ``radius`` (the network places points on the
-    parent's centreline, the skeleton off it), scored by that heat. Every network peak (``K x 3``)
-    farther than ``radius`` from the kept junctions is added. Returns ``K x 3`` (x, y, score).
+    of it; it is then moved to the nearest network peak within ``radius`` (the network places points
+    on the parent's centreline, the skeleton off it), scored by the heat there. Network peaks
+    (``K x 3``) scoring ``strong`` or more and farther than ``radius`` from the kept junctions are
+    added (laterals too young to leave a skeleton branch). Returns ``K x 3`` (x, y, score).
     """
     from scipy.spatial import cKDTree
 
@@ -438,7 +443,7 @@ def fuse(peaks: np.ndarray, junctions: np.ndarray, prediction: BranchPrediction,
         kept[near, :2] = peaks[idx[near], :2]
         taken = cKDTree(kept[:, :2]).query(peaks[:, :2], distance_upper_bound=radius)[0]
         peaks = peaks[~np.isfinite(taken)]
-    out = np.vstack([kept.reshape(-1, 3), peaks])
+    out = np.vstack([kept.reshape(-1, 3), peaks[peaks[:, 2] >= strong]])
     if len(out) > 1:  # two junctions moved onto one peak count once
         _, first = np.unique(np.round(out[:, :2], 3), axis=0, return_index=True)
         out = out[np.sort(first)]

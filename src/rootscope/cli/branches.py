@@ -31,6 +31,8 @@ def train_cmd(
     tile: int = typer.Option(64, "--tile", help="Training tile side in work pixels (multiple of 2^depth)."),
     depth: int = typer.Option(3, "--depth", help="Down-sampling levels of the U-Net."),
     width: int = typer.Option(8, "--width", help="Channels of the first level."),
+    batch: int = typer.Option(16, "--batch", help="Tiles per step."),
+    tiles_per_epoch: int = typer.Option(256, "--tiles-per-epoch", help="Tiles seen per epoch."),
     seed: int = typer.Option(0, "--seed", help="Random seed (tiles, augmentation, weights, split)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <MODEL>.last.pt when it exists."),
@@ -47,7 +49,8 @@ def train_cmd(
     console.print(f"{len(samples)} training images"
                   + (f"; {len(skipped)} without points skipped" if skipped else "")
                   + ("" if settings.mask_head else "; no masks: no root-mask output (no fusion at detection)"))
-    config = br.default_config(time_limit, epochs=epochs, tile=tile, depth=depth, width=width,
+    config = br.default_config(time_limit, epochs=epochs, tile=tile, depth=depth, width=width, batch=batch,
+                               tiles_per_epoch=tiles_per_epoch, val_tiles=min(128, tiles_per_epoch),
                                patience=epochs, seed=seed, device=device)
 
     def report(row: dict[str, Any]) -> None:

@@ -1,0 +1,197 @@
+"""Branching points: matching metric, heat-map targets, peaks, fusion, a toy training run, CLI contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rootscope import branches as br
+from rootscope import io
+from rootscope.cli import app, main
+from rootscope.errors import InputError, ModelError
+from rootscope.metrics import match_points
+
+
+# ------------------------------------------------------------------------------ matching metric
+def test_matching_with_no_predictions_misses_every_point():
+    m = match_points(np.zeros((0, 2)), np.array([[10.0, 10.0], [50.0, 50.0]]), 6)
+    assert (m.tp, m.fp, m.fn, m.f1, m.recall) == (0, 0, 2, 0.0, 0.0)
+    assert np.isnan(m.mean_error)
+
+
+def test_matching_with_no_truth_counts_every_prediction_false():
+    m = match_points(np.array([[1.0, 2.0]]), np.zeros((0, 2)), 6)
+    assert (m.tp, m.fp, m.fn, m.precision) == (1 - 1, 1, 0, 0.0)
+
+
+def test_duplicate_predictions_match_once():
+    truth = np.array([[100.0, 100.0]])
+    m = match_points(np.array([[101.0, 100.0], [101.0, 100.0], [99.0, 100.0]]), truth, 6)
+    assert (m.tp, m.fp, m.fn) == (1, 2, 0)
+    assert m.mean_error == pytest.approx(1.0)
+
+
+def test_points_just_inside_match_and_just_outside_do_not():
+    truth = np.array([[0.0, 0.0], [100.0, 0.0]])
+    inside = match_points(np.array([[5.99, 0.0], [100.0, 6.0]]), truth, 6)  # 6.0 exactly is inside
+    outside = match_points(np.array([[6.01, 0.0], [100.0, -6.01]]), truth, 6)
+    assert (inside.tp, inside.fp, inside.fn) == (2, 0, 0)
+    assert (outside.tp, outside.fp, outside.fn) == (0, 2, 2)
+
+
+def test_matching_is_one_to_one_and_optimal():
+    # greedy nearest-first would pair p0-t1 (0.5 px) and leave t0 unmatched; Hungarian pairs both
+    truth = np.array([[0.0, 0.0], [5.0, 0.0]])
+    pred = np.array([[4.5, 0.0], [10.5, 0.0]])
+    m = match_points(pred, truth, 6)
+    assert m.tp == 2 and m.f1 == 1.0
+
+
+# ------------------------------------------------------------------------------ targets and peaks
+def test_heatmap_peaks_at_the_points_with_height_one():
+    points = np.array([[10.0, 20.0], [40.0, 5.0]])
+    heat = br.heatmap(points, (32, 64), sigma=2.0)
+    assert heat.dtype == np.float32 and heat.shape == (32, 64)
+    for x, y in points.astype(int):
+        assert heat[y, x] == pytest.approx(1.0)
+        assert heat[y - 3 : y + 4, x - 3 : x + 4].max() == heat[y, x]
+    assert heat[0, 63] == 0.0  # far from both points
+    assert heat[20, 10 + 2] == pytest.approx(np.exp(-0.5), rel=1e-5)  # one sigma away
+
+
+def test_heatmap_ignores_points_outside_the_image():
+    heat = br.heatmap(np.array([[-50.0, 5.0], [5.0, 500.0]]), (16, 16))
+    assert not heat.any()
+
+
+def test_find_peaks_recovers_subpixel_points_once_each():
+    rng = np.random.default_rng(0)
+    truth = np.array([[12.3, 40.7], [60.5, 20.2], [90.0, 90.0]])
+    heat = br.heatmap(truth, (128, 128), 2.0) * np.array([1.0])
+    heat = np.maximum(heat, br.heatmap(truth[:1] + [1.0, 0.0], (128, 128), 2.0) * 0.9)  # shoulder, no second peak
+    heat += rng.uniform(0, 0.05, heat.shape).astype(np.float32)
+    peaks = br.find_peaks(heat, threshold=0.5, min_distance=3)
+    assert peaks.shape == (3, 3)
+    m = match_points(peaks[:, :2], truth, 1.0)
+    assert m.tp == 3 and m.mean_error < 0.6
+    assert np.all(np.diff(peaks[:, 2]) <= 0)  # strongest first
+
+
+def test_find_peaks_threshold_and_flat_top():
+    heat = np.zeros((40, 40), np.float32)
+    heat[10:13, 10:13] = 0.8  # flat top: one peak at its centre
+    heat[30, 30] = 0.3  # below threshold
+    peaks = br.find_peaks(heat, threshold=0.5)
+    assert peaks.shape == (1, 3)
+    assert peaks[0, :2] == pytest.approx([11.0, 11.0]) and peaks[0, 2] == pytest.approx(0.8)
+    assert len(br.find_peaks(np.zeros((8, 8), np.float32))) == 0
+
+
+def test_points_from_csv_rsml_and_bad_files(tmp_path: Path):
+    csv = tmp_path / "a.csv"
+    csv.write_text("x,y\n10,20\n30.5,40\n")
+    assert br.read_points(csv).tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    bad = tmp_path / "b.csv"
+    bad.write_text("col,row\n1,2\n")
+    with pytest.raises(InputError, match="b.csv.*x and y"):
+        br.read_points(bad)
+    with pytest.raises(InputError, match="c.txt"):
+        br.read_points(tmp_path / "c.txt")
+    from rootscope.rsml import Plant, Root, Scene, write_rsml
+
+    lateral = Root(points=np.array([[50.0, 60.0], [70.0, 65.0]]), order=2)
+    primary = Root(points=np.array([[50.0, 10.0], [50.0, 100.0]]), order=1, children=[lateral])
+    write_rsml(tmp_path / "p.rsml", Scene(plants=[Plant(roots=[primary])]))
+    assert br.read_points(tmp_path / "p.rsml").tolist() == [[50.0, 60.0]]
+
+
+def test_fusion_keeps_supported_junctions_and_adds_strong_peaks():
+    heat = br.heatmap(np.array([[20.0, 20.0], [80.0, 20.0]]), (50, 100), 2.0)  # work scale 0.5
+    pred = br.BranchPrediction(heat=heat, root=None, scale=0.5)
+    peaks = br.to_full(br.find_peaks(heat, 0.5), 0.5)  # (40.5, 40.5), (160.5, 40.5) full size
+    junctions = np.array([[43.0, 41.0],   # supported: moved onto the nearby peak
+                          [100.0, 60.0]])  # no heat there: a crossing, dropped
+    fused = br.fuse(peaks, junctions, pred, support=0.25, radius=6)
+    assert len(fused) == 2
+    assert match_points(fused[:, :2], np.array([[40.5, 40.5], [160.5, 40.5]]), 0.5).tp == 2
+
+
+# ------------------------------------------------------------------------------ toy training
+def toy_plate(seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Grey image with bright discs (the planted points) and bright lines of the same value (distractors)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size), 0.2, np.float32)
+    for _ in range(2):
+        a, b = rng.integers(0, size, 2), rng.integers(0, size, 2)
+        cv2.line(image, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0.8, 1)
+    points = rng.uniform(8, size - 8, (4, 2))
+    for x, y in points:
+        cv2.circle(image, (int(round(x)), int(round(y))), 3, 0.8, -1)
+    image += rng.normal(0, 0.03, image.shape).astype(np.float32)
+    return np.clip(image, 0, 1), np.rint(points)
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory) -> Path:
+    settings = br.BranchSettings(scale=1.0, sigma=1.5, mask_head=False)
+    samples = [br.make_sample(*toy_plate(k), settings=settings, name=f"toy{k}", seed=k) for k in range(4)]
+    out = tmp_path_factory.mktemp("toy") / "toy.pt"
+    config = br.default_config(epochs=10, tile=32, depth=2, width=8, batch=16, tiles_per_epoch=64, val_tiles=16,
+                               lr=1e-2, device="cpu")
+    br.train_branches(samples, out, config, settings=settings)
+    return out
+
+
+def test_short_training_finds_the_planted_points(toy_model: Path):
+    detector = br.load_branch_model(toy_model, tile=96, overlap=16)
+    assert detector.meta["kind"] == "branch-points" and detector.meta["classes"] == ["branch_heatmap"]
+    tp = fp = fn = 0
+    for seed in (100, 101, 102):  # unseen plates
+        image, truth = toy_plate(seed)
+        m = match_points(detector.detect(image)[:, :2], truth, 3)
+        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+    assert 2 * tp / (2 * tp + fp + fn) >= 0.8
+
+
+def test_loading_another_kind_of_model_is_refused(tmp_path: Path):
+    from rootscope.unet import UNet, UNetConfig, save_model_file
+
+    path = save_model_file(tmp_path / "seg.pt", UNet(UNetConfig(3, 2, 2, 4)), {"kind": "segmentation"})
+    with pytest.raises(ModelError, match="seg.pt.*not a branch-point model"):
+        br.load_branch_model(path)
+    assert not br.is_branch_model(path)
+
+
+# ------------------------------------------------------------------------------ CLI
+def test_cli_detect_writes_image_x_y_score(toy_model: Path, tmp_path: Path):
+    for k in (200, 201):
+        io.write_image(tmp_path / "imgs" / f"plate{k}.png", toy_plate(k)[0])
+    result = CliRunner().invoke(app, ["branches", "detect", str(tmp_path / "imgs"), "--model", str(toy_model),
+                                      "-o", str(tmp_path / "points.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "points.csv")
+    assert list(table.columns) == ["image", "x", "y", "score"]
+    assert set(table.image) <= {"plate200.png", "plate201.png"} and len(table) >= 4
+
+
+def test_cli_train_reads_csv_points_and_names_missing_ones(tmp_path: Path, capsys):
+    images, points = tmp_path / "imgs", tmp_path / "pts"
+    for k in range(2):
+        image, xy = toy_plate(k, 64)
+        io.write_image(images / f"p{k}.png", image)
+        io.write_table(points / f"p{k}.csv", pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}))
+    model = tmp_path / "m.pt"
+    assert main(["branches", "train", str(images), "--points", str(points), "-o", str(model), "--epochs", "1",
+                 "--tile", "32", "--depth", "2", "--width", "4", "--batch", "8", "--tiles-per-epoch", "8",
+                 "--scale", "1", "--device", "cpu"]) == 0
+    assert br.is_branch_model(model)
+    assert br.load_branch_model(model).settings.mask_head is False  # CSV points, no masks: heat-map only
+    empty = tmp_path / "none"
+    empty.mkdir()
+    assert main(["branches", "train", str(images), "--points", str(empty), "-o", str(model)]) == 2
+    assert "no image has a point file" in capsys.readouterr().err
