@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 from numba import njit
 from scipy.ndimage import gaussian_filter1d
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 #: Neighbour offsets, 4-neighbours first so that a traced path takes straight steps before diagonals.
@@ -290,10 +293,13 @@ def build_graph(skel: np.ndarray, dist: np.ndarray | None = None) -> SkeletonGra
     pad = np.zeros((h + 2, w + 2), np.bool_)
     pad[1:-1, 1:-1] = skel
     deg = _neighbour_count(pad)
-    nodepix = (pad & (deg != 2)).astype(np.uint8)
-    n_lab, lab = cv2.connectedComponents(nodepix, connectivity=8)
-    lab = lab.astype(np.int32)
-    nr, nc = np.nonzero(nodepix)
+    nr, nc = np.nonzero(pad & (deg != 2))
+    # clusters of touching node pixels (few and sparse: label them as points, not as an image)
+    touching = cKDTree(np.stack([nr, nc], axis=1)).query_pairs(1.5, output_type="ndarray") if len(nr) else np.zeros((0, 2), int)
+    n_lab, cluster = connected_components(coo_matrix((np.ones(len(touching)), touching.T), shape=(len(nr), len(nr))), directed=False)
+    n_lab += 1
+    lab = np.zeros(pad.shape, np.int32)
+    lab[nr, nc] = cluster + 1
     eu, ev, off, rows, cols = _trace(pad, lab, nr.astype(np.int64), nc.astype(np.int64), _DR, _DC)
     # node positions: mean pixel of each cluster (label 0 unused -> row 0 dropped)
     ids = lab[nr, nc]
@@ -374,10 +380,22 @@ def prune_spurs(g: SkeletonGraph, *, factor: float = 2.0, min_px: float = 3.0, r
 
 
 def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 2.0, spur_min_px: float = 2.0) -> tuple[SkeletonGraph, np.ndarray]:
-    """Skeleton graph of a boolean root mask, pruned of spurs. Returns (graph, distance transform px)."""
+    """Skeleton graph of a boolean root mask, pruned of spurs. Returns (graph, distance transform px).
+
+    Works on the bounding box of the roots (plates are mostly empty); coordinates are the full image's.
+    """
     m = np.asarray(mask, bool)
-    dist = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 5)
-    skel = skeletonize(m)
-    g = build_graph(skel, dist)
+    dist = np.zeros(m.shape, np.float32)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if len(rows) == 0:
+        return SkeletonGraph(nodes=np.zeros((0, 2)), radius=np.zeros(0), shape=m.shape), dist
+    r0, r1, c0, c1 = max(rows[0] - 1, 0), rows[-1] + 2, max(cols[0] - 1, 0), cols[-1] + 2
+    crop = m[r0:r1, c0:c1]
+    dist[r0:r1, c0:c1] = cv2.distanceTransform(crop.astype(np.uint8), cv2.DIST_L2, 5)
+    g = build_graph(skeletonize(crop), dist[r0:r1, c0:c1])
+    g.nodes = g.nodes + [r0, c0]
+    for e in g.edges.values():
+        e.path = e.path + np.array([r0, c0], e.path.dtype)
+    g.shape = m.shape
     prune_spurs(g, factor=spur_factor, min_px=spur_min_px)
     return g, dist
