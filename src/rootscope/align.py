@@ -189,8 +189,7 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     mapped = points @ matrix[:2, :2].T + matrix[:2, 2]
     if np.allclose(matrix[2], (0.0, 0.0, 1.0)):
         return mapped
-    w = points @ matrix[2, :2] + matrix[2, 2]
-    return (points @ matrix[:2, :2].T + matrix[:2, 2]) / w[:, None]
+    return mapped / (points @ matrix[2, :2] + matrix[2, 2])[:, None]
 
 
 def corner_error(estimated: np.ndarray, truth: np.ndarray, shape: Sequence[int]) -> tuple[float, float]:
@@ -204,6 +203,7 @@ def corner_error(estimated: np.ndarray, truth: np.ndarray, shape: Sequence[int])
 
 # --------------------------------------------------------------------------------- coarse step
 def _orb(image: np.ndarray, n_features: int = 4000) -> tuple[np.ndarray, np.ndarray | None]:
+    """ORB keypoints (N x 2, x y) and descriptors; a low FAST threshold so smooth agar still gives many."""
     orb = cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=6, edgeThreshold=19,
                          patchSize=19, fastThreshold=7)
     keypoints, descriptors = orb.detectAndCompute(image, None)
@@ -212,7 +212,7 @@ def _orb(image: np.ndarray, n_features: int = 4000) -> tuple[np.ndarray, np.ndar
 
 
 def _match(des_ref: np.ndarray | None, des_mov: np.ndarray | None, ratio: float = 0.85) -> np.ndarray:
-    """Index pairs (moving, reference) that pass Lowe's ratio test and cross-check."""
+    """Index pairs (moving, reference) of nearest Hamming neighbours that pass Lowe's ratio test."""
     if des_ref is None or des_mov is None or len(des_ref) < 2 or len(des_mov) < 2:
         return np.empty((0, 2), dtype=int)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -278,6 +278,7 @@ def _inside(corners: np.ndarray, matrix: np.ndarray, mov_shape: tuple[int, int],
 
 
 def _robust_z(image: np.ndarray) -> np.ndarray:
+    """Lightly smoothed image in robust standard units (median 0, MAD-based spread 1): gain-free."""
     smooth = cv2.GaussianBlur(image, (0, 0), 1.5)
     sample = smooth[::2, ::2]  # the statistics need not see every pixel
     median = float(np.median(sample))
@@ -300,7 +301,6 @@ def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners:
     out of the ECC sum; patches that changed by more than half are dropped.
     """
     inverse = np.linalg.inv(matrix)
-    criteria = ECC_CRITERIA
     centre = (size - 1) / 2.0
     ref_pts, mov_pts = [], []
     for x0, y0 in corners.astype(int):
@@ -317,7 +317,7 @@ def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners:
             continue
         shift = np.eye(2, 3, dtype=np.float32)
         try:
-            cc, shift = cv2.findTransformECC(template, patch, shift, cv2.MOTION_TRANSLATION, criteria, mask, 5)
+            cc, shift = cv2.findTransformECC(template, patch, shift, cv2.MOTION_TRANSLATION, ECC_CRITERIA, mask, 5)
         except cv2.error:  # did not converge: this patch has no say
             continue
         d = shift[:, 2].astype(np.float64)
