@@ -6,7 +6,8 @@
     >= 50 moves in the default range (5 degrees, 5 % of the side) and 20 hard moves (20 degrees, 15 %);
 (b) every real image in ../shared/data as reference, moved by a known random similarity (default range:
     5 degrees / 100 px; every third also a hard one: 20 degrees / 300 px), re-lit (gain, gamma) and noisy;
-(c) speed on one 4000 x 4000 synthetic pair (wall and CPU time; CPU time is less hurt by other jobs), (d) ORB against SIFT for the coarse step.
+(c) speed on one 4000 x 4000 synthetic pair (wall and CPU time; CPU time is less hurt by other jobs),
+(d) ORB against SIFT for the coarse step.
 Accuracy is the distance between the 4 image corners mapped by the estimated and the true matrix
 (px). Success = flagged ok (ours; the baseline has no flag) and max corner error <= 1 px.
 Baseline (the well-known tutorial recipe): ORB 5000 features at full resolution, brute-force Hamming

@@ -617,7 +617,9 @@ def _reference_index(reference: str | int, n: int) -> int:
 
 
 # ------------------------------------------------------------------------------- plate crop
-def detect_plate(image: np.ndarray, *, max_side: int = 512, min_support: float = 0.5) -> tuple[int, int, int, int] | None:
+def detect_plate(
+    image: np.ndarray, *, max_side: int = 512, min_support: float = 0.5
+) -> tuple[int, int, int, int] | None:
     """Bounding box ``(x, y, width, height)`` in px of the plate (square or round) in a scan, or None.
 
     At reduced scale, strong edges (top 10 % of gradient magnitude) are closed into outlines; the
