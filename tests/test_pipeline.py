@@ -76,9 +76,11 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
 def test_a_rerun_skips_everything_and_changes_nothing(first_run):
     folder, _ = first_run
     before = (folder / "out" / "traits.csv").read_bytes()
+    report = (folder / "out" / "report.html").stat().st_mtime_ns
     again = run_experiment(folder, workers=1, progress=False)
     assert all(not r.ran for r in again.plates.values())
     assert (folder / "out" / "traits.csv").read_bytes() == before
+    assert (folder / "out" / "report.html").stat().st_mtime_ns == report  # not redrawn
 
 
 def test_changed_measure_settings_redo_only_the_measurements(experiment, first_run, tmp_path):

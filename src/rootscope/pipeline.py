@@ -437,13 +437,27 @@ def run_experiment(
     summary = batch.summary(failures_csv)
     if experiment.problems:
         summary += f"; {len(experiment.problems)} files left out at discovery"
-    report = None
-    if config.report.enabled:
-        from .report_html import write_report
-
-        report = write_report(out, title=f"rootscope: {experiment.root.resolve().name}", summary=summary,
-                              plates=[p.name for p in experiment.plates])
+    report = _report(experiment, results, written, failures_csv, summary, force) if config.report.enabled else None
     return ExperimentResult(results, summary, failures_csv, written, report, len(failures))
+
+
+def _report(experiment: Experiment, results: dict[str, PlateResult], tables: dict[str, Path], failures_csv: Path,
+            summary: str, force: bool) -> Path:
+    """``out/report.html``, redone only when a table, the failures or an overlay changed."""
+    from .report_html import write_report
+
+    out = experiment.out
+    plates = [p.name for p in experiment.plates]
+    thumbnails = {name: [Path(row["overlay"]) for row in results[name].frames if "overlay" in row]
+                  for name in plates if name in results}
+    inputs = {**tables, "failures": failures_csv}
+    inputs.update({f"{name}:{k}": path for name, paths in thumbnails.items() for k, path in enumerate(paths)})
+    title = f"rootscope: {experiment.root.resolve().name}"
+    stage = Stage("report", lambda i, o: write_report(out, title=title, summary=summary, plates=plates,
+                                                      thumbnails=thumbnails, path=o["report"]),
+                  inputs, {"report": out / "report.html"}, settings={"title": title, "plates": plates})
+    run_stage(stage, force=force)
+    return out / "report.html"
 
 
 def _discovery_failures(experiment: Experiment) -> list[dict[str, str]]:

@@ -42,8 +42,10 @@ img.plot{max-width:100%}
 
 
 def write_report(out: str | os.PathLike, *, title: str = "rootscope report", summary: str = "",
-                 plates: list[str] | None = None, thumbnails: dict[str, list[Path]] | None = None) -> Path:
-    """Write ``out/report.html`` from the tables in ``out`` (traits.csv, classes.csv, failures.csv).
+                 plates: list[str] | None = None, thumbnails: dict[str, list[Path]] | None = None,
+                 path: str | os.PathLike | None = None) -> Path:
+    """Write ``out/report.html`` (or ``path``) from the tables in ``out`` (traits.csv, classes.csv,
+    failures.csv).
 
     ``plates`` orders the plate sections (default: as in traits.csv); ``thumbnails`` maps a plate to
     its overlay pictures in scan order (default: ``out/<plate>/overlays/*.png``).
@@ -71,7 +73,7 @@ def write_report(out: str | os.PathLike, *, title: str = "rootscope report", sum
         parts.append("<h2 class='bad'>Failures</h2>" + failures.to_html(index=False, escape=True, border=0))
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-    return io.write_text(out / "report.html", page)
+    return io.write_text(path if path is not None else out / "report.html", page)
 
 
 def _read(path: Path) -> pd.DataFrame:
