@@ -86,3 +86,11 @@ def test_an_empty_experiment_says_where_scans_go(tmp_path):
         discover(tmp_path)
     with pytest.raises(InputError, match="raw scan folder not found"):
         discover(tmp_path / "raw")
+
+
+def test_two_scans_with_one_name_are_not_both_used(tmp_path):
+    scan(tmp_path / "raw" / "A01" / "t1.png")
+    io.write_image(tmp_path / "raw" / "A01" / "t1.tif", np.zeros((16, 20), np.uint8))
+    experiment = discover(tmp_path)
+    assert [s.name for s in experiment.plates[0].scans] == ["t1.png"]
+    assert "same name as t1.png" in experiment.problems[0].message

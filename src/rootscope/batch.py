@@ -161,7 +161,7 @@ def _run_dask(func, items, workers, scheduler, memory_limit, processes, progress
 
     cluster = None
     if scheduler is None:
-        workers = workers or default_workers()
+        workers = min(workers or default_workers(), len(items))  # an idle worker only costs memory
         extra = {"env": _thread_env(workers)} if processes else {}
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                memory_limit=memory_limit or "auto", dashboard_address=None,

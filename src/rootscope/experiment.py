@@ -156,11 +156,16 @@ def _session_date(session: str | None) -> datetime | None:
 
 
 def _usable(paths: list[Path], plate: str, problems: list[Problem]) -> list[Path]:
-    """Keep the files that look like readable scans; record the others."""
-    usable = []
+    """Keep the files that look like readable scans; record the others (and a second scan whose name
+    differs only in its suffix: its results would overwrite the first one's)."""
+    usable: list[Path] = []
+    stems: dict[str, Path] = {}
     for path in paths:
         problem = _probe(path)
+        if problem is None and path.stem in stems:
+            problem = f"same name as {stems[path.stem].name} (results are named by the scan's name); rename one"
         if problem is None:
+            stems[path.stem] = path
             usable.append(path)
         elif path.is_file():
             problems.append(Problem(path, problem, plate))
