@@ -105,3 +105,9 @@ def test_init_writes_the_commented_defaults_and_run_refuses_a_typo(tmp_path, cap
     write(folder, '[models]\npixel = "rf.model"\n[align]\nrefrence = "first"\n')
     assert main(["run", str(folder)]) == 2
     assert "Did you mean 'align.reference'?" in capsys.readouterr().err
+
+
+def test_a_memory_limit_must_be_an_amount(tmp_path):
+    with pytest.raises(ConfigError, match=r"batch.memory_limit = 'lots'.*e.g. \"4GB\""):
+        load_config(write(tmp_path, '[batch]\nmemory_limit = "lots"\n'))
+    assert load_config(write(tmp_path, '[batch]\nmemory_limit = "6GB"\n')).batch.memory_limit == "6GB"

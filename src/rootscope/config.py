@@ -148,6 +148,18 @@ class BatchSettings(_Section):
     memory_limit: str | None = None
     scheduler: str | None = None
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _bytes(cls, value: str | None) -> str | None:
+        from dask.utils import parse_bytes
+
+        if value is not None:
+            try:
+                parse_bytes(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an amount of memory; write e.g. \"4GB\" or \"512MB\"") from None
+        return value
+
 
 class Config(_Section):
     """All settings of one experiment."""
