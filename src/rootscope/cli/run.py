@@ -35,9 +35,11 @@ def run(
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even those up to date."),
 ) -> None:
-    """Align, segment and measure every plate; results and failures.csv go to EXPERIMENT/out/.
+    """Align, segment and measure every plate: tables, report.html and failures.csv go to EXPERIMENT/out/.
 
-    A rerun skips the work that is up to date. Exits with code 1 when some scans or plates failed.
+    A rerun skips the work that is up to date. Plates run in parallel on a local Dask cluster, or on
+    the cluster at --scheduler (for SLURM, see the rootscope.batch docs: dask-jobqueue). Exits with
+    code 1 when some scans or plates failed (listed in failures.csv).
     """
     from ..pipeline import run_experiment
 
