@@ -67,3 +67,24 @@ def test_dask_with_two_worker_processes_equals_serial(tmp_path):
     assert parallel.values == serial.values and len(serial.values) == 4
     failed = pd.read_csv(tmp_path / "failures.csv")
     assert failed.task.tolist() == ["gone"] and failed.error.tolist() == ["FileNotFoundError"]
+
+
+def test_an_existing_scheduler_is_used_by_address():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        batch = run_tasks(plate_statistics, {"a": 0, "b": 2}, scheduler=cluster.scheduler_address, progress=False)
+    assert batch.where == f"Dask scheduler {cluster.scheduler_address}"
+    assert batch.values == run_tasks(plate_statistics, {"a": 0, "b": 2}, workers=1, progress=False).values
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_recorded_and_the_others_complete(tmp_path):
+    import dask
+
+    tasks = {"fine": "6 * 7", "dies": "__import__('os')._exit(1)"}  # eval: a builtin the workers can import
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        batch = run_tasks(eval, tasks, workers=2, progress=False, failures_csv=tmp_path / "failures.csv")
+    assert batch.values == {"fine": 42}
+    failed = pd.read_csv(tmp_path / "failures.csv")
+    assert failed.task.tolist() == ["dies"] and "worker lost" in failed.message.item()
