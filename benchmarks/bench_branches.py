@@ -204,6 +204,8 @@ def main() -> None:
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine 2 threads thrash, ~15x slower)")
     parser.add_argument("--tile", type=int, default=ARGS.tile, help="training tile side (work px)")
     parser.add_argument("--width", type=int, default=ARGS.width)
     parser.add_argument("--depth", type=int, default=ARGS.depth)
@@ -212,6 +214,9 @@ def main() -> None:
     args = parser.parse_args()
     for key in vars(ARGS):
         setattr(ARGS, key, getattr(args, key))
+    import torch
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -222,7 +227,7 @@ def main() -> None:
         if not args.skip_speed:
             speed(args, tmp)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s (training bounded by --minutes {args.minutes:g} per network; "
-          "2 shared CPU cores)")
+          f"{args.threads} torch thread(s), 2 shared CPU cores)")
 
 
 if __name__ == "__main__":

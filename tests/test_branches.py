@@ -121,6 +121,43 @@ def test_fusion_keeps_supported_junctions_and_adds_strong_peaks():
     assert match_points(fused[:, :2], np.array([[40.5, 40.5], [160.5, 40.5]]), 0.5).tp == 2
 
 
+def test_evaluate_takes_scored_points_and_empty_predictions():
+    truth = np.array([[10.0, 10.0], [40.0, 40.0]])
+    assert br.evaluate(np.array([[11.0, 10.0, 0.9]]), truth)["f1"] == pytest.approx(2 / 3)
+    assert br.evaluate(np.zeros((0, 3)), truth)["recall"] == 0.0
+
+
+def test_sample_targets_at_work_scale_and_tiles_near_points():
+    image = np.random.default_rng(0).random((200, 300, 3)).astype(np.float32)
+    mask = np.zeros((200, 300), bool)
+    mask[:, 148:153] = True
+    s = br.make_sample(image, np.array([[150.0, 100.0]]), mask, settings=br.BranchSettings(scale=0.5))
+    assert s.image.shape == (100, 150, 3) and s.target.shape == (100, 150, 2)
+    assert np.unravel_index(s.target[..., 0].argmax(), (100, 150)) == (50, 75)  # (x, y) 150, 100 at half size
+    assert s.target[..., 1][:, 75].all() and not s.target[..., 1][:, 10].any()
+    near = s.focus[0]
+    assert np.abs(near - [50, 75]).max() <= 24 and len(s.focus[1]) == (s.target[..., 1] > 0.5).sum()
+    with_input = br.make_sample(image, np.zeros((0, 2)), mask, settings=br.BranchSettings(mask_input=True))
+    assert with_input.image.shape[2] == 4 and not with_input.target[..., 0].any()
+    with pytest.raises(InputError, match="mask"):
+        br.make_sample(image, np.zeros((0, 2)), None, name="plate7")
+
+
+def test_point_set_from_rsml_draws_root_masks(tmp_path: Path):
+    from rootscope.rsml import Plant, Root, Scene, write_rsml
+
+    lateral = Root(points=np.array([[50.0, 60.0], [80.0, 70.0]]), order=2)
+    primary = Root(points=np.array([[50.0, 10.0], [50.0, 120.0]]), order=1, children=[lateral])
+    io.write_image(tmp_path / "img" / "a.png", np.full((128, 128), 0.5, np.float32))
+    io.write_image(tmp_path / "img" / "b.png", np.full((128, 128), 0.5, np.float32))
+    write_rsml(tmp_path / "pts" / "a.rsml", Scene(plants=[Plant(roots=[primary])]))
+    samples, settings, skipped = br.load_point_set(tmp_path / "img", tmp_path / "pts")
+    assert skipped == ["b.png"] and settings.mask_head and len(samples) == 1
+    target = samples[0].target
+    assert target.shape == (64, 64, 2) and target[5:60, 25, 1].all()  # primary drawn at half size
+    assert np.unravel_index(target[..., 0].argmax(), (64, 64)) == (30, 25)
+
+
 # ------------------------------------------------------------------------------ toy training
 def toy_plate(seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """Grey image with bright discs (the planted points) and bright lines of the same value (distractors)."""
@@ -138,12 +175,19 @@ def toy_plate(seed: int, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def toy_model(tmp_path_factory) -> Path:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster, and far faster on a busy machine
     settings = br.BranchSettings(scale=1.0, sigma=1.5, mask_head=False)
     samples = [br.make_sample(*toy_plate(k), settings=settings, name=f"toy{k}", seed=k) for k in range(4)]
     out = tmp_path_factory.mktemp("toy") / "toy.pt"
     config = br.default_config(epochs=10, tile=32, depth=2, width=8, batch=16, tiles_per_epoch=64, val_tiles=16,
                                lr=1e-2, device="cpu")
-    br.train_branches(samples, out, config, settings=settings)
+    try:
+        br.train_branches(samples, out, config, settings=settings)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
@@ -188,7 +232,7 @@ def test_cli_train_reads_csv_points_and_names_missing_ones(tmp_path: Path, capsy
     model = tmp_path / "m.pt"
     assert main(["branches", "train", str(images), "--points", str(points), "-o", str(model), "--epochs", "1",
                  "--tile", "32", "--depth", "2", "--width", "4", "--batch", "8", "--tiles-per-epoch", "8",
-                 "--scale", "1", "--device", "cpu"]) == 0
+                 "--scale", "1", "--device", "cpu", "--threads", "1"]) == 0
     assert br.is_branch_model(model)
     assert br.load_branch_model(model).settings.mask_head is False  # CSV points, no masks: heat-map only
     empty = tmp_path / "none"

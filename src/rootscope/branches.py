@@ -452,7 +452,9 @@ def fuse(peaks: np.ndarray, junctions: np.ndarray, prediction: BranchPrediction,
 
 def evaluate(pred: np.ndarray, truth: np.ndarray, radius: float = 6.0) -> dict[str, float]:
     """Precision, recall, F1 and mean localisation error (px) of (x, y[, score]) points within ``radius``."""
-    m = match_points(np.asarray(pred, float).reshape(len(pred), -1)[:, :2], np.asarray(truth, float).reshape(-1, 2), radius)
+    pred = np.asarray(pred, float)
+    pred = pred[:, :2] if pred.ndim == 2 else pred.reshape(-1, 2)
+    m = match_points(pred, np.asarray(truth, float).reshape(-1, 2), radius)
     return {"tp": m.tp, "fp": m.fp, "fn": m.fn, "precision": m.precision, "recall": m.recall, "f1": m.f1,
             "error_px": m.mean_error}
 
