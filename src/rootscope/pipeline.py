@@ -91,7 +91,7 @@ def run_plate(job: PlateJob) -> PlateResult:
     result = PlateResult(plate.name)
     segmenter = _segmenter_loader(config)
     detector = _branch_loader(config)
-    px_per_mm = _plate_scale(plate, config)
+    px_per_mm = _plate_scale(plate, config, folder)
     regions = config.regions_for(plate.name)
     hours = plate.hours()
 
@@ -169,17 +169,26 @@ def _json(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in settings.items()}
 
 
-def _plate_scale(plate: Plate, config: Config) -> float:
-    """Pixels per mm for a plate: the config's, else the tags of its first readable scan."""
+def _plate_scale(plate: Plate, config: Config, folder: Path) -> float:
+    """Pixels per mm for a plate: the config's, else the tags of its first readable scan (kept in
+    ``scale.json`` by a stage, so that a rerun does not read the scan again)."""
     if config.px_per_mm is not None:
         return config.px_per_mm
     problems = []
     for scan in plate.scans:
+        stage = Stage("scale", _scale, {"scan": scan}, {"scale": folder / "scale.json"})
         try:
-            return io.resolve_px_per_mm(io.read_scan(scan), None)
+            run_stage(stage)
         except RootscopeError as exc:
             problems.append(str(exc))
+            continue
+        return float(io.read_json(folder / "scale.json")["px_per_mm"])
     raise ConfigError(f"plate {plate.name}: no pixel scale ({problems[0]})")
+
+
+def _scale(inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
+    scan = io.read_scan(inputs["scan"])
+    io.write_json(outputs["scale"], {"px_per_mm": io.resolve_px_per_mm(scan, None), "from": scan.path.name})
 
 
 # ---------------------------------------------------------------------------------- alignment
