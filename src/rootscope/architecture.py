@@ -424,13 +424,14 @@ def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tup
 def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: dict[int, int]) -> dict[int, int]:
     """For each edge outside the shortest-path forest (it closes a loop, or joins two plants where a
     root touches another), the end it belongs to: the one it continues most straight from (a root
-    touching another ends there; it does not branch from it), then the one nearer its seed."""
+    touching another ends there; it does not branch from it), then the one nearer its seed. Edges
+    shorter than four root radii + 4 px are left out (the far side of a hole in the mask)."""
     n = len(g.nodes)
     tree = {best[min(int(pred[x]), x) * n + max(int(pred[x]), x)] for x in range(n) if 0 <= pred[x] < n}
     hang = {}
     for k, e in g.edges.items():
-        if k in tree:
-            continue
+        if k in tree or e.length < 4 * max(g.radius[e.u], g.radius[e.v]) + 4:
+            continue  # a short edge closing a loop goes round a hole in the mask: not a root
         options = []
         for x in (e.u, e.v):
             if not np.isfinite(dist_g[x]):
@@ -468,7 +469,9 @@ def find_architecture(
     ``seed_points`` (``K x 2`` (row, col)), or else from the top of each skeleton component longer than
     ``min_plant_length_px``. ``seed_radius_px`` is how far from a seed point a root may start (and
     how close two component tops must be to be one plant); defaults follow the root width. Branches
-    that leave within the seed radius are first-order roots (seminal roots of cereals). Lengths in px.
+    that leave within the seed radius are first-order roots (seminal roots of cereals). An unbranched
+    lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
+    has not yet emerged from its parent in the mask). Lengths in px.
     """
     mask = np.asarray(mask, bool)
     arch = ImageArchitecture(shape=mask.shape)
@@ -598,6 +601,8 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
         pts = resample(raw, sigma=sigma)
         rc = np.clip(np.rint(pts).astype(int), 0, np.array(dist.shape) - 1)
+        if parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]]:
+            return  # an unbranched stub that does not reach out of its parent: a bump on the outline
         rid = len(plant.roots)
         plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, chain_length(pts), parent, insertion))
         arc = _arc(smooth_path(raw, sigma))
