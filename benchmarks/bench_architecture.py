@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_architecture.py [--quick]``
 
 1. Synthetic plates (``rootscope.synth``, crossings on purpose): per plant primary and total length,
-   lateral count, branching points (F1 at 5 px), against the generator's exact truth.
+   lateral count, branching points (F1 at 5 px), against the generator's exact truth; again with the
+   root mask made ragged (blur, noise, threshold) as a segmentation would give it.
 2. Real annotations in ``../shared/data``: each RSML rendered to a mask (``rsml.render_mask``; first-order
    roots 7 px wide, laterals 5 px), analysed, and compared with the RSML's own figures.
 3. Baselines on the same masks: total length as the skeleton's pixel count, and as skan's summed branch
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import skan
@@ -62,6 +64,14 @@ def emerged(frame) -> np.ndarray:
     return np.array(out, bool)
 
 
+def rough(root: np.ndarray, seed: int) -> np.ndarray:
+    """The mask with a ragged outline, specks and pinholes, as a segmentation gives: blurred (1 px),
+    plus Gaussian noise (sd 0.25), thresholded at 0.5."""
+    rng = np.random.default_rng(seed)
+    soft = cv2.GaussianBlur(root.astype(np.float32), (0, 0), 1.0) + rng.normal(0, 0.25, root.shape).astype(np.float32)
+    return soft > 0.5
+
+
 def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per plant and per image comparisons on synthetic plates (last ``frames - 1`` frames of each)."""
     plants, images = [], []
@@ -69,13 +79,17 @@ def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         for frame in make_series(frames=frames, seed=seed)[1:]:
             root, seed_mask = split_classes(frame.mask)
             arch = find_architecture(root, seed_mask=seed_mask)
+            noisy = find_architecture(rough(root, seed), seed_mask=seed_mask)
             lengths = frame.lengths.assign(emerged=emerged(frame))
             truth_seeds = np.array([p.roots[0].points[0][::-1] for p in frame.scene.plants])
             _, nearest = cKDTree([p.seed for p in arch.plants]).query(truth_seeds)
-            for plant, k in zip(frame.scene.plants, nearest):
+            _, near_noisy = cKDTree([p.seed for p in noisy.plants]).query(truth_seeds)
+            for plant, k, kn in zip(frame.scene.plants, nearest, near_noisy):
                 t = lengths[lengths.plant == int(plant.id)]
-                ours = arch.plants[k]
+                ours, rough_plant = arch.plants[k], noisy.plants[kn]
                 plants.append({
+                    "noisy_total": sum(r.length_px for r in rough_plant.roots),
+                    "noisy_laterals": sum(r.order == 2 for r in rough_plant.roots),
                     "true_primary": t.length_px[t.order == 1].sum(),
                     "primary": ours.roots[ours.primary].length_px if ours.roots else 0.0,
                     "true_total": t.length_px.sum(), "total": sum(r.length_px for r in ours.roots),
@@ -88,6 +102,7 @@ def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             images.append({
                 "f1": match_points(found, bp[["x", "y"]].to_numpy(), 5.0).f1,
                 "f1_emerged": match_points(found, bp[bp.emerged][["x", "y"]].to_numpy(), 5.0).f1,
+                "f1_noisy": match_points(noisy.branch_points()[:, ::-1], bp[bp.emerged][["x", "y"]].to_numpy(), 5.0).f1,
                 "true_total": frame.lengths.length_px.sum(), "ours": total_ours(arch), "pixels": pix, "skan": skan_len,
                 "crossings": len(arch.crossings),
             })
@@ -227,6 +242,9 @@ def main() -> None:
     add("synthetic: lateral count exact, emerged laterals", f"{(plants.laterals == plants.true_laterals_emerged).mean():.2f}")
     add("synthetic: branching-point F1 @5px, all truth", f"{images.f1.mean():.3f}")
     add("synthetic: branching-point F1 @5px, emerged", f"{images.f1_emerged.mean():.3f}")
+    add("synthetic, ragged masks: median |error| total length % (per plant)", f"{np.median(rel(plants.noisy_total, plants.true_total)):.2f}")
+    add("synthetic, ragged masks: lateral count exact, emerged laterals", f"{(plants.noisy_laterals == plants.true_laterals_emerged).mean():.2f}")
+    add("synthetic, ragged masks: branching-point F1 @5px, emerged", f"{images.f1_noisy.mean():.3f}")
     for name, table in (("synthetic", images),):
         ours = np.median(rel(table.ours, table.true_total))
         for base in ("pixels", "skan"):
