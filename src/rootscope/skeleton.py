@@ -352,7 +352,7 @@ def merge_degree_two(g: SkeletonGraph) -> None:
         inc[node] = []
 
 
-def prune_spurs(g: SkeletonGraph, *, factor: float = 2.0, min_px: float = 3.0, rounds: int = 5) -> int:
+def prune_spurs(g: SkeletonGraph, *, factor: float = 1.0, min_px: float = 2.0, rounds: int = 5) -> int:
     """Remove terminal edges shorter than ``factor`` x the root radius at their junction + ``min_px``.
 
     Such spurs come from bumps on the mask outline, not from roots. Repeats (spurs on spurs) up to
@@ -379,7 +379,7 @@ def prune_spurs(g: SkeletonGraph, *, factor: float = 2.0, min_px: float = 3.0, r
     return removed
 
 
-def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 2.0, spur_min_px: float = 2.0) -> tuple[SkeletonGraph, np.ndarray]:
+def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 1.0, spur_min_px: float = 2.0) -> tuple[SkeletonGraph, np.ndarray]:
     """Skeleton graph of a boolean root mask, pruned of spurs. Returns (graph, distance transform px).
 
     Works on the bounding box of the roots (plates are mostly empty); coordinates are the full image's.
