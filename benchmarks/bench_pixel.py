@@ -94,6 +94,13 @@ def synthetic(size: int, quick: bool) -> PixelClassifier:
             row("root F1 (gray features)", f"{scores[0]:.3f}", f"{base[0]:.3f}", "target >= 0.90")
             row("mean IoU root/seed/shoot/background", f"{scores[1]:.3f}", f"{base[1]:.3f}", "target >= 0.80")
             row("scribbled pixels (% of training frame)", f"{100 * share:.2f} %", "same", "target < 1 %")
+            lgbm, fit_wall, _ = timed(PixelClassifier(engine="lightgbm").fit, [f0.image], labels, SYNTH_CLASSES)
+            _, rf_wall, rf_cpu = timed(model.predict_proba, others[0].image)
+            _, lg_wall, lg_cpu = timed(lgbm.predict_proba, others[0].image)
+            lg = np.mean([synth_scores(lgbm.predict(f.image), f.mask) for f in others], axis=0)
+            row("LightGBM engine (same scribbles): root F1 / mIoU", f"{lg[0]:.3f} / {lg[1]:.3f}",
+                f"RF: {scores[0]:.3f} / {scores[1]:.3f}",
+                f"predict 1 frame wall/cpu: LightGBM {lg_wall:.1f}/{lg_cpu:.1f} s, RF {rf_wall:.1f}/{rf_cpu:.1f} s")
         else:
             row(f"root F1 / mIoU with {color} features", f"{scores[0]:.3f} / {scores[1]:.3f}", "", f"scribbles {100 * share:.2f} %")
     assert best is not None

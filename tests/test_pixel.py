@@ -210,3 +210,18 @@ def test_cli_trains_and_segments(tmp_path: Path, plates, capsys) -> None:
     assert "b.png: no label image with stem 'b'" in capsys.readouterr().err.replace("\n", "")
     assert main(["segment", str(tmp_path / "new"), "--model", str(tmp_path / "new" / "c.png"), "-o", str(tmp_path / "o2")]) == 2
     assert "not a rootscope model" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_flat_forest_gives_scikit_learns_probabilities() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from rootscope.pixel import _Forest
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    y = 1 + (x[:, 0] + x[:, 1] * x[:, 2] > 0) + (x[:, 3] > 1)
+    forest = RandomForestClassifier(n_estimators=20, max_depth=12, random_state=0).fit(x, y)
+    probe = rng.normal(size=(5000, 12)).astype(np.float32)
+    probe[:50] = x[:50]  # values equal to training values sit exactly on split thresholds' neighbours
+    ours = _Forest.from_sklearn(forest).predict_proba(np.ascontiguousarray(probe.T))
+    assert np.abs(ours.T - forest.predict_proba(probe)).max() < 1e-5

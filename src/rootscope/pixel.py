@@ -76,7 +76,7 @@ class _Forest:
     Nodes are numbered breadth-first per tree so that the right child of ``n`` is ``left[n] + 1``.
     For prediction, leaves become self-loops (``left = self``, ``threshold = +inf``) so that a step is
     branch-free (``node = left[node] + (x > threshold[node])``) and a fixed number of steps (the
-    tree's depth) reaches the leaf; 16 pixels descend in lockstep so that their independent memory
+    tree's depth) reaches the leaf; 32 pixels descend in lockstep so that their independent memory
     loads overlap. This halves the CPU time of a plain per-pixel descent (benchmarks/bench_pixel.py).
     """
 
@@ -98,7 +98,11 @@ class _Forest:
         for node in np.flatnonzero(~leaf):  # breadth-first: parents come before children
             depth[self.left[node] : self.left[node] + 2] = depth[node] + 1
         tree_depth = np.maximum.reduceat(depth, self.roots).astype(np.int32)
-        return (np.where(leaf, 0, self.feature).astype(np.int32), np.where(leaf, np.inf, self.threshold),
+        # float32 thresholds rounded down: for float32 x, x > t32 exactly when x > t (float64)
+        t32 = np.where(leaf, np.inf, self.threshold).astype(np.float32)
+        up = t32.astype(np.float64) > self.threshold
+        t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+        return (np.where(leaf, 0, self.feature).astype(np.int32), t32,
                 np.where(leaf, index, self.left).astype(np.int32), tree_depth)
 
     @classmethod
@@ -150,16 +154,16 @@ class _Forest:
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _forest_proba(x, feature, threshold, left, value, roots, depth, out):  # pragma: no cover - compiled
-    """Average leaf fractions over trees; blocks of 1024 pixels, one tree at a time, 16 in lockstep."""
+    """Average leaf fractions over trees; blocks of 1024 pixels, one tree at a time, 32 in lockstep."""
     n = x.shape[1]
     n_classes = value.shape[1]
     scale = np.float32(1.0 / roots.size)
     for b in numba.prange((n + 1023) // 1024):
         lo, hi = b * 1024, min(n, b * 1024 + 1024)
-        nodes = np.empty(16, np.int32)
+        nodes = np.empty(32, np.int32)
         for t in range(roots.size):
-            for g0 in range(lo, hi, 16):
-                gn = min(16, hi - g0)
+            for g0 in range(lo, hi, 32):
+                gn = min(32, hi - g0)
                 for j in range(gn):
                     nodes[j] = roots[t]
                 for _ in range(depth[t]):
