@@ -284,7 +284,45 @@ def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any =
         raise InputError("no training images with branching points.")
     if not any(len(s.focus) and len(s.focus[0]) for s in samples):
         raise InputError("no branching point in any training image; annotate some before training.")
-    return train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report)
+    result = train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report)
+    if result.best:
+        tune_threshold(out, samples, config)
+    return result
+
+
+def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any) -> dict[str, float]:
+    """Store in the model file the peak threshold with the best F1 on the held-out validation images.
+
+    Validation tiles over-sample points, so their best threshold is too low for whole images; this
+    runs the model on the whole validation images of ``train`` (same split) instead. Returns
+    ``{"threshold", "f1"}``.
+    """
+    from .unet import build_model, read_model_file, save_model_file, select_runtime
+    from .unet.data import split_samples
+
+    _, val = split_samples(samples, config.val_fraction, config.seed)
+    payload = read_model_file(path)
+    model = build_model(payload, path)
+    detector = BranchDetector(model, payload, runtime=select_runtime(config.device, config.precision))
+    s = detector.settings
+    candidates, truths = [], []
+    for sample in val:
+        heat = detector.predict_work(sample.image).heat
+        candidates.append(find_peaks(heat, 0.05, detector.min_distance))
+        truths.append(find_peaks(sample.target[..., 0], 0.5, 2)[:, :2])
+    best = {"threshold": detector.threshold, "f1": -1.0}
+    for t in np.round(np.arange(0.1, 0.96, 0.05), 2):
+        tp = fp = fn = 0
+        for pred, true in zip(candidates, truths):
+            m = match_points(pred[pred[:, 2] >= t, :2], true, s.radius * s.scale)
+            tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+        if f1 > best["f1"]:
+            best = {"threshold": float(t), "f1": f1}
+    fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict")
+    save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed},
+                                  "threshold": best["threshold"], "threshold_f1_validation_images": best["f1"]})
+    return best
 
 
 # ------------------------------------------------------------------------------------ detection
@@ -310,29 +348,37 @@ class BranchDetector:
         norm = payload["normalisation"]
         self.mean = np.asarray(norm["mean"], np.float32)
         self.std = np.asarray(norm["std"], np.float32)
-        self.threshold = float((payload.get("metrics") or {}).get("threshold", 0.5))
+        self.threshold = float(payload.get("threshold", (payload.get("metrics") or {}).get("threshold", 0.5)))
         self.tile, self.overlap, self.batch = tile, overlap, batch
         self.path = path
         self.meta = {k: v for k, v in payload.items() if k != "state_dict"}
 
     def predict(self, image: np.ndarray, mask: np.ndarray | None = None) -> BranchPrediction:
         """Heat-map and root probability of an ``H x W [x 3]`` image in [0, 1] (``mask`` if the model reads one)."""
-        from .unet import predict_tiled
-
         image = np.asarray(image)
         if image.dtype.kind != "f":
             image = io.to_float(image)[0]
         colour = self.model.config.in_channels - int(self.settings.mask_input)
-        x = work_image(image, mask, self.settings, colour)
+        return self.predict_work(work_image(image, mask, self.settings, colour))
+
+    def predict_work(self, x: np.ndarray) -> BranchPrediction:
+        """Outputs for an input already at work scale (``h x w x C``, as :func:`work_image` makes it)."""
+        from .unet import predict_tiled
+
         out = predict_tiled(self.model, (x - self.mean) / self.std, self.runtime, tile=self.tile,
                             overlap=self.overlap, batch=self.batch, activation="sigmoid",
                             multiple=self.model.config.multiple)
         return BranchPrediction(out[0], out[1] if self.settings.mask_head else None, self.settings.scale)
 
+    @property
+    def min_distance(self) -> int:
+        """Non-maximum suppression radius in work px: half the matching radius."""
+        return max(1, int(round(self.settings.radius * self.settings.scale / 2)))
+
     def peaks(self, prediction: BranchPrediction, threshold: float | None = None) -> np.ndarray:
         """``K x 3`` full-size (x, y, score) peaks of a prediction's heat-map (threshold: the trained one)."""
         t = self.threshold if threshold is None else threshold
-        peaks = find_peaks(prediction.heat, t, min_distance=max(1, int(round(self.settings.radius * prediction.scale / 2))))
+        peaks = find_peaks(prediction.heat, t, min_distance=self.min_distance)
         return to_full(peaks, prediction.scale)
 
     def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
