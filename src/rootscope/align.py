@@ -11,7 +11,9 @@ Coarse to fine, in three steps:
 2. **Intensity refinement at full resolution.** The reference is cut into a grid of textured patches;
    each patch of the moving image is warped with the current estimate and its residual shift is found
    by ECC (``cv2.findTransformECC``, translation model, zero-mean normalised so gain/offset changes do
-   not matter). Each patch gives one sub-pixel point correspondence; the requested model is fitted to
+   not matter) on high-passed patches (a fixed lamp gradient must not hold a patch in place). Patches
+   sit where structure runs in two directions; a patch on a straight edge only (its shift along the
+   edge is undetermined) is skipped. Each patch gives one sub-pixel point correspondence; the requested model is fitted to
    them by least squares, dropping patches whose shift disagrees with the consensus, and the whole step
    runs twice. This is ECC at full resolution where it matters (sub-pixel), at the cost of a few dozen
    small patches instead of the whole image.
@@ -53,6 +55,8 @@ MIN_SCORE = 0.3
 MAX_RESIDUAL_PX = 1.5
 FALLBACK_MAX_RESIDUAL_PX = 0.5
 MIN_OVERLAP = 0.2
+PATCH_MAX = 128
+HIGH_PASS_SIGMA = 8.0
 #: ECC stop rule for one patch and pass (3 passes): 10 iterations or a correlation gain below 1e-4.
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-4)
 
@@ -246,12 +250,16 @@ def _patch_candidates(ref_small: np.ndarray, factor: float, ref_shape: tuple[int
     """Top-left corners (x, y, full-resolution px) of the reference patches to refine on.
 
     The reference is split into ``grid`` x ``grid`` cells; in each, the patch goes where the band-pass
-    structure energy (at most 256 px wide, smoothed to patch size) is largest, so patches sit on rim,
-    label, specks and roots rather than on blank agar.
+    image (at most 256 px wide) has the most two-directional structure over a patch (Shi-Tomasi
+    measure), so patches sit on label text, rim corners, specks and root bends rather than on blank agar
+    or along a straight edge.
     """
     tiny, shrink = _reduce(ref_small, 256)
     scale = factor * shrink  # full-resolution px -> tiny px
-    energy = cv2.GaussianBlur(_bandpass(tiny, 0.7, 3.0) ** 2, (0, 0), max(0.7, size * scale / 4.0))
+    block = int(np.clip(round(size * scale), 3, 31)) | 1
+    # smaller eigenvalue of the structure tensor over a patch: high only where structure runs in two
+    # directions (a straight rim edge pins a patch across the edge but lets it slide along)
+    energy = cv2.cornerMinEigenVal(_bandpass(tiny, 0.7, 3.0), block, 3)
     rows = np.linspace(0, tiny.shape[0], grid + 1).astype(int)
     cols = np.linspace(0, tiny.shape[1], grid + 1).astype(int)
     centres = []
@@ -293,6 +301,18 @@ def _unchanged(template: np.ndarray, patch: np.ndarray, limit: float = 2.5) -> n
     return (cv2.dilate(changed, np.ones((5, 5), np.uint8)) == 0).astype(np.uint8)
 
 
+def _edge_only(template: np.ndarray, ratio: float = 0.05) -> bool:
+    """True when a patch's structure runs in one direction only (aperture problem: its shift along the
+    edge is undetermined), judged by the eigenvalue ratio of its summed structure tensor."""
+    smooth = cv2.GaussianBlur(template, (0, 0), 1.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    xx, yy, xy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
+    root = np.sqrt(((xx - yy) / 2) ** 2 + xy**2)
+    big, small = (xx + yy) / 2 + root, (xx + yy) / 2 - root
+    return big <= 0 or small / big < ratio
+
+
 def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners: np.ndarray,
                   size: int, masked: bool) -> tuple[np.ndarray, np.ndarray]:
     """ECC translation of every patch: returns (reference centres N x 2, moving points N x 2).
@@ -314,6 +334,12 @@ def _patch_shifts(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, corners:
             patch = cv2.warpPerspective(mov, to_patch, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         mask = _unchanged(template, patch) if masked else None
         if mask is not None and mask.mean() < 0.5:
+            continue
+        # high-pass both: a fixed illumination gradient (scanner lamp, vignetting) must not hold the
+        # patch at the scanner's position
+        template = template - cv2.GaussianBlur(template, (0, 0), HIGH_PASS_SIGMA)
+        patch = patch - cv2.GaussianBlur(patch, (0, 0), HIGH_PASS_SIGMA)
+        if _edge_only(template):
             continue
         shift = np.eye(2, 3, dtype=np.float32)
         try:
@@ -364,7 +390,7 @@ def _min_points(model: str) -> int:
 def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, ref_small: np.ndarray,
             factor: float, passes: int = 3) -> tuple[np.ndarray, int, float, str]:
     """Full-resolution patch ECC refinement; returns (matrix, patches used, residual px, problem)."""
-    size = int(np.clip(min(ref.shape) // 10, 64, 128))
+    size = int(np.clip(min(ref.shape) // 10, 64, PATCH_MAX))
     used, residual = 0, float("nan")
     candidates = _patch_candidates(ref_small, factor, ref.shape, size)
     for step in range(passes):
