@@ -104,6 +104,7 @@ def synthetic(args, tmp: Path) -> list[dict]:
     print(f"synthetic: {len(train_frames)} training frames, {len(test_frames)} unseen test frames, "
           f"{sum(map(len, truths))} true branching points ({time.perf_counter() - t:.0f} s to generate)")
     rows: list[dict] = []
+    skeleton: list[np.ndarray] = []
     variants = [("network", br.BranchSettings())] if not args.only_mask_input else []
     if args.mask_input or args.only_mask_input:
         variants.append(("network + true mask input", br.BranchSettings(mask_input=True)))
@@ -113,14 +114,13 @@ def synthetic(args, tmp: Path) -> list[dict]:
         det = train_net(samples, tmp / f"synth_{len(rows)}.pt", args.minutes, settings, label)
         preds = [det.predict(f.image, f.mask == 1) for f in test_frames]
         score(rows, label, [det.peaks(p) for p in preds], truths, args.radius)
-        if label == variants[0][0]:
+        if not skeleton:
             skeleton = [br.skeleton_points(f.mask == 1, f.mask == 2) for f in test_frames]
             score(rows, "skeleton baseline (true mask)", skeleton, truths, args.radius)
             score(rows, "raw skeleton junctions (true mask)", [br.junction_points(f.mask == 1) for f in test_frames],
                   truths, args.radius)
-            fused = [br.fuse(det.peaks(p), s, p, **det.fusion_levels())
-                     for p, s in zip(preds, skeleton)]
-            score(rows, "fusion (network + skeleton)", fused, truths, args.radius)
+        fused = [br.fuse(det.peaks(p), s, p, **det.fusion_levels()) for p, s in zip(preds, skeleton)]
+        score(rows, f"fusion ({label} + skeleton)", fused, truths, args.radius)
     print_rows(f"synthetic plates ({args.size} px, unseen plates), F1 at {args.radius:g} px", rows)
     return rows
 
