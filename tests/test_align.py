@@ -132,6 +132,14 @@ def test_growing_roots_and_condensation_do_not_pull_the_estimate(plate):
     assert reg.score < 0.95  # the content did change
 
 
+def test_a_fixed_lamp_gradient_does_not_hold_the_plate_in_place(plate):
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    lamp = (0.6 + 0.5 * xx + 0.3 * yy - 0.4 * (xx - 0.5) ** 2)[..., None].astype(np.float32)
+    truth = similarity(4, (-30, 22), plate.shape)
+    reg = estimate_transform(np.clip(plate * lamp, 0, 1), np.clip(move(plate, truth) * lamp, 0, 1))
+    assert_accurate(reg, truth, plate.shape)
+
+
 @pytest.mark.parametrize(("model", "truth"), [
     ("translation", np.array([[1, 0, 17.3], [0, 1, -9.6], [0, 0, 1]])),
     ("rigid", similarity(6, (-20, 12), (SIZE, SIZE))),
