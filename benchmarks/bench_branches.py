@@ -159,7 +159,7 @@ def speed(args, tmp: Path) -> None:
     from rootscope.unet import UNet, UNetConfig, predict_tiled
     from rootscope.unet.runtime import Runtime
 
-    rng = np.random.default_rng(0)
+    torch.set_num_threads(args.speed_threads)
     frame = synth_frames(range(7, 8), 1, 2000)[0]
     image = frame.image
     samples = [br.make_sample(image, frame_points(frame), frame.mask == 1, name="speed")]
@@ -171,21 +171,24 @@ def speed(args, tmp: Path) -> None:
     plain.load_state_dict(torch.load(model, weights_only=True)["state_dict"])
     plain.eval()
     fp32 = Runtime(torch.device("cpu"), None, channels_last=False)
-    ours, base = [], []
+    ours, fused, base = [], [], []
     for _ in range(args.repeats):
         t = time.perf_counter()
         det.detect(image)
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
+        det.detect(image, fuse_junctions=True)
+        fused.append(time.perf_counter() - t)
+        t = time.perf_counter()
         heat = predict_tiled(plain, (image - det.mean) / det.std, fp32, tile=512, overlap=64, batch=1,
                              activation="sigmoid")[0]
         br.find_peaks(heat, det.threshold, 3)
         base.append(time.perf_counter() - t)
-    del rng
-    print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} threads, machine shared)")
+    print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} torch threads, machine shared), "
+          f"seconds, best of {args.repeats}")
     print(f"{'figure':34s} {'ours':>8s} {'baseline':>9s} {'ratio':>6s}")
-    print(f"{'seconds per image (best of ' + str(args.repeats) + ')':34s} {min(ours):8.2f} {min(base):9.2f} "
-          f"{min(base) / min(ours):6.1f}x")
+    for name, times in (("network peaks", ours), ("network + skeleton fusion", fused)):
+        print(f"{name:34s} {min(times):8.2f} {min(base):9.2f} {min(base) / min(times):6.1f}x")
     print(f"  ours: half-size work image, BatchNorm folded, {det.runtime.label}, batched tiles; "
           "baseline: same network at full size, plain fp32, one tile at a time. Target < 5 s.")
 
@@ -206,6 +209,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a shared 2-core machine 2 threads thrash, ~15x slower)")
+    parser.add_argument("--speed-threads", type=int, default=2, help="torch threads for the detection timing")
     parser.add_argument("--tile", type=int, default=ARGS.tile, help="training tile side (work px)")
     parser.add_argument("--width", type=int, default=ARGS.width)
     parser.add_argument("--depth", type=int, default=ARGS.depth)

@@ -421,8 +421,8 @@ def is_branch_model(path: str | os.PathLike) -> bool:
     return is_unet_model(path) and read_model_file(path).get("kind") == KIND
 
 
-def load_branch_model(path: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
-                      tile: int = 512, overlap: int = 64, batch: int = 4) -> BranchDetector:
+def load_branch_model(path: str | os.PathLike, *, device: str = "auto", precision: str = "auto", tile: int = 512,
+                      overlap: int = 64, batch: int = 4) -> BranchDetector:
     """Load a branch-point model file (safely) made by :func:`train_branches`.
 
     Raises ModelError naming the file when it is another kind of model.
@@ -436,8 +436,8 @@ def load_branch_model(path: str | os.PathLike, *, device: str = "auto", precisio
                          "one with `rootscope branches train`.")
     model = build_model(payload, path)
     multiple = model.config.multiple
-    return BranchDetector(model, payload, runtime=select_runtime(device, precision), path=path,
-                          tile=-(-tile // multiple) * multiple, overlap=-(-overlap // multiple) * multiple, batch=batch)
+    return BranchDetector(model, payload, runtime=select_runtime(device, precision), path=path, batch=batch,
+                          tile=-(-tile // multiple) * multiple, overlap=-(-overlap // multiple) * multiple)
 
 
 # ------------------------------------------------------------------------------------ baseline, fusion
@@ -513,8 +513,8 @@ def load_point_set(image_dir: str | os.PathLike, points_dir: str | os.PathLike, 
 
     Root masks (for the mask head or mask input) come from ``mask_dir`` (``<stem>.png``, root > 0) or,
     for RSML points, are drawn from the RSML at ``root_width_px``; a CSV without a mask trains no mask
-    head (the returned settings say so). Returns ``(samples, settings, names of images without points)``. Raises InputError naming the folder
-    when no image has a point file.
+    head (the returned settings say so). Returns ``(samples, settings, names of images without
+    points)``. Raises InputError naming the folder when no image has a point file.
     """
     from .unet.data import _find_partner, image_channels
 
