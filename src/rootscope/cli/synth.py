@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -30,14 +31,21 @@ def synth(
 
 
 @app.command()
-def demo(out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo experiment.")) -> None:
-    """Generate a small synthetic experiment (2 plates x 4 scans) with ground-truth overlays."""
-    from ..synth import write_experiment
+def demo(
+    out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo experiment."),
+    size: int = typer.Option(1000, "--size", help="Side of each square scan in pixels."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Random seed of the demo plates."),
+) -> None:
+    """Synthetic experiment (2 plates x 4 scans) -> model trained on the fly -> rootscope run -> report,
+    with errors against the synthetic ground truth."""
+    from ..demo import run_demo
 
-    paths = write_experiment(out, plates=2, frames=4, seed=0, overlays=True)
-    overlays = sorted((out / "truth").glob("*/*_overlay.png"))
-    typer.echo(f"scans ({len(paths)}):            {out / 'raw'}/<plate>/")
-    typer.echo(f"ground truth:           {out / 'truth'}/<plate>/ (mask, rsml, csv, matrix)")
-    typer.echo(f"ground-truth overlays ({len(overlays)}):")
-    for path in overlays:
-        typer.echo(f"  {path}")
+    start = time.perf_counter()
+    result = run_demo(out, size=size, seed=seed, echo=typer.echo)
+    typer.echo(f"\n{result.summary}")
+    typer.echo(f"report: {result.report}")
+    typer.echo(f"tables: {out / 'out'}/traits.csv, roots.csv, classes.csv; RSML and overlays in {out / 'out'}/<plate>/")
+    typer.echo(f"\nerrors against the synthetic ground truth ({size} px scans, "
+               f"{len(result.scores.plants)} plant-scans):\n{result.scores.table()}")
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    typer.echo(f"\ntime: {time.perf_counter() - start:.0f} s ({steps})")

@@ -1,0 +1,310 @@
+"""The demo: a synthetic experiment through the whole pipeline, scored against its exact ground truth.
+
+:func:`run_demo` does what ``make demo`` (``rootscope demo OUT``) shows:
+
+1. :func:`rootscope.synth.write_experiment`: ``plates`` x ``frames`` scans of ``size`` px with truth
+   (masks, RSML, branching points, lengths, the matrix of each scan back to the first);
+2. :func:`train_model`: a pixel classifier (Random Forest; classes root, seed, shoot, background)
+   trained from generated scribbles on a plate of another seed, saved to ``OUT/models/``;
+3. ``OUT/rootscope.toml`` pointing at it, then :func:`rootscope.pipeline.run_experiment`
+   (align -> segment -> architecture and traits -> report);
+4. :func:`score_experiment`: what the pipeline wrote, compared with the truth (alignment corner error,
+   root Dice, trait errors per plant, branching-point F1).
+
+>>> result = run_demo("out/demo")           # doctest: +SKIP
+>>> print(result.table())                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from . import io, rsml, synth
+from .align import apply, corner_error
+from .metrics import dice, match_points
+
+#: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
+CLASSES = ["root", "seed", "shoot", "background"]
+ORDER = (1, 2, 3, 0)
+
+
+@dataclass
+class DemoScores:
+    """Figures of one demo run (see :meth:`table`). Lengths in px unless named ``_mm``."""
+
+    corner_error_px: np.ndarray  # mean corner error of each moved scan
+    corner_max_px: float
+    align_failed: int
+    root_dice: np.ndarray  # per scan
+    plants: pd.DataFrame  # one row per truth plant and scan (matched or not)
+    spurious_plants: int
+    branch_tp: dict[float, tuple[int, int, int]]  # radius px -> (tp, fp, fn), over all scans
+    branch_tp_emerged: dict[float, tuple[int, int, int]]
+    scans: int
+
+    def table(self) -> str:
+        """The figures as a compact text table: figure | value | target."""
+        p = self.plants[self.plants.matched]
+        rows = [
+            ("scans measured", f"{self.scans}", ""),
+            ("alignment corner error mean / max (px)",
+             f"{_mean(self.corner_error_px):.2f} / {self.corner_max_px:.2f}" if len(self.corner_error_px) else "n/a",
+             "< 1 px mean"),
+            ("alignment failures", f"{self.align_failed}", "0"),
+            ("root Dice, median over scans (min)", f"{np.median(self.root_dice):.3f} ({self.root_dice.min():.3f})", ""),
+            ("plants matched by seed / truth (spurious)",
+             f"{int(self.plants.matched.sum())} / {len(self.plants)} ({self.spurious_plants})", "all (0)"),
+            ("primary length, median |error| %", f"{_median(p.primary_err):.2f}", "< 2"),
+            ("total length, median |error| %", f"{_median(p.total_err):.2f}", "< 3"),
+            ("lateral count exact (emerged laterals)", f"{_mean(p.laterals == p.true_laterals_emerged) * 100:.0f} %",
+             ">= 90 %"),
+            ("lateral count exact (all truth laterals)", f"{_mean(p.laterals == p.true_laterals) * 100:.0f} %", ""),
+        ]
+        for radius, counts in self.branch_tp.items():
+            rows.append((f"branching points F1 @{radius:g} px, architecture (all / emerged)",
+                         f"{_f1(*counts):.3f} / {_f1(*self.branch_tp_emerged[radius]):.3f}", ">= 0.95"))
+        rows.append(("branching points F1, branches U-Net", "not run", "training exceeds the demo's time"))
+        width = [max(len(r[i]) for r in rows) for i in range(3)]
+        line = lambda r: f"{r[0]:<{width[0]}} | {r[1]:>{width[1]}} | {r[2]}"  # noqa: E731
+        head = line(("figure", "value", "target"))
+        return "\n".join([head, "-" * len(head)] + [line(r) for r in rows])
+
+
+@dataclass
+class DemoResult:
+    """A finished demo: where things are, the scores and seconds per step."""
+
+    root: Path
+    report: Path | None
+    scores: DemoScores
+    seconds: dict[str, float] = field(default_factory=dict)
+    summary: str = ""
+
+
+def _mean(x) -> float:
+    x = np.asarray(x, float)
+    return float(x.mean()) if x.size else float("nan")
+
+
+def _median(x) -> float:
+    x = np.asarray(x, float)
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
+# ------------------------------------------------------------------------------------ training
+def background_strokes(mask: np.ndarray, n: int = 150, length_px: int = 40, width: int = 2, clear_px: float = 6.0,
+                       seed: int = 0) -> np.ndarray:
+    """Short straight strokes (bool ``H x W``) at ``n`` random places of the background (mask value 0)
+    at least ``clear_px`` px from any other class: what a person paints over the plate, its rim and
+    the scanner bed so that the classifier learns the whole background, not only the agar by the roots."""
+    free = cv2.distanceTransform((np.asarray(mask) == 0).astype(np.uint8), cv2.DIST_L2, 3) > clear_px
+    rows, cols = np.nonzero(free)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(rows.size, min(n, rows.size), replace=False)
+    canvas = np.zeros(free.shape, np.uint8)
+    for r, c, angle in zip(rows[pick], cols[pick], rng.uniform(0, np.pi, pick.size)):
+        half = 0.5 * length_px * np.array([np.cos(angle), np.sin(angle)])
+        a, b = np.rint([c, r] - half).astype(int), np.rint([c, r] + half).astype(int)
+        cv2.line(canvas, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, width)
+    return (canvas > 0) & free
+
+
+def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tuple[int, ...] = (998, 999),
+                frames: int = 4, trees: int = 30, corrections: int = 0) -> Path:
+    """Train and save the demo's pixel classifier (:data:`CLASSES`) from generated scribbles.
+
+    One training plate per synthetic seed in ``seeds`` (each its own agar and root colours, as plates
+    from different batches): the last of ``frames`` scans (older plants: more laterals). Labels:
+    :func:`rootscope.scribbles.make_scribbles` strokes per class plus :func:`background_strokes`,
+    then ``corrections`` rounds of :func:`~rootscope.scribbles.add_corrections` (the ilastik loop:
+    paint where the prediction is wrong, retrain). ``trees`` Random Forest trees, grey features.
+    """
+    from .pixel import ForestParams, PixelClassifier, PostProcess
+    from .scribbles import add_corrections, make_scribbles, mask_to_labels
+
+    plates = [synth.make_series(frames, seed=s, config=config)[-1] for s in seeds]
+    labels = []
+    for s, frame in zip(seeds, plates):
+        strokes = make_scribbles(frame.mask, ORDER, fraction=0.006, seed=s)
+        strokes[background_strokes(frame.mask, seed=s) & (strokes == 0)] = CLASSES.index("background") + 1
+        labels.append(strokes)
+    images = [frame.image for frame in plates]
+    for k in range(corrections + 1):
+        model = PixelClassifier(forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
+                                postprocess=PostProcess(min_object_px=20, max_hole_px=10))
+        model.fit(images, labels, CLASSES, sources=[f"synthetic plate, seed {s}" for s in seeds])
+        if k < corrections:
+            labels = [add_corrections(lab, model.predict(f.image), mask_to_labels(f.mask, ORDER),
+                                      budget_px=int(0.002 * lab.size), seed=k) for lab, f in zip(labels, plates)]
+    return model.save(path)
+
+
+# ------------------------------------------------------------------------------------- scoring
+def _match_seeds(truth_xy: np.ndarray, found_xy: np.ndarray, max_px: float) -> dict[int, int]:
+    """Truth index -> found index, one to one (Hungarian on distance), pairs within ``max_px`` only."""
+    if not len(truth_xy) or not len(found_xy):
+        return {}
+    cost = np.hypot(*(truth_xy[:, None, :] - found_xy[None, :, :]).transpose(2, 0, 1))
+    rows, cols = linear_sum_assignment(cost)
+    return {int(r): int(c) for r, c in zip(rows, cols) if cost[r, c] <= max_px}
+
+
+def score_experiment(root: str | os.PathLike, radii: tuple[float, ...] = (5.0,)) -> DemoScores:
+    """Compare what :func:`rootscope.pipeline.run_experiment` wrote under ``root/out`` with the truth
+    that :func:`rootscope.synth.write_experiment` wrote under ``root/truth``.
+
+    Truth is carried into the aligned (first-scan) frame by the truth matrices. Alignment: corner error
+    (px) of each written transform against the truth matrix, moved scans only. Segmentation: Dice of
+    the root class inside the part of the aligned frame that the scan covers. Plants: truth seed (first
+    point of the primary root) matched to the ``seed_x_px, seed_y_px`` of ``traits/<scan>.csv`` within
+    3 mm; relative errors (%) of primary and total length, lateral counts. Branching points: the
+    laterals' first points in ``rsml/<scan>.rsml`` matched to the truth within each of ``radii`` px.
+    """
+    root = Path(root)
+    out = root / "out"
+    corner, corner_max, failed, dices, plants, spurious, scans = [], 0.0, 0, [], [], 0, 0
+    branch = {r: np.zeros(3, int) for r in radii}
+    branch_emerged = {r: np.zeros(3, int) for r in radii}
+    for truth_dir in sorted(p for p in (root / "truth").iterdir() if p.is_dir()):
+        plate = truth_dir.name
+        for matrix_file in sorted(truth_dir.glob("*_matrix.json")):
+            stem = matrix_file.name[: -len("_matrix.json")]
+            meta = io.read_json(matrix_file)
+            truth_matrix, px_per_mm = np.asarray(meta["matrix"], float), float(meta["px_per_mm"])
+            done = out / plate / "traits" / f"{stem}.csv"
+            record_file = out / plate / "transforms" / f"{stem}.json"
+            record = io.read_json(record_file) if record_file.exists() else {"ok": False}
+            if not record["ok"] or not done.exists():
+                failed += not record["ok"]
+                continue
+            scans += 1
+            truth_mask = io.read_labels(truth_dir / f"{stem}_mask.png")
+            shape = truth_mask.shape
+            if stem != meta["reference"]:
+                mean, worst = corner_error(np.asarray(record["matrix"], float), truth_matrix, shape)
+                corner.append(mean)
+                corner_max = max(corner_max, worst)
+            # segmentation, in the aligned frame
+            size = (shape[1], shape[0])
+            moved = cv2.warpPerspective(truth_mask, truth_matrix, size, flags=cv2.INTER_NEAREST)
+            inside = cv2.warpPerspective(np.ones(shape, np.uint8), truth_matrix, size, flags=cv2.INTER_NEAREST) > 0
+            classes = io.read_json(out / plate / "masks" / f"{stem}.json")["classes"]
+            found = io.read_labels(out / plate / "masks" / f"{stem}.png") == classes.index("root") + 1
+            dices.append(dice(found & inside, (moved == 1) & inside))
+            # plants, matched by seed
+            scene = rsml.read_rsml(truth_dir / f"{stem}.rsml")
+            lengths = pd.read_csv(truth_dir / f"{stem}_lengths.csv")
+            short = _short_laterals(scene)
+            hidden = np.array([(str(p), int(r)) in short for p, r in zip(lengths.plant, lengths.root)], bool)
+            kept = [p for p in scene.plants if p.roots and len(p.roots[0].points)]
+            truth_seeds = apply(truth_matrix, np.array([p.roots[0].points[0, :2] for p in kept]).reshape(-1, 2))
+            traits = pd.read_csv(done)
+            traits = traits[traits.plant > 0]
+            pairs = _match_seeds(truth_seeds, traits[["seed_x_px", "seed_y_px"]].to_numpy(float), 3 * px_per_mm)
+            spurious += len(traits) - len(pairs)
+            for i, plant in enumerate(kept):
+                t = lengths[lengths.plant == int(plant.id)]
+                row = {"plate": plate, "scan": stem, "plant": plant.id, "matched": i in pairs,
+                       "true_primary_mm": t.length_mm[t.order == 1].sum(), "true_total_mm": t.length_mm.sum(),
+                       "true_laterals": int((t.order == 2).sum()),
+                       "true_laterals_emerged": int(((t.order == 2) & ~hidden[t.index]).sum())}
+                if i in pairs:
+                    ours = traits.iloc[pairs[i]]
+                    row.update(primary_mm=ours.primary_length_mm, total_mm=ours.total_length_mm,
+                               laterals=int(ours.lateral_count))
+                    row["primary_err"] = 100 * abs(row["primary_mm"] / row["true_primary_mm"] - 1)
+                    row["total_err"] = 100 * abs(row["total_mm"] / row["true_total_mm"] - 1)
+                plants.append(row)
+            # branching points
+            points = rsml.branching_points(rsml.read_rsml(out / plate / "rsml" / f"{stem}.rsml"))[["x", "y"]].to_numpy()
+            bp = pd.read_csv(truth_dir / f"{stem}_branch_points.csv")
+            truth_bp = apply(truth_matrix, bp[["x", "y"]].to_numpy(float).reshape(-1, 2))
+            visible = ~np.array([(str(p), int(r)) in short for p, r in zip(bp.plant, bp.root)], bool).reshape(-1)
+            for radius in radii:
+                for tally, pts in ((branch, truth_bp), (branch_emerged, truth_bp[visible])):
+                    m = match_points(points, pts, radius)
+                    tally[radius] += (m.tp, m.fp, m.fn)
+    table = pd.DataFrame(plants)
+    for col in ("primary_err", "total_err", "laterals"):
+        if col not in table:
+            table[col] = np.nan
+    return DemoScores(np.array(corner), corner_max, failed, np.array(dices), table, spurious,
+                      {r: tuple(int(v) for v in c) for r, c in branch.items()},
+                      {r: tuple(int(v) for v in c) for r, c in branch_emerged.items()}, scans)
+
+
+def _short_laterals(scene: rsml.Scene) -> set[tuple[str, int]]:
+    """(plant id, root number) of the laterals shorter than their parent's diameter where they leave
+    it: they lie inside the parent's outline, so no mask shows them. Root numbers as in the truth
+    tables (RSML ids ``<plant>.<root>``)."""
+    out = set()
+    for plant in scene.plants:
+        for parent in plant.all_roots():
+            for child in parent.children:
+                if not len(child.points):
+                    continue
+                j = int(np.argmin(np.hypot(*(parent.points[:, :2] - child.points[0, :2]).T)))
+                width = parent.functions.get("diameter", np.zeros(len(parent.points)))[j]
+                if rsml.root_length(child) < width:
+                    out.add((plant.id, int(child.id.split(".")[-1])))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- demo
+def run_demo(
+    root: str | os.PathLike = "out/demo",
+    *,
+    size: int = 1000,
+    plates: int = 2,
+    frames: int = 4,
+    seed: int = 0,
+    train_seeds: tuple[int, ...] = (998, 999),
+    trees: int = 30,
+    workers: int = 1,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> DemoResult:
+    """Write a synthetic experiment to ``root``, train a model, run the pipeline and score it.
+
+    ``size`` px square scans (7.4 px/mm at 1000), ``plates`` x ``frames`` scans from ``seed``; the
+    model is trained on synthetic seeds ``train_seeds`` (not demo plates) with ``trees`` trees.
+    ``workers`` goes to :func:`rootscope.pipeline.run_experiment` (default 1: at this size a serial
+    run beats process workers on 2 cores, whose start-up and numba compilation cost more than they
+    save). A rerun on the same folder regenerates the scans and model files with the same
+    content and the pipeline redoes only what changed.
+    """
+    from .pipeline import run_experiment
+
+    root = Path(root)
+    cfg = synth.SynthConfig(size=size)
+    seconds = {}
+    start = time.perf_counter()
+    echo(f"1/4 synthetic experiment: {plates} plates x {frames} scans, {size} px ({cfg.px_per_mm:.2f} px/mm) "
+         f"-> {root / 'raw'}")
+    synth.write_experiment(root, plates=plates, frames=frames, seed=seed, config=cfg)
+    seconds["synth"] = time.perf_counter() - start
+    echo(f"2/4 pixel classifier (Random Forest, {trees} trees) from scribbles on synthetic plates of seeds "
+         f"{', '.join(map(str, train_seeds))}")
+    model = train_model(root / "models" / "root_rf.model", cfg, seeds=train_seeds, frames=frames, trees=trees)
+    seconds["train"] = time.perf_counter() - start - sum(seconds.values())
+    io.write_text(root / "rootscope.toml", f'[models]\npixel = "{model.relative_to(root).as_posix()}"\n')
+    echo("3/4 rootscope run: align -> segment -> architecture and traits -> report")
+    result = run_experiment(root, workers=workers, progress=progress)
+    seconds["pipeline"] = time.perf_counter() - start - sum(seconds.values())
+    echo("4/4 scoring against the synthetic ground truth")
+    scores = score_experiment(root)
+    seconds["score"] = time.perf_counter() - start - sum(seconds.values())
+    return DemoResult(root, result.report, scores, seconds, result.summary)
