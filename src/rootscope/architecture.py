@@ -467,7 +467,10 @@ def find_architecture(
     ``mask`` is a boolean ``H x W`` root mask. Seeds (one plant each) come from ``seed_mask`` (the
     centroid of each seed blob; roots that start within the blob's reach belong to it), from
     ``seed_points`` (``K x 2`` (row, col)), or else from the top of each skeleton component longer than
-    ``min_plant_length_px``. ``seed_radius_px`` is how far from a seed point a root may start (and
+    ``min_plant_length_px``; with a seed mask, a root system that touches no seed blob (its seed was
+    not segmented) starts at its top too. A seed with less than ``min_plant_length_px`` of root is
+    not a plant (a speck of the seed class, or a seed not yet germinated): it is left out with a
+    warning. ``seed_radius_px`` is how far from a seed point a root may start (and
     how close two component tops must be to be one plant); defaults follow the root width. Branches
     that leave within the seed radius are first-order roots (seminal roots of cereals). An unbranched
     lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
@@ -486,21 +489,29 @@ def find_architecture(
     seeds, blobs = seeds_from_mask(seed_mask) if seed_mask is not None else (np.zeros((0, 2)), [])
     if seed_mask is not None and not blobs:
         arch.warnings.append(f"{name}: no seed in the seed class; plants start at the top of each root system")
+    radius = seed_radius_px if seed_radius_px is not None else 6 * root_r + 10
+    radii: list[float] = []
     if blobs:
         reach = 2 * root_r + 3  # a root starts within this many px of its seed's outline
         for blob in blobs:
             near = cKDTree(blob).query(g.nodes, distance_upper_bound=reach)[0]
             zones.append(np.flatnonzero(np.isfinite(near)))
         radii = [float(np.sqrt(len(b) / np.pi)) + reach for b in blobs]
+        # root systems that no seed blob touches (their seed was not segmented) start at their top
+        comp = _components(g)
+        seeded = set(comp[np.concatenate(zones)].tolist()) if zones else set()
+        tops = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
+        tops = np.array([t for t in tops if comp[np.flatnonzero((g.nodes == t).all(1))[0]] not in seeded]).reshape(-1, 2)
+        if len(tops):
+            arch.warnings.append(f"{name}: {len(tops)} root system(s) touch no seed of the seed class; they start at their top")
+    elif seed_points is not None:
+        tops = np.asarray(seed_points, float).reshape(-1, 2)
     else:
-        radius = seed_radius_px if seed_radius_px is not None else 6 * root_r + 10
-        if seed_points is not None:
-            seeds = np.asarray(seed_points, float).reshape(-1, 2)
-        else:
-            seeds = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
-        for s in seeds:
-            zones.append(np.flatnonzero(np.hypot(*(g.nodes - s).T) <= radius))
-        radii = [radius] * len(seeds)
+        tops = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
+    for s in tops:
+        zones.append(np.flatnonzero(np.hypot(*(g.nodes - s).T) <= radius))
+    seeds = np.vstack([seeds, tops])
+    radii += [radius] * len(tops)
     if seed_radius_px is not None:
         radii = [seed_radius_px] * len(seeds)
     # roots fanning out of a seed are not crossings
@@ -521,12 +532,16 @@ def find_architecture(
     dist_g, pred, src, best = _assign(g, seeds, zones)
     n = len(g.nodes)
     hang = _hang_points(g, dist_g, pred, best)
+    short = 0
     for i, seed in enumerate(seeds):
-        plant = PlantArchitecture(id=i + 1, seed=np.asarray(seed, float))
-        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, bool(blobs))
+        plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
+        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < len(blobs))
+        if sum(r.length_px for r in plant.roots) < min_plant_length_px:
+            short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
+            continue
         arch.plants.append(plant)
-        if not plant.roots:
-            arch.warnings.append(f"{name}: plant {i + 1} at (row {seed[0]:.0f}, col {seed[1]:.0f}) has no root attached")
+    if short:
+        arch.warnings.append(f"{name}: {short} seed(s) with less than {min_plant_length_px:.0f} px of root left out")
     unreached = [e for e in g.edges.values() if src[e.u] < 0 and src[e.v] < 0]
     arch.unassigned_length_px = float(sum(path_length(e.path) for e in unreached))
     return arch

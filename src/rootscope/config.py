@@ -128,7 +128,7 @@ class ArchitectureSettings(_Section):
     min_area_px: int = Field(default=30, ge=0)
     max_hole_px: int = Field(default=20, ge=0)
     bridge_px: int = Field(default=0, ge=0)
-    spur_factor: float = Field(default=2.0, ge=0)
+    spur_factor: float = Field(default=1.0, ge=0)
     min_plant_length_mm: float = Field(default=2.0, ge=0)
     seed_radius_mm: float | None = Field(default=None, gt=0)
     smooth_sigma: float = Field(default=2.0, ge=0)
@@ -366,7 +366,7 @@ max_hole_px = 20
 # Close gaps up to this length (px) along a root (0 = off).
 bridge_px = 0
 # Skeleton spurs shorter than spur_factor x the local root radius are pruned.
-spur_factor = 2.0
+spur_factor = 1.0
 # Without seeds in the mask, a plant is a skeleton component at least this long (mm).
 min_plant_length_mm = 2.0
 # How far from a seed a root may start (mm); unset: from the root width.

@@ -362,8 +362,6 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
         raise ConfigError(f"{inputs['model'] if 'model' in inputs else inputs['classes']}: the model has no "
                           f"'root' class (classes: {classes}); use a model trained with a class named root.")
     roots, seeds = architecture.split_classes(mask, by_name["root"], by_name.get("seed"), name=str(inputs["mask"]))
-    if seeds is not None and not len(architecture.seeds_from_mask(seeds)[0]):
-        seeds = None  # seed class only as specks: find plants from the tops of root systems instead
     opts = config.architecture
     arch = architecture.find_architecture(
         roots, seed_mask=seeds, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
