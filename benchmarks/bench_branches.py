@@ -209,7 +209,8 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a shared 2-core machine 2 threads thrash, ~15x slower)")
-    parser.add_argument("--speed-threads", type=int, default=2, help="torch threads for the detection timing")
+    parser.add_argument("--speed-threads", type=int, default=1,
+                        help="torch threads for the detection timing (1 is faster than 2 on the busy machine)")
     parser.add_argument("--tile", type=int, default=ARGS.tile, help="training tile side (work px)")
     parser.add_argument("--width", type=int, default=ARGS.width)
     parser.add_argument("--depth", type=int, default=ARGS.depth)
