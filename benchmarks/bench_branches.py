@@ -12,8 +12,9 @@ TRUE root mask (the best mask it could get), through ``rootscope.architecture`` 
 raw skeleton junctions are shown too. Real: rootnav-osr ``train/`` -> ``valid/`` (branching points =
 first points of lateral roots in the RSML; masks for the mask head drawn from the RSML at 5 px); the
 baseline and the fusion use the network's own root-mask output there (no mask is given). F1 at a 6 px
-radius (Hungarian matching). Training is bounded by ``--minutes`` of wall-clock per network on a
-shared 2-core CPU: figures grow with time. Detection speed on a 4 MP image (2000 x 2000) against the
+radius (Hungarian matching). Training is bounded by ``--minutes`` of training time per network on a
+shared 2-core CPU, one PyTorch thread (``--threads``; two threads thrash on the busy machine and train
+~15x slower): figures grow with time. Detection speed on a 4 MP image (2000 x 2000) against the
 same network run at full resolution in plain fp32 (the baseline a user would write).
 """
 
