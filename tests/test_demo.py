@@ -1,0 +1,88 @@
+"""End to end: a synthetic experiment through run_experiment, scored against its exact ground truth
+(the demo's own path, at a smaller size), and the architecture rules the demo relies on."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from rootscope.architecture import find_architecture
+from rootscope.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """1 plate x 3 scans of 800 px (5.9 px/mm); Random Forest of 20 trees trained on two other plates."""
+    root = tmp_path_factory.mktemp("demo")
+    return run_demo(root, size=800, plates=1, frames=3, trees=20, progress=False, echo=lambda _: None)
+
+
+def test_the_pipeline_writes_its_report_and_tables(demo):
+    assert demo.report == demo.root / "out" / "report.html" and demo.report.is_file()
+    traits = pd.read_csv(demo.root / "out" / "traits.csv")
+    assert traits.scan.nunique() == 3 and (traits.primary_length_mm > 0).all()
+    assert demo.scores.scans == 3 and demo.scores.align_failed == 0
+
+
+def test_alignment_recovers_the_synthetic_plate_motion(demo):
+    assert len(demo.scores.corner_error_px) == 2  # the two moved scans
+    assert demo.scores.corner_error_px.mean() < 1.0 and demo.scores.corner_max_px < 2.0
+
+
+def test_traits_match_the_ground_truth_within_the_architecture_tolerances(demo):
+    """Plants matched to the truth by seed position in the aligned frame; the issue's length tolerances
+    (median |error| primary < 2 %, total < 3 %) hold on these RF masks at 800 px."""
+    plants = demo.scores.plants
+    matched = plants[plants.matched]
+    assert len(matched) >= 0.7 * len(plants)
+    assert np.median(matched.primary_err) < 2.0
+    assert np.median(matched.total_err) < 3.0
+    assert np.median(demo.scores.root_dice) >= 0.7
+
+
+def test_branching_points_are_found(demo):
+    """F1 at 5 px against the laterals that leave their parent's outline. The issue's 0.95 holds on
+    truth masks (tests/test_architecture.py); on RF masks of 2-px-wide laterals at 800 px, broken
+    laterals cost points, so this only guards against a collapse."""
+    tp, fp, fn = demo.scores.branch_tp_emerged[5.0]
+    assert 2 * tp / (2 * tp + fp + fn) >= 0.6
+
+
+# ------------------------------------------------------------------ architecture rules used by the demo
+def _plant(mask: np.ndarray, x: int, top: int, bottom: int) -> None:
+    cv2.line(mask, (x, top), (x + 10, bottom), 1, 5)
+
+
+def test_a_seed_speck_without_root_is_not_a_plant():
+    roots = np.zeros((300, 300), np.uint8)
+    seeds = np.zeros_like(roots)
+    _plant(roots, 80, 40, 260)
+    cv2.circle(seeds, (80, 36), 5, 1, -1)
+    cv2.circle(seeds, (200, 150), 3, 1, -1)  # a speck of the seed class far from any root
+    arch = find_architecture(roots > 0, seed_mask=seeds > 0, min_plant_length_px=50)
+    assert len(arch.plants) == 1 and arch.plants[0].roots
+    assert any("left out" in w for w in arch.warnings)
+
+
+def test_a_root_system_whose_seed_was_not_segmented_still_makes_a_plant():
+    roots = np.zeros((300, 300), np.uint8)
+    seeds = np.zeros_like(roots)
+    _plant(roots, 80, 40, 260)
+    _plant(roots, 200, 40, 240)  # its seed is missing from the seed class
+    cv2.circle(seeds, (80, 36), 5, 1, -1)
+    arch = find_architecture(roots > 0, seed_mask=seeds > 0, min_plant_length_px=50)
+    assert len(arch.plants) == 2
+    lengths = sorted(p.roots[p.primary].length_px for p in arch.plants)
+    assert lengths[0] == pytest.approx(np.hypot(10, 200), rel=0.05)
+    assert lengths[1] == pytest.approx(np.hypot(10, 220), rel=0.05)
+
+
+def test_a_seed_mask_of_specks_only_falls_back_to_the_tops_of_root_systems():
+    roots = np.zeros((300, 300), np.uint8)
+    _plant(roots, 80, 40, 260)
+    seeds = np.zeros_like(roots)
+    seeds[150, 200] = seeds[10, 10] = 1  # single pixels: no blob passes the size threshold
+    arch = find_architecture(roots > 0, seed_mask=seeds > 0, min_plant_length_px=50)
+    assert len(arch.plants) == 1 and arch.plants[0].roots[0].length_px > 200
