@@ -35,6 +35,8 @@ from .metrics import dice, match_points
 #: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
+#: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
+MIN_PLANT_MM = 5.0
 
 
 @dataclass
@@ -128,8 +130,8 @@ def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tu
 
     One training plate per synthetic seed in ``seeds`` (each its own agar and root colours, as plates
     from different batches): the last of ``frames`` scans (older plants: more laterals). Labels:
-    :func:`rootscope.scribbles.make_scribbles` strokes per class plus :func:`background_strokes`,
-    then ``corrections`` rounds of :func:`~rootscope.scribbles.add_corrections` (the ilastik loop:
+    :func:`rootscope.scribbles.make_scribbles` strokes per class, :func:`background_strokes` and a
+    dot over each seed (seeds are ~10 px at 1000 px: a stroke would miss most of them), then ``corrections`` rounds of :func:`~rootscope.scribbles.add_corrections` (the ilastik loop:
     paint where the prediction is wrong, retrain). ``trees`` Random Forest trees, grey features.
     """
     from .pixel import ForestParams, PixelClassifier, PostProcess
@@ -140,6 +142,7 @@ def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tu
     for s, frame in zip(seeds, plates):
         strokes = make_scribbles(frame.mask, ORDER, fraction=0.006, seed=s)
         strokes[background_strokes(frame.mask, seed=s) & (strokes == 0)] = CLASSES.index("background") + 1
+        strokes[frame.mask == ORDER[CLASSES.index("seed")]] = CLASSES.index("seed") + 1  # a dot on each seed
         labels.append(strokes)
     images = [frame.image for frame in plates]
     for k in range(corrections + 1):
@@ -300,7 +303,9 @@ def run_demo(
          f"{', '.join(map(str, train_seeds))}")
     model = train_model(root / "models" / "root_rf.model", cfg, seeds=train_seeds, frames=frames, trees=trees)
     seconds["train"] = time.perf_counter() - start - sum(seconds.values())
-    io.write_text(root / "rootscope.toml", f'[models]\npixel = "{model.relative_to(root).as_posix()}"\n')
+    io.write_text(root / "rootscope.toml", f'[models]\npixel = "{model.relative_to(root).as_posix()}"\n\n'
+                  '[architecture]\n# pieces of root broken off by the segmentation are not plants: '
+                  f'seedlings here have {MIN_PLANT_MM:g} mm of root or more\nmin_plant_length_mm = {MIN_PLANT_MM:g}\n')
     echo("3/4 rootscope run: align -> segment -> architecture and traits -> report")
     result = run_experiment(root, workers=workers, progress=progress)
     seconds["pipeline"] = time.perf_counter() - start - sum(seconds.values())
