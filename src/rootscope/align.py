@@ -57,6 +57,7 @@ FALLBACK_MAX_RESIDUAL_PX = 0.5
 MIN_OVERLAP = 0.2
 PATCH_MAX = 128
 HIGH_PASS_SIGMA = 8.0
+CONVERGED_PX = 0.01  # px: stop the patch passes when the corners move less
 #: ECC stop rule for one patch and pass (3 passes): 10 iterations or a correlation gain below 1e-4.
 ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-4)
 
@@ -403,7 +404,7 @@ def _refine(ref: np.ndarray, mov: np.ndarray, matrix: np.ndarray, model: str, re
         previous = matrix
         matrix, keep, residual = _robust_fit(mov_pts, ref_pts, model)
         used = int(keep.sum())
-        if step > 0 and corner_error(matrix, previous, mov.shape)[1] < 0.01:
+        if step > 0 and corner_error(matrix, previous, mov.shape)[1] < CONVERGED_PX:
             break  # converged
     if used < MIN_PATCHES:
         return matrix, used, residual, f"only {used} patches agree on the motion (need {MIN_PATCHES})"
