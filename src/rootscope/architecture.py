@@ -421,6 +421,52 @@ def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tup
     return dist[:n], pred[:n], np.where(np.isfinite(dist[:n]), src[:n] - n, -1), best
 
 
+def _start_nodes(g: SkeletonGraph, seed: np.ndarray, zone: np.ndarray, deg: np.ndarray) -> np.ndarray:
+    """The nodes of ``zone`` (near ``seed``) that roots start from: its root ends, else its node
+    nearest the seed (nodes left without edges, pruned spurs, start nothing)."""
+    zone = zone[deg[zone] > 0]
+    tips = zone[deg[zone] == 1]
+    if len(tips):
+        return tips  # roots start at the seed: connect it to root ends, not to roots passing by
+    return zone[[np.argmin(np.hypot(*(g.nodes[zone] - seed).T))]] if len(zone) else zone
+
+
+def _unexplained_top(g: SkeletonGraph, pred: np.ndarray, seeds: np.ndarray, *, min_length_px: float,
+                     level_px: float, merge_px: float) -> np.ndarray | None:
+    """The highest top (row, col) of a root system whose seed is missing from the seed mask, or None.
+
+    Candidates are root ends at the level of the seeds (at most ``level_px`` below the lowest seed;
+    lower down, a piece of root cut off by the segmentation is not a plant) farther than ``merge_px``
+    from every seed. One is a top when no seed reaches it and its skeleton component is at least
+    ``min_length_px`` long, or when its path to its seed (``pred``, from :func:`_assign`) first runs
+    down by more than ``min_length_px``: a root grows down from its seed, so that end is the top of
+    another plant whose roots touch this one's.
+    """
+    n = len(g.nodes)
+    comp = _components(g)
+    length = np.zeros(n)
+    for e in g.edges.values():
+        length[comp[e.u]] += e.length
+    lowest = seeds[:, 0].max() + level_px
+    ends = np.flatnonzero(g.degree() == 1)
+    for t in ends[np.argsort(g.nodes[ends, 0], kind="stable")]:
+        top = g.nodes[t]
+        if top[0] > lowest:
+            return None
+        if np.hypot(*(seeds - top).T).min() <= merge_px:
+            continue
+        if 0 <= pred[t] < n + len(seeds):
+            deepest, x = top[0], int(t)
+            while 0 <= x < n:
+                deepest = max(deepest, g.nodes[x, 0])
+                x = int(pred[x])
+            if deepest - top[0] > min_length_px:
+                return top.astype(float)
+        elif length[comp[t]] >= min_length_px:
+            return top.astype(float)
+    return None
+
+
 def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: dict[int, int]) -> dict[int, int]:
     """For each edge outside the shortest-path forest (it closes a loop, or joins two plants where a
     root touches another), the end it belongs to: the one it continues most straight from (a root
@@ -497,13 +543,7 @@ def find_architecture(
             near = cKDTree(blob).query(g.nodes, distance_upper_bound=reach)[0]
             zones.append(np.flatnonzero(np.isfinite(near)))
         radii = [float(np.sqrt(len(b) / np.pi)) + reach for b in blobs]
-        # root systems that no seed blob touches (their seed was not segmented) start at their top
-        comp = _components(g)
-        seeded = set(comp[np.concatenate(zones)].tolist()) if zones else set()
-        tops = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
-        tops = np.array([t for t in tops if comp[np.flatnonzero((g.nodes == t).all(1))[0]] not in seeded]).reshape(-1, 2)
-        if len(tops):
-            arch.warnings.append(f"{name}: {len(tops)} root system(s) touch no seed of the seed class; they start at their top")
+        tops = np.zeros((0, 2))
     elif seed_points is not None:
         tops = np.asarray(seed_points, float).reshape(-1, 2)
     else:
@@ -522,14 +562,20 @@ def find_architecture(
         arch.unassigned_length_px = g.total_length()
         return arch
     deg = g.degree()
-    for z, (s, zone) in enumerate(zip(seeds, zones)):
-        zone = zone[deg[zone] > 0]  # nodes left without edges (pruned spurs) start nothing
-        tips = zone[deg[zone] == 1]
-        if len(tips):
-            zones[z] = tips  # roots start at the seed: connect it to root ends, not to roots passing by
-        elif len(zone):
-            zones[z] = zone[[np.argmin(np.hypot(*(g.nodes[zone] - s).T))]]
+    zones = [_start_nodes(g, s, zone, deg) for s, zone in zip(seeds, zones)]
     dist_g, pred, src, best = _assign(g, seeds, zones)
+    hidden = 0
+    while blobs:  # root systems whose seed the seed class missed start at their top, highest first
+        top = _unexplained_top(g, pred, seeds, min_length_px=min_plant_length_px, level_px=2 * radius, merge_px=radius)
+        if top is None:
+            break
+        hidden += 1
+        zones.append(_start_nodes(g, top, np.flatnonzero(np.hypot(*(g.nodes - top).T) <= radius), deg))
+        seeds = np.vstack([seeds, top])
+        radii.append(radius)
+        dist_g, pred, src, best = _assign(g, seeds, zones)
+    if hidden:
+        arch.warnings.append(f"{name}: {hidden} root system(s) without a seed in the seed class start at their top")
     n = len(g.nodes)
     hang = _hang_points(g, dist_g, pred, best)
     short = 0
