@@ -87,3 +87,18 @@ def test_a_seed_mask_of_specks_only_falls_back_to_the_tops_of_root_systems():
     seeds[150, 200] = seeds[10, 10] = 1  # single pixels: no blob passes the size threshold
     arch = find_architecture(roots > 0, seed_mask=seeds > 0, min_plant_length_px=50)
     assert len(arch.plants) == 1 and arch.plants[0].roots[0].length_px > 200
+
+
+def test_a_plant_without_segmented_seed_joined_to_another_by_a_lateral_is_still_its_own_plant():
+    roots = np.zeros((300, 300), np.uint8)
+    seeds = np.zeros_like(roots)
+    _plant(roots, 80, 40, 260)
+    _plant(roots, 200, 40, 240)  # its seed is missing from the seed class
+    cv2.line(roots, (82, 80), (205, 160), 1, 3)  # a lateral of the first plant reaching the second's primary
+    cv2.circle(seeds, (80, 36), 5, 1, -1)
+    arch = find_architecture(roots > 0, seed_mask=seeds > 0, min_plant_length_px=50)
+    assert len(arch.plants) == 2
+    tops = sorted(p.seed[1] for p in arch.plants)
+    assert tops[0] == pytest.approx(80, abs=3) and tops[1] == pytest.approx(200, abs=3)
+    second = max(arch.plants, key=lambda p: p.seed[1])
+    assert second.roots[second.primary].length_px == pytest.approx(np.hypot(10, 200), rel=0.05)

@@ -30,11 +30,14 @@ from scipy.optimize import linear_sum_assignment
 
 from . import io, rsml, synth
 from .align import apply, corner_error
+from .features import FeatureSettings
 from .metrics import dice, match_points
 
 #: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
+#: Features of the demo model.
+FEATURES = FeatureSettings()
 #: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
 MIN_PLANT_MM = 5.0
 
@@ -125,7 +128,7 @@ def background_strokes(mask: np.ndarray, n: int = 150, length_px: int = 40, widt
 
 
 def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tuple[int, ...] = (998, 999),
-                frames: int = 4, trees: int = 30, corrections: int = 0) -> Path:
+                frames: int = 4, trees: int = 30, corrections: int = 0, features: FeatureSettings | None = None) -> Path:
     """Train and save the demo's pixel classifier (:data:`CLASSES`) from generated scribbles.
 
     One training plate per synthetic seed in ``seeds`` (each its own agar and root colours, as plates
@@ -146,7 +149,7 @@ def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tu
         labels.append(strokes)
     images = [frame.image for frame in plates]
     for k in range(corrections + 1):
-        model = PixelClassifier(forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
+        model = PixelClassifier(features=features or FEATURES, forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
                                 postprocess=PostProcess(min_object_px=20, max_hole_px=10))
         model.fit(images, labels, CLASSES, sources=[f"synthetic plate, seed {s}" for s in seeds])
         if k < corrections:
