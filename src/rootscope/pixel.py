@@ -75,9 +75,10 @@ class _Forest:
 
     Nodes are numbered breadth-first per tree so that the right child of ``n`` is ``left[n] + 1``.
     For prediction, leaves become self-loops (``left = self``, ``threshold = +inf``) so that a step is
-    branch-free (``node = left[node] + (x > threshold[node])``) and a fixed number of steps (the
-    tree's depth) reaches the leaf; 32 pixels descend in lockstep so that their independent memory
-    loads overlap. This halves the CPU time of a plain per-pixel descent (benchmarks/bench_pixel.py).
+    branch-free (``node = left[node] + (x > threshold[node])``); 32 pixels descend in lockstep (so
+    that their independent memory loads overlap) until all sit on leaves or the tree's depth is
+    reached. Measured here: about 1.3x less CPU than scikit-learn's ``predict_proba`` on the same
+    forest, and the same probabilities (benchmarks/bench_pixel.py).
     """
 
     feature: np.ndarray
@@ -167,9 +168,14 @@ def _forest_proba(x, feature, threshold, left, value, roots, depth, out):  # pra
                 for j in range(gn):
                     nodes[j] = roots[t]
                 for _ in range(depth[t]):
+                    moved = 0
                     for j in range(gn):
                         nd = nodes[j]
-                        nodes[j] = left[nd] + np.int32(x[feature[nd], g0 + j] > threshold[nd])
+                        step = left[nd] + np.int32(x[feature[nd], g0 + j] > threshold[nd])
+                        moved |= step ^ nd
+                        nodes[j] = step
+                    if moved == 0:  # all 32 at their leaves
+                        break
                 for j in range(gn):
                     for k in range(n_classes):
                         out[k, g0 + j] += value[nodes[j], k]
