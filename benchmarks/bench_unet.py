@@ -1,14 +1,18 @@
 """U-Net benchmark: accuracy against training time, inference speed, training speed, memory.
 
-    .venv/bin/python benchmarks/bench_unet.py                  # ~5 min: 2-min dense training + speed + memory
-    .venv/bin/python benchmarks/bench_unet.py --minutes 5 --sparse --big 5000   # the acceptance run
+    .venv/bin/python benchmarks/bench_unet.py                  # a few min: 1.5-min dense training, speed, memory
+    .venv/bin/python benchmarks/bench_unet.py --minutes 5 --sparse --threads 1   # the acceptance run
+    .venv/bin/python benchmarks/bench_unet.py --no-synth --real --threads 1      # real images vs pixel classifier
 
 Synthetic plates (``rootscope.synth``): training frames from ``--train-plates`` plates, Dice of the
 root class on the last frame of ``--test-plates`` other plates (unseen). Sparse labels are person-like
 scribbles (``rootscope.scribbles``) on the same training frames. Inference speed compares our path
 (BatchNorm folded, channels-last, bf16 autocast where the CPU has it, batched tiles) with plain fp32
 PyTorch tiling of the same model (NCHW, one tile at a time, same tiles and blending), interleaved,
-best of ``--repeats``. The machine is shared with other jobs: read ratios, not absolute times.
+best of ``--repeats``. The machine is shared with other jobs: read ratios, not absolute times; on a
+busy machine ``--threads 1`` is about 3 x faster than 2 threads (OpenMP threads spin against other jobs).
+``--real`` trains the U-Net (dense masks rendered from RSML) and the pixel classifier on the same
+images of ``../shared/data`` and scores both on the same held-out images.
 """
 
 from __future__ import annotations
@@ -223,7 +227,7 @@ def synthetic_rows(args: argparse.Namespace, tmp: Path, rows: list[tuple]) -> li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=2.0, help="training time per run (CPU minutes)")
+    ap.add_argument("--minutes", type=float, default=1.5, help="training time per run (CPU minutes)")
     ap.add_argument("--size", type=int, default=2000, help="synthetic scan side (px)")
     ap.add_argument("--train-plates", type=int, default=3)
     ap.add_argument("--frames", type=int, default=3, help="frames per training plate")
@@ -231,7 +235,7 @@ def main() -> None:
     ap.add_argument("--sparse", action="store_true", help="also train on sparse scribbles")
     ap.add_argument("--sparse-fraction", type=float, default=0.01, help="fraction of pixels scribbled")
     ap.add_argument("--big", type=int, default=5000, help="side of the memory test image (0 = skip)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--tile", type=int, default=128, help="training tile side (px)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained models in this folder")
