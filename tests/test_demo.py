@@ -14,7 +14,7 @@ from rootscope.demo import run_demo
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """1 plate x 3 scans of 1000 px (7.35 px/mm, the demo's size); Random Forest of 20 trees trained on two
+    """1 plate x 3 scans of 1000 px (7.35 px/mm, the demo's size); Random Forest of 20 trees trained on six
     other plates. (At 800 px the 6-px seeds are often missed and the median primary error is ~2 %.)"""
     root = tmp_path_factory.mktemp("demo")
     return run_demo(root, size=1000, plates=1, frames=3, trees=20, progress=False, echo=lambda _: None)

@@ -5,7 +5,7 @@
 1. :func:`rootscope.synth.write_experiment`: ``plates`` x ``frames`` scans of ``size`` px with truth
    (masks, RSML, branching points, lengths, the matrix of each scan back to the first);
 2. :func:`train_model`: a pixel classifier (Random Forest; classes root, seed, shoot, background)
-   trained from generated scribbles on a plate of another seed, saved to ``OUT/models/``;
+   trained from generated scribbles on plates of other seeds, saved to ``OUT/models/``;
 3. ``OUT/rootscope.toml`` pointing at it, then :func:`rootscope.pipeline.run_experiment`
    (align -> segment -> architecture and traits -> report);
 4. :func:`score_experiment`: what the pipeline wrote, compared with the truth (alignment corner error,
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +30,13 @@ from scipy.optimize import linear_sum_assignment
 
 from . import io, rsml, synth
 from .align import apply, corner_error
-from .features import FeatureSettings
 from .metrics import dice, match_points
 
 #: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
-#: Features of the demo model.
-FEATURES = FeatureSettings()
+#: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
+TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
 #: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
 MIN_PLANT_MM = 5.0
 
@@ -127,34 +126,29 @@ def background_strokes(mask: np.ndarray, n: int = 150, length_px: int = 40, widt
     return (canvas > 0) & free
 
 
-def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: tuple[int, ...] = (998, 999),
-                frames: int = 4, trees: int = 30, corrections: int = 0, features: FeatureSettings | None = None) -> Path:
-    """Train and save the demo's pixel classifier (:data:`CLASSES`) from generated scribbles.
+def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: Sequence[int] = TRAIN_SEEDS,
+                frames: int = 4, trees: int = 30) -> Path:
+    """Train and save the demo's pixel classifier (:data:`CLASSES`, grey filter-bank features, a
+    Random Forest of ``trees`` trees) from generated scribbles.
 
-    One training plate per synthetic seed in ``seeds`` (each its own agar and root colours, as plates
-    from different batches): the last of ``frames`` scans (older plants: more laterals). Labels:
-    :func:`rootscope.scribbles.make_scribbles` strokes per class, :func:`background_strokes` and a
-    dot over each seed (seeds are ~10 px at 1000 px: a stroke would miss most of them), then ``corrections`` rounds of :func:`~rootscope.scribbles.add_corrections` (the ilastik loop:
-    paint where the prediction is wrong, retrain). ``trees`` Random Forest trees, grey features.
+    One training plate per synthetic seed in ``seeds`` (each with its own agar and root colours, as
+    plates from different batches): the last of ``frames`` scans (older plants: more laterals).
+    Labels: :func:`rootscope.scribbles.make_scribbles` strokes per class, :func:`background_strokes`,
+    and a dot over each seed (seeds are ~10 px at 1000 px: a stroke misses most of them).
     """
     from .pixel import ForestParams, PixelClassifier, PostProcess
-    from .scribbles import add_corrections, make_scribbles, mask_to_labels
+    from .scribbles import make_scribbles
 
     plates = [synth.make_series(frames, seed=s, config=config)[-1] for s in seeds]
     labels = []
     for s, frame in zip(seeds, plates):
         strokes = make_scribbles(frame.mask, ORDER, fraction=0.006, seed=s)
         strokes[background_strokes(frame.mask, seed=s) & (strokes == 0)] = CLASSES.index("background") + 1
-        strokes[frame.mask == ORDER[CLASSES.index("seed")]] = CLASSES.index("seed") + 1  # a dot on each seed
+        strokes[frame.mask == ORDER[CLASSES.index("seed")]] = CLASSES.index("seed") + 1
         labels.append(strokes)
-    images = [frame.image for frame in plates]
-    for k in range(corrections + 1):
-        model = PixelClassifier(features=features or FEATURES, forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
-                                postprocess=PostProcess(min_object_px=20, max_hole_px=10))
-        model.fit(images, labels, CLASSES, sources=[f"synthetic plate, seed {s}" for s in seeds])
-        if k < corrections:
-            labels = [add_corrections(lab, model.predict(f.image), mask_to_labels(f.mask, ORDER),
-                                      budget_px=int(0.002 * lab.size), seed=k) for lab, f in zip(labels, plates)]
+    model = PixelClassifier(forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
+                            postprocess=PostProcess(min_object_px=20, max_hole_px=10))
+    model.fit([frame.image for frame in plates], labels, CLASSES, sources=[f"synthetic plate, seed {s}" for s in seeds])
     return model.save(path)
 
 
@@ -168,7 +162,7 @@ def _match_seeds(truth_xy: np.ndarray, found_xy: np.ndarray, max_px: float) -> d
     return {int(r): int(c) for r, c in zip(rows, cols) if cost[r, c] <= max_px}
 
 
-def score_experiment(root: str | os.PathLike, radii: tuple[float, ...] = (5.0,)) -> DemoScores:
+def score_experiment(root: str | os.PathLike, radii: Sequence[float] = (5.0, 6.0)) -> DemoScores:
     """Compare what :func:`rootscope.pipeline.run_experiment` wrote under ``root/out`` with the truth
     that :func:`rootscope.synth.write_experiment` wrote under ``root/truth``.
 
@@ -277,7 +271,7 @@ def run_demo(
     plates: int = 2,
     frames: int = 4,
     seed: int = 0,
-    train_seeds: tuple[int, ...] = (998, 999),
+    train_seeds: Sequence[int] = TRAIN_SEEDS,
     trees: int = 30,
     workers: int = 1,
     progress: bool = True,
@@ -289,8 +283,7 @@ def run_demo(
     model is trained on synthetic seeds ``train_seeds`` (not demo plates) with ``trees`` trees.
     ``workers`` goes to :func:`rootscope.pipeline.run_experiment` (default 1: at this size a serial
     run beats process workers on 2 cores, whose start-up and numba compilation cost more than they
-    save). A rerun on the same folder regenerates the scans and model files with the same
-    content and the pipeline redoes only what changed.
+    save). Scans, model and config in ``root`` are overwritten.
     """
     from .pipeline import run_experiment
 
