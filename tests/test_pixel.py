@@ -225,3 +225,29 @@ def test_flat_forest_gives_scikit_learns_probabilities() -> None:
     probe[:50] = x[:50]  # values equal to training values sit exactly on split thresholds' neighbours
     ours = _Forest.from_sklearn(forest).predict_proba(np.ascontiguousarray(probe.T))
     assert np.abs(ours.T - forest.predict_proba(probe)).max() < 1e-5
+
+
+def test_background_option_ignores_lamp_tint_and_tiles_equal_one_pass(plates) -> None:
+    """``FeatureSettings.background``: features blind to a constant tint; a model trained on one plate
+    still finds the roots on a plate shot under a warmer lamp with a gradient; tiles equal one pass."""
+    from rootscope.errors import ConfigError
+    from rootscope.features import compute_features, compute_features_tiled
+
+    settings = FeatureSettings(FAST.filters, "rgb", tile=64, background=12.0)
+    assert FeatureSettings.from_dict(settings.to_dict()) == settings
+    assert "background" not in FAST.to_dict() and FeatureSettings.from_dict(FAST.to_dict()) == FAST
+    assert settings.halo == FeatureSettings(FAST.filters, "rgb").halo + 48
+    with pytest.raises(ConfigError):
+        FeatureSettings(background=0.0)
+    image, mask = plates[0]
+    feats = compute_features(image, settings)
+    tint = np.float32([0.08, 0.03, -0.1])
+    assert np.abs(compute_features(image + tint, settings) - feats).max() < 1e-4
+    assert np.abs(compute_features_tiled(image, settings) - feats).max() < 1e-5
+    labels = make_scribbles(mask, ORDER, fraction=0.006, seed=0)
+    model = PixelClassifier(features=settings, forest_params=_small_forest()).fit([image], [labels], CLASSES)
+    other, truth = plates[1]
+    ramp = np.linspace(0.0, 0.12, other.shape[1], dtype=np.float32)[None, :, None]
+    shifted = np.clip(other + tint + ramp * np.float32([1, 0.7, 0.2]), 0, 1)
+    scores = per_class_scores(model.predict(shifted), mask_to_labels(truth, ORDER), 5)
+    assert scores[1]["dice"] >= 0.85

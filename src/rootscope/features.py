@@ -66,12 +66,16 @@ class FeatureSettings:
     """Which filters at which scales (pixels), on which colour space, and the tile size (pixels).
 
     ``filters`` maps a filter name of :data:`FILTERS` to its scales. ``color`` is one of
-    :data:`COLORS`; a grey image always gives one channel.
+    :data:`COLORS`; a grey image always gives one channel. ``background`` (pixels, opt-in; None =
+    off) subtracts from each channel its Gaussian smoothing at that scale before the bank, so the
+    features see local contrast and not the lighting or tint of the photo (plates shot under other
+    lamps); it widens the tile halo to ``4 background``.
     """
 
     filters: dict[str, tuple[float, ...]] = field(default_factory=_default_filters)
     color: str = "gray"
     tile: int = 1024
+    background: float | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.filters) - set(FILTERS)
@@ -84,6 +88,8 @@ class FeatureSettings:
             raise ConfigError(f"feature scales must be positive pixels (got {bad}).")
         if not any(self.filters.values()):
             raise ConfigError("no feature selected: give at least one filter with one scale.")
+        if self.background is not None and not self.background > 0:
+            raise ConfigError(f"background scale must be positive pixels or None (got {self.background}).")
         if self.tile < 64:
             raise ConfigError(f"feature tile must be at least 64 px (got {self.tile}).")
         object.__setattr__(self, "filters", {k: tuple(float(s) for s in v) for k, v in self.filters.items() if v})
@@ -96,16 +102,22 @@ class FeatureSettings:
     @property
     def halo(self) -> int:
         """Pixels of context each output pixel depends on (the tile overlap)."""
-        return max(_support(name, s) for name, scales in self.filters.items() for s in scales)
+        bank = max(_support(name, s) for name, scales in self.filters.items() for s in scales)
+        return bank + (_radius(self.background) if self.background else 0)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
-        return {"filters": {k: list(v) for k, v in self.filters.items()}, "color": self.color, "tile": self.tile}
+        data = {"filters": {k: list(v) for k, v in self.filters.items()}, "color": self.color, "tile": self.tile}
+        if self.background is not None:
+            data["background"] = self.background
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSettings:
         """Inverse of :meth:`to_dict`."""
-        return cls({k: tuple(v) for k, v in data["filters"].items()}, str(data["color"]), int(data["tile"]))
+        background = data.get("background")
+        return cls({k: tuple(v) for k, v in data["filters"].items()}, str(data["color"]), int(data["tile"]),
+                   None if background is None else float(background))
 
 
 def _radius(sigma: float) -> int:
@@ -243,6 +255,8 @@ def compute_features(image: np.ndarray, settings: FeatureSettings | None = None)
     """
     settings = settings or FeatureSettings()
     channels = to_channels(image, settings.color)
+    if settings.background:
+        channels = [cv2.subtract(ch, _smooth(ch, settings.background)) for ch in channels]
     h, w = channels[0].shape
     block = np.empty((len(feature_names(settings, len(channels))), h, w), np.float32)
     planes = iter(block)
