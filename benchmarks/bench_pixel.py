@@ -219,6 +219,7 @@ J10_ROOT_P = 0.35  # a pixel is root where the forest gives root at least this p
 J10_MIN_PX = 30  # smaller pieces of root or shoot are dropped (px at half scale)
 J10_SHOOT_DARK = -0.08  # leaf pixels: at least this much darker than the agar around (intensity 0..1)
 J10_REACH = 40.0  # px at half scale (~4.5 mm): a root system starts this close below its seedling
+J10_SEED_RADIUS = 80.0  # px at half scale: a plant's roots start this close to its rosette centre
 J10_ROOT_DARK = -0.015  # snapped root points kept only where the root is visible at least this much
 
 
@@ -285,6 +286,19 @@ def count_plants(pred: np.ndarray, *, min_root_px: int, min_shoot_px: int, reach
     return int((held >= min_root_px).sum()), len(big)
 
 
+def architecture_plants(pred: np.ndarray, name: str) -> list[float]:
+    """Root length (px) of each plant that :func:`rootscope.architecture.find_architecture` finds in the
+    root class, seeded at the centroid of each shoot of at least 30 px (``J10_SEED_RADIUS`` px reach,
+    at least 100 px of root)."""
+    from rootscope.architecture import find_architecture
+
+    n, _, stats, centres = cv2.connectedComponentsWithStats((pred == 2).astype(np.uint8))
+    seeds = np.array([(r, c) for (c, r), area in zip(centres[1:], stats[1:, cv2.CC_STAT_AREA]) if area >= 30]).reshape(-1, 2)
+    arch = find_architecture(pred == 1, seed_points=seeds, seed_radius_px=J10_SEED_RADIUS, min_plant_length_px=100,
+                             name=name)
+    return [sum(r.length_px for r in plant.roots) for plant in arch.plants]
+
+
 def arabidopsis() -> None:
     """Train on my strokes on J10 Photo_001, segment both plates, count seedlings with roots (5 per plate).
 
@@ -326,6 +340,10 @@ def arabidopsis() -> None:
         role = "training plate" if path.name == "Photo_001.jpg" else "other plate, other lamp"
         row(f"{path.name} ({role}): seedlings with a root system (truth 5)", str(found[0][0]), str(found[1][0]),
             f"root within {J10_REACH:g} px of a shoot")
+        lengths = [architecture_plants(m, path.name) for m in (pred, plain)]
+        row(f"{path.name}: plants by find_architecture (seeds = shoots): root length each (px)",
+            f"{len(lengths[0])}: {', '.join(f'{v:.0f}' for v in lengths[0])}",
+            f"{len(lengths[1])}: {', '.join(f'{v:.0f}' for v in lengths[1])}", f"seed radius {J10_SEED_RADIUS:g} px")
         row(f"{path.name}: root components >= 150 px", str(found[0][1]), str(found[1][1]), "5 if every root system is whole")
         row(f"{path.name}: root pixels (% of photo)", f"{100 * (pred == 1).mean():.2f}", f"{100 * (plain == 1).mean():.2f}", "")
         row(f"{path.name}: predict (s)", f"{seconds:.1f}", f"{b_seconds:.1f}", f"ratio {b_seconds / seconds:.2f}")
