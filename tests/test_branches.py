@@ -202,6 +202,17 @@ def test_short_training_finds_the_planted_points(toy_model: Path):
     assert 2 * tp / (2 * tp + fp + fn) >= 0.8
 
 
+def test_training_tunes_the_threshold_on_whole_images_and_validates_anywhere(toy_model: Path):
+    from rootscope.unet import read_model_file
+
+    payload = read_model_file(toy_model)
+    assert payload["training"]["config"]["val_focus_fraction"] == 0.0  # unbiased validation tiles
+    assert br.default_config().val_focus_fraction == 0.0
+    # the finish hook stored the threshold tuned on the whole held-out image, and the detector uses it
+    assert 0.1 <= payload["threshold"] <= 0.95 and payload["threshold_f1_validation_images"] >= 0.5
+    assert br.load_branch_model(toy_model).threshold == payload["threshold"]
+
+
 def test_loading_another_kind_of_model_is_refused(tmp_path: Path):
     from rootscope.unet import UNet, UNetConfig, save_model_file
 
@@ -230,9 +241,13 @@ def test_cli_train_reads_csv_points_and_names_missing_ones(tmp_path: Path, capsy
         io.write_image(images / f"p{k}.png", image)
         io.write_table(points / f"p{k}.csv", pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}))
     model = tmp_path / "m.pt"
+    import torch
+
+    threads = torch.get_num_threads()
     assert main(["branches", "train", str(images), "--points", str(points), "-o", str(model), "--epochs", "1",
                  "--tile", "32", "--depth", "2", "--width", "4", "--batch", "8", "--tiles-per-epoch", "8",
                  "--scale", "1", "--device", "cpu", "--threads", "1"]) == 0
+    assert torch.get_num_threads() == threads  # --threads holds for the training only
     assert br.is_branch_model(model)
     assert br.load_branch_model(model).settings.mask_head is False  # CSV points, no masks: heat-map only
     empty = tmp_path / "none"

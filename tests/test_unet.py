@@ -24,7 +24,7 @@ from rootscope.unet import (
     read_model_file,
     train,
 )
-from rootscope.unet.data import Sample, class_focus, structure_focus
+from rootscope.unet.data import Sample, class_focus, find_partner, structure_focus
 from rootscope.unet.runtime import Runtime
 from rootscope.unet.train import last_path, metrics_path
 
@@ -208,3 +208,67 @@ def test_tile_must_fit_the_network(tmp_path):
     with pytest.raises(ConfigError, match="multiple of 4"):
         train(segmentation_samples(2), SegmentationTask(["a", "b"]), tmp_path / "x.pt",
               TrainConfig(**{**TINY, "tile": 66}))
+
+
+class RecordingTask(SegmentationTask):
+    """Segmentation that counts its validations, keeps the validation targets and stores the count."""
+
+    def __init__(self) -> None:
+        super().__init__(["background", "root"])
+        self.validations = 0
+        self.targets: list[np.ndarray] = []
+
+    def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        self.validations += 1
+        self.targets.append(target.numpy())
+        return {**super().metrics(logits, target), "score": float(self.validations)}  # every epoch is best
+
+    def meta(self) -> dict:
+        return {**super().meta(), "validations": self.validations}
+
+
+def test_hooks_threads_and_validation_focus(tmp_path):
+    samples = segmentation_samples(3)
+    finished, threads_seen = [], []
+    task = RecordingTask()
+    config = TrainConfig(epochs=2, threads=2, val_focus_fraction=1.0, **{**TINY, "val_tiles": 32})
+    result = train(samples, task, tmp_path / "h.pt", config, finish=finished.append,
+                   report=lambda row: threads_seen.append(torch.get_num_threads()))
+    # meta() is read at every save: the files hold what the task learned by then
+    assert read_model_file(result.best_path)["validations"] == 2
+    assert finished == [result.best_path]
+    # torch ran on the configured threads and is back to the fixture's one thread
+    assert threads_seen == [2, 2] and torch.get_num_threads() == 1
+    # validation tiles centred on the classes half the time (root centre ~50 %) vs anywhere (~root share)
+    anywhere = RecordingTask()
+    train(samples, anywhere, tmp_path / "a.pt", TrainConfig(epochs=1, val_focus_fraction=0.0,
+                                                             **{**TINY, "val_tiles": 32}))
+    centre_root = [int((t[:, 32, 32] == 2).sum()) for t in (task.targets[0], anywhere.targets[0])]
+    assert centre_root[0] >= 10 and centre_root[0] > centre_root[1] + 6
+
+
+def test_bad_threads_and_focus_fractions_are_refused(tmp_path):
+    for change, word in [({"threads": 0}, "--threads"), ({"val_focus_fraction": 1.5}, "val_focus_fraction")]:
+        with pytest.raises(ConfigError, match=word):
+            train(segmentation_samples(2), SegmentationTask(["a", "b"]), tmp_path / "x.pt",
+                  TrainConfig(**{**TINY, **change}))
+
+
+def test_find_partner_matches_the_stem_in_any_image_suffix(tmp_path):
+    io.write_image(tmp_path / "p0.TIF", np.zeros((4, 4), np.uint8))
+    io.write_image(tmp_path / "p1.png", np.zeros((4, 4), np.uint8))
+    assert find_partner(tmp_path, "p0") == tmp_path / "p0.TIF"
+    assert find_partner(tmp_path, "p1") == tmp_path / "p1.png"
+    assert find_partner(tmp_path, "p2") is None
+
+
+def test_cli_train_threads_hold_for_the_training_only(tmp_path):
+    from rootscope.cli import main
+
+    images, masks = write_set(tmp_path, n=2)
+    out = tmp_path / "cli.pt"
+    assert main(["unet", "train", str(images), "--masks", str(masks), "-o", str(out), "--epochs", "1",
+                 "--tile", "64", "--depth", "2", "--width", "4", "--batch", "4", "--tiles-per-epoch", "8",
+                 "--device", "cpu", "--threads", "2"]) == 0
+    assert read_model_file(out)["training"]["config"]["threads"] == 2
+    assert torch.get_num_threads() == 1  # the fixture's setting is back

@@ -260,12 +260,14 @@ class BranchTask:
 
 def default_config(time_limit: float | None = None, **changes: Any) -> Any:
     """Training settings for branch points: 64 work-px tiles (128 px of the image), a 3-level U-Net of
-    width 8, 80 % of tiles near points or on roots, no blur (it erases just-emerged laterals)."""
+    width 8, 80 % of training tiles near points or on roots, validation tiles anywhere (points as
+    frequent as in whole images, so the validation threshold is not biased low), no blur (it erases
+    just-emerged laterals)."""
     from .unet import Augment, TrainConfig
 
     base = {"epochs": 200, "time_limit": time_limit, "tile": 64, "batch": 16, "tiles_per_epoch": 256,
-            "val_tiles": 128, "focus_fraction": 0.8, "depth": 3, "width": 8, "lr": 5e-3, "patience": 200,
-            "augment": Augment(p_blur=0.0)}
+            "val_tiles": 128, "focus_fraction": 0.8, "val_focus_fraction": 0.0, "depth": 3, "width": 8,
+            "lr": 5e-3, "patience": 200, "augment": Augment(p_blur=0.0)}
     return TrainConfig(**{**base, **changes})
 
 
@@ -274,8 +276,9 @@ def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any =
                    resume: bool = False, report: Callable[[dict[str, Any]], None] | None = None) -> Any:
     """Train a branch-point U-Net on samples from :func:`make_sample`; writes the model file ``out``.
 
-    ``config`` is a :class:`rootscope.unet.TrainConfig` (default: :func:`default_config`).
-    Returns the :class:`rootscope.unet.TrainResult`.
+    ``config`` is a :class:`rootscope.unet.TrainConfig` (default: :func:`default_config`). Once
+    training stops, the best model's peak threshold is tuned on the whole validation images
+    (:func:`tune_threshold`). Returns the :class:`rootscope.unet.TrainResult`.
     """
     from .unet import train
 
@@ -284,18 +287,15 @@ def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any =
         raise InputError("no training images with branching points.")
     if not any(len(s.focus) and len(s.focus[0]) for s in samples):
         raise InputError("no branching point in any training image; annotate some before training.")
-    result = train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report)
-    if result.best:
-        tune_threshold(out, samples, config)
-    return result
+    return train(samples, BranchTask(settings), out, config, meta=meta, resume=resume, report=report,
+                 finish=lambda best: tune_threshold(best, samples, config))
 
 
 def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any) -> dict[str, float]:
     """Store in the model file the peak threshold with the best F1 on the held-out validation images.
 
-    Validation tiles over-sample points, so their best threshold is too low for whole images; this
-    runs the model on the whole validation images of ``train`` (same split) instead. Returns
-    ``{"threshold", "f1"}``.
+    Validation tiles are few and cut points at their edges; this runs the model on the whole
+    validation images of ``train`` (same split) instead. Returns ``{"threshold", "f1"}``.
     """
     from .unet import build_model, read_model_file, save_model_file, select_runtime
     from .unet.data import split_samples
@@ -516,7 +516,7 @@ def load_point_set(image_dir: str | os.PathLike, points_dir: str | os.PathLike, 
     head (the returned settings say so). Returns ``(samples, settings, names of images without
     points)``. Raises InputError naming the folder when no image has a point file.
     """
-    from .unet.data import _find_partner, image_channels
+    from .unet.data import find_partner, image_channels
 
     points_dir = Path(points_dir)
     if not points_dir.is_dir():
@@ -533,7 +533,7 @@ def load_point_set(image_dir: str | os.PathLike, points_dir: str | os.PathLike, 
     masks: list[np.ndarray | None] = []
     for (path, point_file), image in zip(pairs, images):
         mask = None
-        partner = _find_partner(Path(mask_dir), path.stem) if mask_dir else None
+        partner = find_partner(Path(mask_dir), path.stem) if mask_dir else None
         if partner is not None:
             labels = io.read_labels(partner)
             mask = labels == 1 if 1 < labels.max() < 255 else labels > 0  # class masks: 1 = root

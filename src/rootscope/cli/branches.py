@@ -51,7 +51,6 @@ def train_cmd(
 
     from .. import branches as br
 
-    _set_threads(threads)
     console = Console()
     settings = br.BranchSettings(scale=scale, sigma=sigma, mask_input=mask_input)
     samples, settings, skipped = br.load_point_set(image_dir, points, mask_dir=masks, settings=settings,
@@ -61,7 +60,8 @@ def train_cmd(
                   + ("" if settings.mask_head else "; no masks: no root-mask output (no fusion at detection)"))
     config = br.default_config(time_limit, epochs=epochs, tile=tile, depth=depth, width=width, batch=batch,
                                tiles_per_epoch=tiles_per_epoch, val_tiles=min(128, tiles_per_epoch),
-                               patience=epochs, seed=seed, device=device)
+                               patience=epochs, seed=seed, device=device,
+                               threads=threads or None)
 
     def report(row: dict[str, Any]) -> None:
         console.print(f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
@@ -97,7 +97,7 @@ def detect_cmd(
     from .. import branches as br
     from .. import io
     from ..errors import InputError
-    from ..unet.data import _find_partner
+    from ..unet.data import find_partner
 
     _set_threads(threads)
     paths = io.expand_inputs(images)
@@ -107,7 +107,7 @@ def detect_cmd(
     for path in track(paths, description="detecting", console=Console(stderr=True)):
         mask = None
         if masks is not None:
-            partner = _find_partner(masks, path.stem)
+            partner = find_partner(masks, path.stem)
             if partner is None:
                 raise InputError(f"{path}: no mask {masks}/{path.stem}.png; give one mask per image.")
             labels = io.read_labels(partner)

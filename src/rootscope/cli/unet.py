@@ -33,6 +33,8 @@ def train_cmd(
     patience: int = typer.Option(12, "--patience", help="Early stopping: epochs without a better validation Dice."),
     seed: int = typer.Option(0, "--seed", help="Random seed (tiles, augmentation, weights, split)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch while training (0 = its default; "
+                                "1 is much faster on a machine busy with other jobs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <MODEL>.last.pt when it exists."),
 ) -> None:
     """Train a U-Net; writes MODEL (best), MODEL.last.pt (resumable) and MODEL.metrics.csv."""
@@ -48,7 +50,8 @@ def train_cmd(
                   + (f"; {len(skipped)} without {'mask' if masks else 'labels'} skipped" if skipped else ""))
     task = SegmentationTask(names, balanced_class_weights(samples, len(names)))
     config = TrainConfig(epochs=epochs, time_limit=time_limit, tile=tile, batch=batch, tiles_per_epoch=tiles_per_epoch,
-                         depth=depth, width=width, norm=norm, lr=lr, patience=patience, seed=seed, device=device)
+                         depth=depth, width=width, norm=norm, lr=lr, patience=patience, seed=seed, device=device,
+                         threads=threads or None)
     meta = {"training_data": {"image_dir": str(image_dir), "targets": str(masks or labels),
                               "target_kind": "mask" if masks else "labels", "images": len(samples),
                               "skipped": skipped, "class_weights": task.class_weights}}

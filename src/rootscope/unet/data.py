@@ -107,7 +107,8 @@ def segmentation_focus(image: np.ndarray, target: np.ndarray, n_classes: int, se
 
 
 # ---------------------------------------------------------------------------------- reading
-def _find_partner(folder: Path, stem: str) -> Path | None:
+def find_partner(folder: Path, stem: str) -> Path | None:
+    """The image ``folder/<stem>.<ext>`` of any readable suffix (lower or upper case), else None."""
     for suffix in io.IMAGE_SUFFIXES:
         for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
             if candidate.is_file():
@@ -137,7 +138,7 @@ def load_segmentation_set(
         raise InputError(f"{partner_dir}: folder not found.")
     pairs, skipped = [], []
     for path in io.list_images(image_dir):
-        partner = _find_partner(partner_dir, path.stem)
+        partner = find_partner(partner_dir, path.stem)
         if partner is None:
             skipped.append(path.name)
         else:

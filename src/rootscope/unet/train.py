@@ -5,6 +5,8 @@ train``; other heads (e.g. branching-point heat-maps) pass their own object with
 members (:class:`Task`). The loop does AdamW with a warm-up + cosine schedule planned over the epochs
 or the time limit (whichever ends first), validation on fixed tiles each epoch, a metrics CSV,
 best and last checkpoints (atomic), resume, early stopping and a clean stop at the time limit.
+The task's ``meta()`` is read at every checkpoint save, so it may hold what the task learned during
+validation; ``finish`` runs once on the best model file after training (e.g. to tune on whole images).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import ConfigError, ModelError
 from ..metrics import per_class_scores
 from .data import NO_AUGMENT, Augment, Sample, TileSampler, class_frequencies, normalisation, split_samples
 from .model import UNet, UNetConfig, read_model_file, save_model_file
-from .runtime import Runtime, select_runtime, seeded
+from .runtime import Runtime, select_runtime, seeded, torch_threads
 
 
 class Task(Protocol):
@@ -42,7 +44,7 @@ class Task(Protocol):
         """Validation figures on the whole validation set; must include ``score`` (higher is better)."""
 
     def meta(self) -> dict[str, Any]:
-        """Plain data stored in the model file (``kind`` and what the outputs mean)."""
+        """Plain data stored in the model file (``kind`` and what the outputs mean); read at every save."""
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -109,7 +111,12 @@ def balanced_class_weights(samples: Sequence[Sample], n_classes: int, power: flo
 
 @dataclass
 class TrainConfig:
-    """Settings of a training run. ``time_limit`` is in minutes (None = no limit); ``tile`` in pixels."""
+    """Settings of a training run. ``time_limit`` is in minutes (None = no limit); ``tile`` in pixels.
+
+    ``focus_fraction`` / ``val_focus_fraction``: share of training / validation tiles centred on a
+    focus point (0 = tiles anywhere, as in whole images). ``threads``: CPU threads for torch during
+    training (None = leave torch's setting).
+    """
 
     epochs: int = 40
     time_limit: float | None = None
@@ -126,6 +133,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     focus_fraction: float = 0.7
+    val_focus_fraction: float = 0.5
+    threads: int | None = None
     depth: int = 4
     width: int = 16
     norm: str = "batch"
@@ -139,6 +148,9 @@ class TrainConfig:
             raise ConfigError("epochs and batch must be >= 1 and tiles_per_epoch >= batch.")
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"--time-limit must be a positive number of minutes (got {self.time_limit}).")
+        if not (0.0 <= self.focus_fraction <= 1.0 and 0.0 <= self.val_focus_fraction <= 1.0):
+            raise ConfigError("focus_fraction and val_focus_fraction must lie in 0..1 "
+                              f"(got {self.focus_fraction}, {self.val_focus_fraction}).")
 
 
 @dataclass
@@ -195,16 +207,28 @@ def _validate(model: UNet, task: Task, images: np.ndarray, targets: np.ndarray, 
 
 def train(samples: Sequence[Sample], task: Task, out: str | os.PathLike, config: TrainConfig = TrainConfig(), *,
           meta: dict[str, Any] | None = None, resume: bool = False,
-          report: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          report: Callable[[dict[str, Any]], None] | None = None,
+          finish: Callable[[Path], Any] | None = None) -> TrainResult:
     """Train a U-Net on ``samples`` for ``task`` and write the best model to ``out``.
 
     Also writes ``<out>.last.pt`` (resumable, every epoch) and ``<out>.metrics.csv``. ``meta`` adds
-    plain data to the model file (e.g. a training-data summary). ``report`` gets each epoch's row
-    (the CLI prints it). Stops after ``config.epochs``, at ``config.time_limit`` minutes of training
-    (counted over resumed runs too) or when the validation score has not improved for
-    ``config.patience`` epochs; the best checkpoint is kept in every case.
+    plain data to the model file (e.g. a training-data summary); ``task.meta()`` is read at every
+    save. ``report`` gets each epoch's row (the CLI prints it). Stops after ``config.epochs``, at
+    ``config.time_limit`` minutes of training (counted over resumed runs too) or when the validation
+    score has not improved for ``config.patience`` epochs; the best checkpoint is kept in every case.
+    ``finish`` is then called once with the best model file (when there is one), e.g. to tune a
+    decision threshold on whole held-out images and store it there. Torch runs on
+    ``config.threads`` CPU threads meanwhile.
     """
-    out = Path(out)
+    with torch_threads(config.threads):
+        result = _train(samples, task, Path(out), config, meta, resume, report)
+        if finish is not None and result.best:
+            finish(result.best_path)
+    return result
+
+
+def _train(samples: Sequence[Sample], task: Task, out: Path, config: TrainConfig, meta: dict[str, Any] | None,
+           resume: bool, report: Callable[[dict[str, Any]], None] | None) -> TrainResult:
     channels = samples[0].image.shape[2]
     arch = UNetConfig(channels, task.n_outputs, config.depth, config.width, config.norm, config.up)
     config.check(arch.multiple)
@@ -218,7 +242,8 @@ def train(samples: Sequence[Sample], task: Task, out: str | os.PathLike, config:
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype == torch.float16)
     sampler = TileSampler(train_set, config.tile, augment=config.augment,
                           focus_fraction=config.focus_fraction, seed=config.seed)
-    val_images, val_targets = TileSampler(val_set, config.tile, augment=NO_AUGMENT, focus_fraction=0.5,
+    val_images, val_targets = TileSampler(val_set, config.tile, augment=NO_AUGMENT,
+                                          focus_fraction=config.val_focus_fraction,
                                           seed=config.seed + 1).batch(config.val_tiles)
     mean = torch.tensor(mean_list, device=runtime.device).view(1, -1, 1, 1)
     std = torch.tensor(std_list, device=runtime.device).view(1, -1, 1, 1)
@@ -240,8 +265,10 @@ def train(samples: Sequence[Sample], task: Task, out: str | os.PathLike, config:
         sampler.rng.bit_generator.state = state["sampler_rng"]
         torch.random.set_rng_state(state["torch_rng"])
 
-    base_meta = {**(meta or {}), **task.meta(), "normalisation": {"mean": mean_list, "std": std_list},
-                 "tile": config.tile}
+    def file_meta() -> dict[str, Any]:
+        return {**(meta or {}), **task.meta(), "normalisation": {"mean": mean_list, "std": std_list},
+                "tile": config.tile}
+
     training_summary = {"train_images": [s.name for s in train_set], "val_images": [s.name for s in val_set],
                         "val_on_held_out_rows": len(samples) == 1, "device": runtime.label,
                         "config": {k: v for k, v in asdict(config).items() if k != "augment"},
@@ -287,8 +314,8 @@ def train(samples: Sequence[Sample], task: Task, out: str | os.PathLike, config:
         if improved:
             best_score, best_epoch = scores["score"], epoch
             summary = {**training_summary, "epochs": epoch, "steps": step, "train_s": trained_s}
-            save_model_file(out, model, {**base_meta, "training": summary, "metrics": row})
-        save_model_file(last_path(out), model, {**base_meta, "training": {**training_summary, "epochs": epoch},
+            save_model_file(out, model, {**file_meta(), "training": summary, "metrics": row})
+        save_model_file(last_path(out), model, {**file_meta(), "training": {**training_summary, "epochs": epoch},
                                                  "metrics": row},
                         optimizer=optimizer.state_dict(), epoch=epoch, step=step, trained_s=trained_s,
                         best_score=best_score, best_epoch=best_epoch, history=history,
