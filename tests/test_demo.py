@@ -15,7 +15,8 @@ from rootscope.demo import run_demo
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """1 plate x 3 scans of 1000 px (7.35 px/mm, the demo's size); Random Forest of 20 trees trained on six
-    other plates. (At 800 px the 6-px seeds are often missed and the median primary error is ~2 %.)"""
+    other plates with the demo's two correction rounds. (At 800 px the 6-px seeds are often missed and the
+    median primary error is ~2 %.)"""
     root = tmp_path_factory.mktemp("demo")
     return run_demo(root, size=1000, plates=1, frames=3, trees=20, progress=False, echo=lambda _: None)
 
@@ -40,15 +41,18 @@ def test_traits_match_the_ground_truth_within_the_architecture_tolerances(demo):
     assert len(matched) >= 0.7 * len(plants)
     assert np.median(matched.primary_err) < 2.0
     assert np.median(matched.total_err) < 3.0
-    assert np.median(demo.scores.root_dice) >= 0.7
+    assert np.median(demo.scores.root_dice) >= 0.8  # 0.87 here; 0.74 without the correction rounds
 
 
 def test_branching_points_are_found(demo):
     """F1 at 5 px against the laterals that leave their parent's outline. The issue's 0.95 holds on
-    truth masks (tests/test_architecture.py); on RF masks of 2-px-wide laterals at 1000 px, broken
-    laterals cost points, so this only guards against a collapse."""
+    truth masks (tests/test_architecture.py); on RF masks of 2-px-wide laterals at 1000 px the misses are
+    laterals under ~10 px long (bumps on the parent's outline). Here 0.92 and 14 of 15 lateral counts exact
+    (0.86 and 10 of 15 without the correction rounds)."""
     tp, fp, fn = demo.scores.branch_tp_emerged[5.0]
-    assert 2 * tp / (2 * tp + fp + fn) >= 0.6
+    assert 2 * tp / (2 * tp + fp + fn) >= 0.8
+    matched = demo.scores.plants[demo.scores.plants.matched]
+    assert (matched.laterals == matched.true_laterals_emerged).mean() >= 0.75
 
 
 # ------------------------------------------------------------------ architecture rules used by the demo

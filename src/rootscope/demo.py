@@ -5,7 +5,8 @@
 1. :func:`rootscope.synth.write_experiment`: ``plates`` x ``frames`` scans of ``size`` px with truth
    (masks, RSML, branching points, lengths, the matrix of each scan back to the first);
 2. :func:`train_model`: a pixel classifier (Random Forest; classes root, seed, shoot, background)
-   trained from generated scribbles on plates of other seeds, saved to ``OUT/models/``;
+   trained from generated scribbles and correction rounds on plates of other seeds, saved to
+   ``OUT/models/``;
 3. ``OUT/rootscope.toml`` pointing at it, then :func:`rootscope.pipeline.run_experiment`
    (align -> segment -> architecture and traits -> report);
 4. :func:`score_experiment`: what the pipeline wrote, compared with the truth (alignment corner error,
@@ -39,6 +40,10 @@ ORDER = (1, 2, 3, 0)
 TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
 #: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
 MIN_PLANT_MM = 5.0
+#: Correction rounds: each paints at most this fraction of a training plate where the model is wrong.
+ROUND_FRACTION = 0.0015
+#: No correction stroke within this distance (px) of a truth seed (see :func:`train_model`).
+SEED_GUARD_PX = 8.0
 
 
 @dataclass
@@ -129,28 +134,47 @@ def background_strokes(mask: np.ndarray, n: int = 150, length_px: int = 40, widt
 
 
 def train_model(path: str | os.PathLike, config: synth.SynthConfig, *, seeds: Sequence[int] = TRAIN_SEEDS,
-                frames: int = 4, trees: int = 30) -> Path:
+                frames: int = 4, trees: int = 50, rounds: int = 2) -> Path:
     """Train and save the demo's pixel classifier (:data:`CLASSES`, grey filter-bank features, a
-    Random Forest of ``trees`` trees) from generated scribbles.
+    Random Forest of ``trees`` trees) from generated scribbles and ``rounds`` rounds of corrections.
 
     One training plate per synthetic seed in ``seeds`` (each with its own agar and root colours, as
     plates from different batches): the last of ``frames`` scans (older plants: more laterals).
     Labels: :func:`rootscope.scribbles.make_scribbles` strokes per class, :func:`background_strokes`,
-    and a dot over each seed (seeds are ~10 px at 1000 px: a stroke misses most of them).
+    and a dot over each seed (seeds are ~10 px at 1000 px: a stroke misses most of them). Then, as a
+    person does in ilastik, each round retrains and paints :func:`rootscope.scribbles.add_corrections`
+    strokes where the live prediction of each training plate differs from its truth (mostly the rims of
+    the roots, which the first model draws ~1.5x too wide: root Dice 0.77 -> 0.87 on demo seeds 0-2;
+    the missed laterals under ~10 px long stay missed). Strokes within
+    :data:`SEED_GUARD_PX` of a seed are left out: next to the seed's few pixels they wipe out the seed
+    class, and plants go unmatched.
     """
     from .pixel import ForestParams, PixelClassifier, PostProcess
-    from .scribbles import make_scribbles
+    from .scribbles import add_corrections, make_scribbles, mask_to_labels
 
     plates = [synth.make_series(frames, seed=s, config=config)[-1] for s in seeds]
-    labels = []
+    images = [frame.image for frame in plates]
+    seed_value = CLASSES.index("seed") + 1
+    labels, truths, guards = [], [], []
     for s, frame in zip(seeds, plates):
         strokes = make_scribbles(frame.mask, ORDER, fraction=0.006, seed=s)
         strokes[background_strokes(frame.mask, seed=s) & (strokes == 0)] = CLASSES.index("background") + 1
-        strokes[frame.mask == ORDER[CLASSES.index("seed")]] = CLASSES.index("seed") + 1
+        strokes[frame.mask == ORDER[CLASSES.index("seed")]] = seed_value
         labels.append(strokes)
-    model = PixelClassifier(forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
-                            postprocess=PostProcess(min_object_px=20, max_hole_px=10))
-    model.fit([frame.image for frame in plates], labels, CLASSES, sources=[f"synthetic plate, seed {s}" for s in seeds])
+        truths.append(mask_to_labels(frame.mask, ORDER))
+        not_seed = (truths[-1] != seed_value).astype(np.uint8)
+        guards.append(cv2.distanceTransform(not_seed, cv2.DIST_L2, 3) <= SEED_GUARD_PX)
+    sources = [f"synthetic plate, seed {s}" for s in seeds]
+    for r in range(rounds + 1):
+        model = PixelClassifier(forest_params=ForestParams(n_estimators=trees), seed=seeds[0],
+                                postprocess=PostProcess(min_object_px=20, max_hole_px=10))
+        model.fit(images, labels, CLASSES, sources=sources)
+        if r == rounds:
+            break
+        for i, (image, truth, guard) in enumerate(zip(images, truths, guards)):
+            painted = add_corrections(labels[i], model.predict(image), truth,
+                                      budget_px=int(ROUND_FRACTION * truth.size), seed=r)
+            labels[i] = np.where(guard, labels[i], painted)
     return model.save(path)
 
 
@@ -274,7 +298,8 @@ def run_demo(
     frames: int = 4,
     seed: int = 0,
     train_seeds: Sequence[int] = TRAIN_SEEDS,
-    trees: int = 30,
+    trees: int = 50,
+    rounds: int = 2,
     workers: int = 1,
     progress: bool = True,
     echo: Callable[[str], None] = print,
@@ -282,7 +307,8 @@ def run_demo(
     """Write a synthetic experiment to ``root``, train a model, run the pipeline and score it.
 
     ``size`` px square scans (7.4 px/mm at 1000), ``plates`` x ``frames`` scans from ``seed``; the
-    model is trained on synthetic seeds ``train_seeds`` (not demo plates) with ``trees`` trees.
+    model is trained on synthetic seeds ``train_seeds`` (not demo plates) with ``trees`` trees and
+    ``rounds`` correction rounds.
     ``workers`` goes to :func:`rootscope.pipeline.run_experiment` (default 1: at this size a serial
     run beats process workers on 2 cores, whose start-up and numba compilation cost more than they
     save). Scans, model and config in ``root`` are overwritten.
@@ -297,9 +323,10 @@ def run_demo(
          f"-> {root / 'raw'}")
     synth.write_experiment(root, plates=plates, frames=frames, seed=seed, config=cfg)
     seconds["synth"] = time.perf_counter() - start
-    echo(f"2/4 pixel classifier (Random Forest, {trees} trees) from scribbles on synthetic plates of seeds "
-         f"{', '.join(map(str, train_seeds))}")
-    model = train_model(root / "models" / "root_rf.model", cfg, seeds=train_seeds, frames=frames, trees=trees)
+    echo(f"2/4 pixel classifier (Random Forest, {trees} trees) from scribbles and {rounds} correction rounds on "
+         f"synthetic plates of seeds {', '.join(map(str, train_seeds))}")
+    model = train_model(root / "models" / "root_rf.model", cfg, seeds=train_seeds, frames=frames, trees=trees,
+                        rounds=rounds)
     seconds["train"] = time.perf_counter() - start - sum(seconds.values())
     io.write_text(root / "rootscope.toml", f'[models]\npixel = "{model.relative_to(root).as_posix()}"\n\n'
                   '[architecture]\n# pieces of root broken off by the segmentation are not plants: '
