@@ -232,6 +232,13 @@ def main() -> None:
     def add(figure, ours, baseline="", ratio=""):
         rows.append((figure, ours, baseline, ratio))
 
+    def add_total_vs_baselines(name, table):
+        """Total-length error of ours vs pixel count and skan, against the RSML and the separable totals."""
+        for truth in ("true_total", "separable_total"):
+            for base in ("pixels", "skan"):
+                o, b = np.median(rel(table.total, table[truth])), np.median(rel(table[base], table[truth]))
+                add(f"{name}: median |error| total length % ({truth}) vs {base}", f"{o:.2f}", f"{b:.2f}", f"{b / max(o, 1e-9):.1f}x")
+
     plants, images = synthetic(range(2 if QUICK else 6), 3)
     ep, et = rel(plants.primary, plants.true_primary), rel(plants.total, plants.true_total)
     add("synthetic: plants / images", f"{len(plants)} / {len(images)}")
@@ -259,10 +266,7 @@ def main() -> None:
         add("rootnav-osr: lateral count, median true / ours", f"{osr.true_laterals.median():.0f} / {osr.laterals.median():.0f}")
         add("rootnav-osr: branching-point F1 @5px / @10px", f"{osr.f1.mean():.3f} / {osr.f1_10.mean():.3f}")
         add("rootnav-osr: RSML length in merged stretches (roots < 6 px apart), median %", f"{np.median(rel(osr.separable_total, osr.true_total)):.2f}")
-        for truth in ("true_total", "separable_total"):
-            for base in ("pixels", "skan"):
-                o, b = np.median(rel(osr.total, osr[truth])), np.median(rel(osr[base], osr[truth]))
-                add(f"rootnav-osr: median |error| total length % ({truth}) vs {base}", f"{o:.2f}", f"{b:.2f}", f"{b / max(o, 1e-9):.1f}x")
+        add_total_vs_baselines("rootnav-osr", osr)
         till = tillmore()
         per_image = till.groupby("image").first()
         add("tillmore-barley: images / plants", f"{len(per_image)} / {len(till)}")
@@ -271,10 +275,7 @@ def main() -> None:
         add("tillmore-barley: median |error| roots per plant", f"{np.median(np.abs(till.roots - till.true_roots)):.1f}")
         add("tillmore-barley: median |error| length per plant %", f"{np.median(rel(till.length, till.true_length)):.2f}")
         add("tillmore-barley: RSML length in merged stretches (roots < 6 px apart), median %", f"{np.median(rel(per_image.separable_total, per_image.true_total)):.2f}")
-        for truth in ("true_total", "separable_total"):
-            for base in ("pixels", "skan"):
-                o, b = np.median(rel(per_image.total, per_image[truth])), np.median(rel(per_image[base], per_image[truth]))
-                add(f"tillmore-barley: median |error| total length % ({truth}) vs {base}", f"{o:.2f}", f"{b:.2f}", f"{b / max(o, 1e-9):.1f}x")
+        add_total_vs_baselines("tillmore-barley", per_image)
     else:
         add("real data", f"skipped: {DATA} is absent")
     s = speed()
