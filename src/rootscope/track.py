@@ -1,0 +1,391 @@
+"""Follow plants, roots and branching points across the scans of one plate: growth and emergence.
+
+Positions measured on each scan are mapped into the plate's reference frame (``matrices``: scan ->
+3 x 3 matrix in (x, y) px to the reference, as the alignment stage writes; identity when the tables
+were measured on aligned scans, as in the pipeline) and linked scan to scan by a Hungarian assignment
+on distance within a gate (:func:`link_points`). A track never ends: a plant, root or point missed in
+one scan keeps its id when it is found again.
+
+- Plants, by their seed point: persistent ``plant`` ids 1..N per plate, left to right.
+- Roots of a plant: the primary root is the plant's; every other root is linked by its base point
+  (reference px) and its insertion along the parent (arc length from the parent's base), among the
+  roots of the same order on the same tracked parent and, for laterals of the primary, on the same
+  side of it. ``lateral`` ids 1..M per plant, in order of emergence; the emergence time is the first
+  scan a root is seen in (hours since the plate's first scan).
+- Branching points, by position within a radius.
+
+Tables in mm and hours (``time_h``: hours since the plate's first scan, the pipeline's ``hours``);
+positions in reference-frame pixels and mm (``x_ref_px``, ``x_ref_mm``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+from scipy.stats import theilslopes
+
+from . import rsml
+from .architecture import ImageArchitecture, PlantArchitecture, RootPath
+from .errors import InputError
+
+#: Gates (mm): how far a plant's seed, a root's base or a branching point may be from its track.
+PLANT_GATE_MM = 4.0
+ROOT_GATE_MM = 1.5
+POINT_GATE_MM = 1.0
+#: Weight of the insertion position along the parent against the base point, in :func:`track_roots`.
+INSERTION_WEIGHT = 0.5
+#: A lateral of the primary whose tip is less than this far (mm) to either side of its base has no side.
+SIDE_MM = 0.5
+
+PLANT_COLUMNS = ["plate", "plant", "scan", "time_h", "plant_in_scan", "x_ref_px", "y_ref_px", "x_ref_mm", "y_ref_mm",
+                 "primary_length_mm", "total_length_mm", "lateral_count", "total_lateral_length_mm",
+                 "network_area_mm2", "primary_rate_mm_h"]
+LATERAL_COLUMNS = ["plate", "plant", "lateral", "order", "parent_lateral", "scan", "time_h", "length_mm",
+                   "insertion_mm", "x_ref_px", "y_ref_px", "emergence_h", "emergence_insertion_mm",
+                   "emergence_x_ref_px", "emergence_y_ref_px", "emergence_est_h", "root_in_scan"]
+POINT_COLUMNS = ["plate", "point", "scan", "time_h", "x_ref_px", "y_ref_px", "x_ref_mm", "y_ref_mm", "emergence_h"]
+GROWTH_COLUMNS = ["plate", "plant", "scans", "first_h", "last_h", "primary_first_mm", "primary_last_mm",
+                  "primary_rate_mm_h", "primary_rate_low", "primary_rate_high", "total_rate_mm_h", "laterals",
+                  "first_lateral_h"]
+
+
+# ------------------------------------------------------------------------------------ linking
+def link_points(points: Sequence[np.ndarray], radius: float, *, groups: Sequence[np.ndarray] | None = None,
+                sides: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Link point sets over time into tracks.
+
+    ``points[t]`` is ``K_t x D`` (all frames in one coordinate system, px). Each frame's points are
+    assigned one to one (Hungarian, least total distance, as many links as possible) to the tracks'
+    last positions within ``radius`` px; tracks missed in earlier frames stay candidates. Points left
+    over start new tracks. ``groups[t]`` (``K_t`` ints) links only equal groups; ``sides[t]`` (``K_t``
+    values in -1, 0, 1) never links -1 with 1 (0: unknown; a track keeps its last known side).
+    Returns the track id of every point per frame (0..T-1, numbered in order of first appearance).
+    """
+    dim = next((np.asarray(p).reshape(len(p), -1).shape[1] for p in points if len(p)), 2)
+    last, group, side = np.zeros((0, dim)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    out = []
+    for t, frame in enumerate(points):
+        p = np.asarray(frame, np.float64).reshape(-1, dim)
+        g = np.zeros(len(p), np.int64) if groups is None else np.asarray(groups[t], np.int64).reshape(-1)
+        s = np.zeros(len(p), np.int64) if sides is None else np.asarray(sides[t], np.int64).reshape(-1)
+        ids = np.full(len(p), -1, np.int64)
+        if len(p) and len(last):
+            cost = cdist(p, last)
+            bad = (cost > radius) | (g[:, None] != group[None]) | (s[:, None] * side[None] < 0)
+            # forbidden pairs cost more than any set of allowed ones: the most links, then the least distance
+            rows, cols = linear_sum_assignment(np.where(bad, radius * (min(cost.shape) + 1) + 1, cost))
+            ok = ~bad[rows, cols]
+            ids[rows[ok]] = cols[ok]
+        new = ids < 0
+        ids[new] = len(last) + np.arange(int(new.sum()))
+        last = np.vstack([last, p[new]])
+        group, side = np.r_[group, g[new]], np.r_[side, s[new]]
+        last[ids] = p
+        side[ids] = np.where(s != 0, s, side[ids])
+        out.append(ids)
+    return out
+
+
+def to_reference(xy: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """``N x 2`` (x, y) px of a scan mapped by its 3 x 3 ``matrix`` to the reference frame (None: as is)."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    if matrix is None:
+        return xy
+    m = np.asarray(matrix, np.float64)
+    h = xy @ m[:2, :2].T + m[:2, 2]
+    w = xy @ m[2, :2] + m[2, 2]
+    return h / w[:, None]
+
+
+def _scans(table: pd.DataFrame) -> list[str]:
+    """Scan names in table order (the pipeline's tables are in time order)."""
+    return list(dict.fromkeys(table.scan)) if len(table) else []
+
+
+def _times(table: pd.DataFrame) -> dict[str, float]:
+    """Hours since the plate's first scan per scan (NaN where unknown)."""
+    if "hours" not in table:
+        return {s: np.nan for s in _scans(table)}
+    return {s: float(h) if pd.notna(h) else np.nan for s, h in table.groupby("scan", sort=False).hours.first().items()}
+
+
+def _check(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"{what}: columns {missing} missing (found {list(table.columns)}); pass the pipeline's "
+                         f"per-plate tables (out/<plate>/traits.csv, roots.csv) or rootscope.traits tables with "
+                         "`scan` and `hours` added.")
+
+
+def _scale(px_per_mm: float) -> float:
+    if px_per_mm is None or not np.isfinite(px_per_mm) or px_per_mm <= 0:
+        raise InputError(f"tracking: no valid pixel scale (px_per_mm={px_per_mm}); pass the plate's px_per_mm.")
+    return float(px_per_mm)
+
+
+def _plate(table: pd.DataFrame) -> str:
+    return str(table.plate.iloc[0]) if "plate" in table and len(table) else ""
+
+
+# ------------------------------------------------------------------------------------ plants
+def track_plants(traits: pd.DataFrame, px_per_mm: float, *, matrices: Mapping[str, np.ndarray] | None = None,
+                 gate_mm: float = PLANT_GATE_MM) -> pd.DataFrame:
+    """Persistent plant ids for one plate: one row per plant and scan where it was found.
+
+    ``traits`` is the plate's plant table over scans (``scan``, ``hours``, per-scan ``plant`` label,
+    ``seed_x_px``, ``seed_y_px`` and traits in mm; rows with ``plant = 0`` are scans without plants).
+    Seeds are linked within ``gate_mm``; ids 1..N go left to right by mean reference x. Columns
+    :data:`PLANT_COLUMNS` (``primary_rate_mm_h``: primary growth since the plant's previous scan).
+    """
+    mm = _scale(px_per_mm)
+    _check(traits, ["scan", "plant", "seed_x_px", "seed_y_px"], "plant table")
+    found = traits[traits.plant > 0]
+    scans = [s for s in _scans(traits) if s in set(found.scan)]
+    parts = [found[found.scan == s] for s in scans]
+    where = [to_reference(p[["seed_x_px", "seed_y_px"]].to_numpy(), (matrices or {}).get(s)) for s, p in zip(scans, parts)]
+    ids = link_points(where, gate_mm * mm)
+    times = _times(traits)
+    rows = pd.DataFrame({
+        "plate": _plate(traits), "track": np.concatenate(ids) if ids else np.zeros(0, int),
+        "scan": np.concatenate([p.scan.to_numpy() for p in parts]) if parts else [],
+        "plant_in_scan": np.concatenate([p.plant.to_numpy() for p in parts]) if parts else np.zeros(0, int),
+        "x_ref_px": np.concatenate([w[:, 0] for w in where]) if where else [],
+        "y_ref_px": np.concatenate([w[:, 1] for w in where]) if where else [],
+    })
+    rows["time_h"] = rows.scan.map(times).astype(float)
+    rank = rows.groupby("track").x_ref_px.mean().rank(method="first").astype(int)
+    rows["plant"] = rows.track.map(rank)
+    rows["x_ref_mm"], rows["y_ref_mm"] = rows.x_ref_px / mm, rows.y_ref_px / mm
+    values = found.set_index(["scan", "plant"])
+    for column in PLANT_COLUMNS[9:-1]:
+        rows[column] = values[column].reindex(pd.MultiIndex.from_frame(rows[["scan", "plant_in_scan"]])).to_numpy() \
+            if column in values else np.nan
+    rows = rows.assign(_k=rows.scan.map({s: k for k, s in enumerate(scans)})).sort_values(["plant", "_k"])
+    step = rows.groupby("plant")[["primary_length_mm", "time_h"]].diff()
+    rows["primary_rate_mm_h"] = step.primary_length_mm / step.time_h
+    return rows[PLANT_COLUMNS].reset_index(drop=True)
+
+
+def with_plant_ids(table: pd.DataFrame, plants: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (traits or roots over scans, its ``plant`` a per-scan label) with ``plant`` replaced by
+    the persistent id of :func:`track_plants` and the label kept as ``plant_in_scan``, right after it.
+    Rows of untracked plants (and ``plant = 0`` rows) get ``plant = 0``."""
+    keys = ["plate", "scan"] if "plate" in table and "plate" in plants else ["scan"]
+    lookup = plants[[*keys, "plant_in_scan", "plant"]].rename(columns={"plant": "_tracked"})
+    out = table.rename(columns={"plant": "plant_in_scan"}).merge(lookup, how="left", on=[*keys, "plant_in_scan"])
+    out["plant"] = out.pop("_tracked").fillna(0).astype(int)
+    columns = list(table.columns)
+    at = columns.index("plant") + 1
+    return out[columns[:at] + ["plant_in_scan"] + columns[at:]]
+
+
+# ------------------------------------------------------------------------------------- roots
+def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
+                matrices: Mapping[str, np.ndarray] | None = None, gate_mm: float = ROOT_GATE_MM,
+                insertion_weight: float = INSERTION_WEIGHT) -> pd.DataFrame:
+    """Persistent ids of every root but the primary, per tracked plant: one row per root and scan.
+
+    ``roots`` is the plate's root table over scans (``scan``, per-scan ``plant`` and ``root``,
+    ``parent``, ``order``, ``is_primary``, ``length_mm``, ``insertion_mm``, ``base_x_px``,
+    ``base_y_px``, ``tip_x_px``, ``tip_y_px``); ``plants`` the output of :func:`track_plants`. A root is linked to
+    the track whose base is nearest in (x_ref, y_ref, ``insertion_weight`` x insertion) px within
+    ``gate_mm``. Columns :data:`LATERAL_COLUMNS`: ``lateral`` 1..M per plant in order of emergence,
+    ``parent_lateral`` (0 = the primary), ``emergence_h`` the first scan's time, ``emergence_*``
+    where it was first seen, ``emergence_est_h`` back-extrapolated at constant growth (h, no later than
+    ``emergence_h``); ``root_in_scan`` the per-scan root number.
+    """
+    mm = _scale(px_per_mm)
+    _check(roots, ["scan", "plant", "root", "parent", "order", "is_primary", "length_mm", "insertion_mm",
+                   "base_x_px", "base_y_px", "tip_x_px", "tip_y_px"], "root table")
+    ids = plants.set_index(["scan", "plant_in_scan"]).plant
+    table = roots.assign(tracked=ids.reindex(pd.MultiIndex.from_frame(roots[["scan", "plant"]])).to_numpy())
+    table = table[table.tracked.notna()].astype({"tracked": int})
+    base, tip = np.zeros((len(table), 2)), np.zeros((len(table), 2))
+    for scan, index in table.groupby("scan", sort=False).indices.items():
+        part, matrix = table.iloc[index], (matrices or {}).get(scan)
+        base[index] = to_reference(part[["base_x_px", "base_y_px"]].to_numpy(), matrix)
+        tip[index] = to_reference(part[["tip_x_px", "tip_y_px"]].to_numpy(), matrix)
+    table = table.assign(x_ref_px=base[:, 0], y_ref_px=base[:, 1], _tip_x=tip[:, 0])
+    scans = _scans(roots)
+    track_of: dict[tuple[str, int, int], int] = {}  # (scan, plant_in_scan, root) -> provisional root track
+    for (scan, plant, root) in table[table.is_primary.astype(bool)][["scan", "plant", "root"]].itertuples(index=False):
+        track_of[(scan, plant, root)] = 0
+    rows, next_id = [], 1
+    others = table[~table.is_primary.astype(bool)]
+    for _, own in others.groupby("tracked"):
+        for order in sorted(set(own.order)):
+            level = own[own.order == order]
+            parts = [level[level.scan == s] for s in scans]
+            parts = [p for p in parts if len(p)]
+            feats, groups, sides = [], [], []
+            for p in parts:
+                parent = np.array([track_of.get((s, pl, pa), -1) for s, pl, pa in zip(p.scan, p.plant, p.parent)])
+                dx = (p._tip_x - p.x_ref_px).to_numpy()
+                on_primary = parent == 0
+                feats.append(np.c_[p.x_ref_px, p.y_ref_px, insertion_weight * p.insertion_mm.to_numpy() * mm])
+                groups.append(parent)
+                sides.append(np.where(on_primary & (np.abs(dx) > SIDE_MM * mm), np.sign(dx), 0).astype(int))
+            linked = link_points(feats, gate_mm * mm, groups=groups, sides=sides)
+            for p, ids_, parent in zip(parts, linked, groups):
+                tracks = next_id + ids_
+                for key, t in zip(zip(p.scan, p.plant, p.root), tracks):
+                    track_of[key] = int(t)
+                rows.append(p.assign(track=tracks, parent_track=parent))
+            next_id += 1 + max((int(i.max()) for i in linked if len(i)), default=-1)
+    if not rows:
+        return pd.DataFrame(columns=LATERAL_COLUMNS)
+    out = pd.concat(rows, ignore_index=True)
+    times = _times(roots)
+    out["time_h"] = out.scan.map(times).astype(float)
+    out["_scan_index"] = out.scan.map({s: k for k, s in enumerate(scans)})
+    out = out.sort_values(["tracked", "_scan_index", "order", "insertion_mm"], kind="stable")
+    first = out.groupby("track").head(1).set_index("track")
+    rank = first.groupby("tracked").cumcount() + 1  # per plant, in order of first appearance
+    number = {0: 0, -1: -1, **rank.to_dict()}
+    out = out.assign(plant=out.tracked, lateral=out.track.map(number), parent_lateral=out.parent_track.map(number),
+                     emergence_h=out.track.map(first.time_h), emergence_insertion_mm=out.track.map(first.insertion_mm),
+                     emergence_x_ref_px=out.track.map(first.x_ref_px),
+                     emergence_y_ref_px=out.track.map(first.y_ref_px), root_in_scan=out.root, plate=_plate(roots))
+    out["emergence_est_h"] = _extrapolated_emergence(out)
+    return out.sort_values(["plant", "lateral", "_scan_index"])[LATERAL_COLUMNS].reset_index(drop=True)
+
+
+def _extrapolated_emergence(rows: pd.DataFrame) -> pd.Series:
+    """Emergence time (h) back-extrapolated at constant growth: first-seen time minus first length over
+    the root's growth rate between its first two scans (roots seen once: the median such rate of its
+    plant's roots of the same order); never later than first seen, the first-seen time where no rate is
+    known."""
+    ordered = rows.sort_values(["track", "_scan_index"])
+    head = ordered.groupby("track").head(2)
+    first = head.groupby("track").nth(0).set_index("track")
+    second = head.groupby("track").nth(1).set_index("track")
+    rate = ((second.length_mm - first.length_mm[second.index]) / (second.time_h - first.time_h[second.index]))
+    rate = rate[rate > 0].reindex(first.index)
+    typical = rate.groupby([first.tracked, first.order]).transform("median")
+    rate = rate.fillna(typical)
+    estimate = np.minimum(first.time_h - first.length_mm / rate, first.time_h).fillna(first.time_h)
+    return rows.track.map(estimate)
+
+
+# -------------------------------------------------------------------------------------- points
+def lateral_bases(roots: pd.DataFrame) -> pd.DataFrame:
+    """Branching points of a root table over scans: the base of every root with a parent (``scan``,
+    ``hours``, ``x_px``, ``y_px``)."""
+    bases = roots[roots.parent > 0]
+    out = pd.DataFrame({"scan": bases.scan, "x_px": bases.base_x_px, "y_px": bases.base_y_px})
+    if "hours" in bases:
+        out.insert(1, "hours", bases.hours)
+    if "plate" in bases:
+        out.insert(0, "plate", bases.plate)
+    return out.reset_index(drop=True)
+
+
+def track_points(points: pd.DataFrame, px_per_mm: float, *, matrices: Mapping[str, np.ndarray] | None = None,
+                 radius_mm: float = POINT_GATE_MM, scans: Sequence[str] | None = None) -> pd.DataFrame:
+    """Persistent ids of branching points (``scan``, ``hours``, ``x_px``, ``y_px`` per point and scan),
+    linked within ``radius_mm`` in the reference frame. ``scans`` gives the time order (default: table
+    order). Columns :data:`POINT_COLUMNS`: ``point`` 1..P in order of emergence (then top to bottom),
+    ``emergence_h`` the time of the first scan it is seen in."""
+    mm = _scale(px_per_mm)
+    _check(points, ["scan", "x_px", "y_px"], "branching-point table")
+    order = [s for s in (scans if scans is not None else _scans(points)) if s in set(points.scan)]
+    parts = [points[points.scan == s] for s in order]
+    where = [to_reference(p[["x_px", "y_px"]].to_numpy(), (matrices or {}).get(s)) for s, p in zip(order, parts)]
+    if not parts:
+        return pd.DataFrame(columns=POINT_COLUMNS)
+    ids = link_points(where, radius_mm * mm)
+    xy = np.vstack(where)
+    out = pd.DataFrame({"plate": _plate(points), "track": np.concatenate(ids), "scan": pd.concat(parts).scan.to_numpy(),
+                        "x_ref_px": xy[:, 0], "y_ref_px": xy[:, 1]})
+    out["time_h"] = out.scan.map(_times(points)).astype(float)
+    out["_scan_index"] = out.scan.map({s: k for k, s in enumerate(order)})
+    first = out.sort_values("_scan_index", kind="stable").groupby("track").head(1)
+    rank = first.sort_values(["_scan_index", "y_ref_px", "x_ref_px"]).track.reset_index(drop=True)
+    out["point"] = out.track.map({t: k + 1 for k, t in rank.items()})
+    out["emergence_h"] = out.track.map(first.set_index("track").time_h)
+    out["x_ref_mm"], out["y_ref_mm"] = out.x_ref_px / mm, out.y_ref_px / mm
+    return out.sort_values(["point", "_scan_index"])[POINT_COLUMNS].reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------------------- growth
+def _slope(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Theil-Sen slope with its 95 % interval (NaN with fewer than two times)."""
+    ok = np.isfinite(t) & np.isfinite(y)
+    if len(np.unique(t[ok])) < 2:
+        return np.nan, np.nan, np.nan
+    slope, _, low, high = theilslopes(y[ok], t[ok])
+    return float(slope), float(low), float(high)
+
+
+def growth_rates(plants: pd.DataFrame, laterals: pd.DataFrame) -> pd.DataFrame:
+    """Per tracked plant: scans seen, first and last time (h), primary length then (mm), the primary's
+    robust growth rate (Theil-Sen slope over all its scans, mm/h, with a 95 % interval), the total
+    length's rate (mm/h), laterals seen (second order) and the first lateral's emergence time (h).
+    Columns :data:`GROWTH_COLUMNS`."""
+    rows = []
+    for (plate, plant), own in plants.groupby(["plate", "plant"], sort=True):
+        own = own.sort_values("time_h")
+        t = own.time_h.to_numpy(float)
+        rate, low, high = _slope(t, own.primary_length_mm.to_numpy(float))
+        lat = laterals[(laterals.plate == plate) & (laterals.plant == plant) & (laterals.order == 2)] \
+            if len(laterals) else laterals
+        rows.append({"plate": plate, "plant": plant, "scans": len(own), "first_h": t[0], "last_h": t[-1],
+                     "primary_first_mm": own.primary_length_mm.iloc[0], "primary_last_mm": own.primary_length_mm.iloc[-1],
+                     "primary_rate_mm_h": rate, "primary_rate_low": low, "primary_rate_high": high,
+                     "total_rate_mm_h": _slope(t, own.total_length_mm.to_numpy(float))[0],
+                     "laterals": int(lat.lateral.nunique()) if len(lat) else 0,
+                     "first_lateral_h": float(lat.emergence_h.min()) if len(lat) else np.nan})
+    return pd.DataFrame(rows, columns=GROWTH_COLUMNS)
+
+
+def track_plate(traits: pd.DataFrame, roots: pd.DataFrame, px_per_mm: float, *, points: pd.DataFrame | None = None,
+                matrices: Mapping[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
+    """All tracks of one plate: ``plants``, ``laterals``, ``branch_points`` (from ``points``, the
+    detector's table, else the laterals' bases) and ``growth`` (see the functions above)."""
+    plants = track_plants(traits, px_per_mm, matrices=matrices)
+    laterals = track_roots(roots, plants, px_per_mm, matrices=matrices)
+    found = points if points is not None else lateral_bases(roots)
+    return {"plants": plants, "laterals": laterals,
+            "branch_points": track_points(found, px_per_mm, matrices=matrices, scans=_scans(traits)),
+            "growth": growth_rates(plants, laterals)}
+
+
+# ------------------------------------------------------------------------------ RSML as input
+def scene_architecture(scene: rsml.Scene, shape: tuple[int, int] = (0, 0)) -> ImageArchitecture:
+    """An RSML scene (one scan, px) as an :class:`ImageArchitecture`, so that architectures traced by
+    other tools (or synthetic truth) can be measured and tracked. Plants are numbered 1..N in file
+    order; plants without root points are left out; a plant's seed is its first root's base; the
+    primary is the first-order root with the deepest tip; insertion is the arc length along the
+    parent to the point nearest the root's base."""
+    arch = ImageArchitecture(shape=shape)
+    for plant in scene.plants:
+        out = PlantArchitecture(id=len(arch.plants) + 1, seed=np.zeros(2))
+
+        def visit(root: rsml.Root, parent: int | None, order: int) -> None:
+            if len(root.points) < 2:
+                return
+            points = root.rc()
+            insertion = 0.0
+            if parent is not None:
+                line = out.roots[parent].points
+                arc = np.r_[0, np.cumsum(np.hypot(*np.diff(line, axis=0).T))]
+                insertion = float(arc[np.argmin(np.hypot(*(line - points[0]).T))])
+            diameter = np.asarray(root.functions.get("diameter", np.zeros(len(points))), np.float64)
+            out.roots.append(RootPath(points, diameter, order, rsml.polyline_length(points), parent, insertion))
+            own = len(out.roots) - 1
+            for child in root.children:
+                visit(child, own, order + 1)
+
+        for root in plant.roots:
+            visit(root, None, 1)
+        if not out.roots:
+            continue
+        out.seed = out.roots[0].points[0].copy()
+        first = [k for k, r in enumerate(out.roots) if r.parent is None]
+        out.primary = max(first, key=lambda k: out.roots[k].tip[0])
+        arch.plants.append(out)
+    return arch
