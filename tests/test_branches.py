@@ -210,7 +210,23 @@ def test_training_tunes_the_threshold_on_whole_images_and_validates_anywhere(toy
     assert br.default_config().val_focus_fraction == 0.0
     # the finish hook stored the threshold tuned on the whole held-out image, and the detector uses it
     assert 0.1 <= payload["threshold"] <= 0.95 and payload["threshold_f1_validation_images"] >= 0.5
-    assert br.load_branch_model(toy_model).threshold == payload["threshold"]
+    assert payload["nms_px"] in br.NMS_PX and "fusion" not in payload  # no mask head: nothing to fuse
+    detector = br.load_branch_model(toy_model)
+    assert (detector.threshold, detector.min_distance) == (payload["threshold"], payload["nms_px"])
+    t = detector.threshold
+    assert detector.fusion_levels() == {"support": t / 2, "strong": (1 + t) / 2, "radius": 6.0}
+
+
+def test_root_mask_is_the_mask_head_at_full_size(toy_model: Path):
+    detector = br.load_branch_model(toy_model)
+    root = np.zeros((50, 60), np.float32)
+    root[10:20, 30:40] = 0.9
+    pred = br.BranchPrediction(heat=np.zeros_like(root), root=root, scale=0.5)
+    mask = detector.root_mask(pred, (101, 119))
+    assert mask.shape == (101, 119) and mask.dtype == bool
+    assert mask[20:40, 60:80].all() and mask.sum() == 20 * 20
+    with pytest.raises(ModelError, match="no root-mask output"):
+        detector.root_mask(br.BranchPrediction(heat=root, root=None, scale=0.5), (100, 120))
 
 
 def test_loading_another_kind_of_model_is_refused(tmp_path: Path):

@@ -30,6 +30,8 @@ from .metrics import match_points
 
 KIND = "branch-points"
 POINT_SUFFIXES = (".csv", ".rsml")
+#: The shipped image-only model (U-Net width 8, trained on synthetic plates by benchmarks/train_branch_model.py).
+DEFAULT_MODEL = Path(__file__).parent / "models" / "branches_synth_w8.pt"
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -76,6 +78,13 @@ def read_points(path: str | os.PathLike) -> np.ndarray:
     if path.suffix.lower() == ".csv":
         return points_from_csv(path)
     raise InputError(f"{path}: points must be a .csv (columns x,y) or an .rsml file.")
+
+
+def synthetic_points(frame: Any) -> np.ndarray:
+    """``K x 2`` (x, y) branching points of a :class:`rootscope.synth.SynthFrame` that lie inside its image."""
+    xy = frame.branch_points[["x", "y"]].to_numpy(float).reshape(-1, 2)
+    h, w = frame.mask.shape
+    return xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
 
 
 def find_point_file(folder: str | os.PathLike, stem: str) -> Path | None:
@@ -291,11 +300,26 @@ def train_branches(samples: Sequence[Any], out: str | os.PathLike, config: Any =
                  finish=lambda best: tune_threshold(best, samples, config))
 
 
-def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any) -> dict[str, float]:
-    """Store in the model file the peak threshold with the best F1 on the held-out validation images.
+def _pooled_f1(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float) -> float:
+    tp = fp = fn = 0
+    for pred, true in zip(preds, truths):
+        m = match_points(pred[:, :2], true, radius)
+        tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+THRESHOLDS = np.round(np.arange(0.1, 0.96, 0.05), 2)
+NMS_PX = (1, 2, 3, 4)
+
+
+def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any) -> dict[str, Any]:
+    """Store in the model file the detection settings with the best F1 on the held-out validation images.
 
     Validation tiles are few and cut points at their edges; this runs the model on the whole
-    validation images of ``train`` (same split) instead. Returns ``{"threshold", "f1"}``.
+    validation images of ``train`` (same split) instead and picks the peak threshold and the
+    non-maximum-suppression radius (``nms_px``, work px) of the best pooled F1; with a root-mask output
+    also the :func:`fuse` levels (``support``, ``strong``) on the skeleton of the network's own mask.
+    Returns ``{"threshold", "nms_px", "f1"[, "fusion"]}``.
     """
     from .unet import build_model, read_model_file, save_model_file, select_runtime
     from .unet.data import split_samples
@@ -305,23 +329,33 @@ def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any)
     model = build_model(payload, path)
     detector = BranchDetector(model, payload, runtime=select_runtime(config.device, config.precision))
     s = detector.settings
-    candidates, truths = [], []
-    for sample in val:
-        heat = detector.predict_work(sample.image).heat
-        candidates.append(find_peaks(heat, 0.05, detector.min_distance))
-        truths.append(find_peaks(sample.target[..., 0], 0.5, 2)[:, :2])
-    best = {"threshold": detector.threshold, "f1": -1.0}
-    for t in np.round(np.arange(0.1, 0.96, 0.05), 2):
-        tp = fp = fn = 0
-        for pred, true in zip(candidates, truths):
-            m = match_points(pred[pred[:, 2] >= t, :2], true, s.radius * s.scale)
-            tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
-        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-        if f1 > best["f1"]:
-            best = {"threshold": float(t), "f1": f1}
+    predictions = [detector.predict_work(sample.image) for sample in val]
+    truths = [to_full(find_peaks(sample.target[..., 0], 0.5, 2), s.scale)[:, :2] for sample in val]
+    best: dict[str, Any] = {"f1": -1.0}
+    for nms in NMS_PX:
+        candidates = [to_full(find_peaks(p.heat, 0.05, nms), s.scale) for p in predictions]
+        for t in THRESHOLDS:
+            f1 = _pooled_f1([c[c[:, 2] >= t] for c in candidates], truths, s.radius)
+            if f1 > best["f1"]:
+                best = {"threshold": float(t), "nms_px": nms, "f1": f1}
+    if s.mask_head:
+        peaks = [to_full(find_peaks(p.heat, 0.05, best["nms_px"]), s.scale) for p in predictions]
+        junctions = [skeleton_points(detector.root_mask(p, tuple(round(n / s.scale) for n in p.heat.shape)))
+                     for p in predictions]
+        fusion = {"f1": -1.0}
+        for support in np.round(np.arange(0.05, 0.65, 0.05), 2):
+            for strong in THRESHOLDS:
+                fused = [fuse(pk, j, p, support=support, strong=strong, radius=s.radius)
+                         for pk, j, p in zip(peaks, junctions, predictions)]
+                f1 = _pooled_f1(fused, truths, s.radius)
+                if f1 > fusion["f1"]:
+                    fusion = {"support": float(support), "strong": float(strong), "f1": f1}
+        best["fusion"] = fusion
     fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict")
     save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed},
-                                  "threshold": best["threshold"], "threshold_f1_validation_images": best["f1"]})
+                                  "threshold": best["threshold"], "nms_px": best["nms_px"],
+                                  "threshold_f1_validation_images": best["f1"],
+                                  **({"fusion": best["fusion"]} if "fusion" in best else {})})
     return best
 
 
@@ -349,6 +383,8 @@ class BranchDetector:
         self.mean = np.asarray(norm["mean"], np.float32)
         self.std = np.asarray(norm["std"], np.float32)
         self.threshold = float(payload.get("threshold", (payload.get("metrics") or {}).get("threshold", 0.5)))
+        self.nms_px = int(payload.get("nms_px", max(1, round(self.settings.radius * self.settings.scale / 2))))
+        self.fusion = payload.get("fusion")
         self.tile, self.overlap, self.batch = tile, overlap, batch
         self.path = path
         self.meta = {k: v for k, v in payload.items() if k != "state_dict"}
@@ -372,8 +408,19 @@ class BranchDetector:
 
     @property
     def min_distance(self) -> int:
-        """Non-maximum suppression radius in work px: half the matching radius."""
-        return max(1, int(round(self.settings.radius * self.settings.scale / 2)))
+        """Non-maximum suppression radius in work px (tuned on validation images; else half the matching radius)."""
+        return self.nms_px
+
+    def root_mask(self, prediction: BranchPrediction, shape: tuple[int, int]) -> np.ndarray:
+        """The network's own root mask at full size ``shape`` (root probability > 0.5), boolean."""
+        if prediction.root is None:
+            raise ModelError(f"{self.path or 'model'}: has no root-mask output; give a mask to fuse with "
+                             "skeleton junctions, or detect without fusion.")
+        mask = _resize((prediction.root > 0.5).astype(np.uint8), 1 / prediction.scale, cv2.INTER_NEAREST)
+        out = np.zeros(shape, bool)
+        h, w = min(shape[0], mask.shape[0]), min(shape[1], mask.shape[1])
+        out[:h, :w] = mask[:h, :w] > 0
+        return out
 
     def peaks(self, prediction: BranchPrediction, threshold: float | None = None) -> np.ndarray:
         """``K x 3`` full-size (x, y, score) peaks of a prediction's heat-map (threshold: the trained one)."""
@@ -393,16 +440,16 @@ class BranchDetector:
         if not fuse_junctions:
             return peaks
         if mask is None:
-            if prediction.root is None:
-                raise ModelError(f"{self.path or 'model'}: has no root-mask output; give a mask to fuse with "
-                                 "skeleton junctions, or detect without fusion.")
-            mask = _resize((prediction.root > 0.5).astype(np.uint8), 1 / prediction.scale, cv2.INTER_NEAREST)
-            mask = mask[: np.asarray(image).shape[0], : np.asarray(image).shape[1]]
+            mask = self.root_mask(prediction, np.asarray(image).shape[:2])
         junctions = skeleton_points(mask)
         return fuse(peaks, junctions, prediction, **self.fusion_levels(threshold))
 
     def fusion_levels(self, threshold: float | None = None) -> dict[str, float]:
-        """:func:`fuse` settings from the detection threshold ``t``: support ``t / 2``, strong ``(1 + t) / 2``."""
+        """:func:`fuse` settings: those tuned on validation images (model file ``fusion``) or, without
+        them or with another ``threshold`` ``t``, support ``t / 2`` and strong ``(1 + t) / 2``."""
+        if threshold is None and self.fusion:
+            return {"support": float(self.fusion["support"]), "strong": float(self.fusion["strong"]),
+                    "radius": self.settings.radius}
         t = self.threshold if threshold is None else threshold
         return {"support": 0.5 * t, "strong": 0.5 * (1.0 + t), "radius": self.settings.radius}
 

@@ -79,7 +79,8 @@ def train_cmd(
 @branches_app.command("detect")
 def detect_cmd(
     images: list[Path] = typer.Argument(..., help="Images or folders of images."),
-    model: Path = typer.Option(..., "--model", help="Model file from `rootscope branches train`."),
+    model: Path | None = typer.Option(None, "--model", help="Model file from `rootscope branches train` (default: "
+                                      "the shipped image-only model trained on synthetic plates)."),
     out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
     threshold: float | None = typer.Option(None, "--threshold", help="Peak score threshold (default: the one "
                                            "that gave the best validation F1)."),
@@ -102,7 +103,7 @@ def detect_cmd(
     _set_threads(threads)
     paths = io.expand_inputs(images)
     io.check_not_input(out, paths)
-    detector = br.load_branch_model(model, device=device)
+    detector = br.load_branch_model(model or br.DEFAULT_MODEL, device=device)
     tables = []
     for path in track(paths, description="detecting", console=Console(stderr=True)):
         mask = None

@@ -1,0 +1,95 @@
+"""Train the shipped branching-point model (image only) on synthetic plates; reproduces src/rootscope/models/.
+
+    .venv/bin/python benchmarks/train_branch_model.py                       # writes the shipped model
+    .venv/bin/python benchmarks/train_branch_model.py --epochs 20 -o /tmp/b.pt --snapshots 5,10
+
+Training data: ``--plates`` synthetic plates (``rootscope.synth`` seeds 0..N-1, the benchmark tests on
+seeds 100+), ``--frames`` frames each, 2000 px scans: laterals of every age and roots crossing on
+purpose. Targets: Gaussian heat-maps at the generator's branching points and the root mask (second
+output, for the skeleton baseline and fusion). A fixed number of epochs (``--epochs`` x
+``--tiles-per-epoch`` tiles; the learning-rate schedule is planned over them), one torch thread and a
+fixed seed, so a rerun gives the same model up to floating-point summation order. ``--time-limit``
+is only a safety stop (a run it ends is not reproducible; the script says so). ``--snapshots`` keeps
+copies of the checkpoint after those epochs (``<work>/<stem>.e<N>.pt``) for the F1-vs-training-time
+table of ``bench_branches.py --curve``. The training files (last checkpoint, metrics CSV) stay in
+``--work``; only the best model (weights + metadata, loadable with ``weights_only=True``) goes to ``-o``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from rootscope import branches as br
+from rootscope.synth import SynthConfig, make_series
+from rootscope.unet import Augment
+from rootscope.unet.train import last_path
+
+SHIPPED = Path(__file__).resolve().parents[1] / "src" / "rootscope" / "models" / "branches_synth_w8.pt"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--out", type=Path, default=SHIPPED, help="model file to write")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/rootscope_branch_model"),
+                        help="folder for the last checkpoint, metrics CSV and snapshots")
+    parser.add_argument("--plates", type=int, default=6, help="synthetic plates (seeds 0..N-1)")
+    parser.add_argument("--frames", type=int, default=5, help="frames per plate")
+    parser.add_argument("--size", type=int, default=2000, help="scan side (px)")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--tiles-per-epoch", type=int, default=2048)
+    parser.add_argument("--val-tiles", type=int, default=512)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--sigma", type=float, default=2.0, help="heat-map sigma (work px, half size)")
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=90.0, help="safety stop (minutes)")
+    parser.add_argument("--snapshots", default="", help="comma-separated epochs to keep a copy of")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    config = SynthConfig(size=args.size)
+    frames = [f for seed in range(args.plates) for f in make_series(frames=args.frames, seed=seed, config=config)]
+    settings = br.BranchSettings(sigma=args.sigma)
+    samples = [br.make_sample(f.image, br.synthetic_points(f), f.mask == 1, settings=settings, name=f"p{k // args.frames}f{k % args.frames}",
+                              seed=k) for k, f in enumerate(frames)]
+    n_points = sum(len(br.synthetic_points(f)) for f in frames)
+    print(f"{len(samples)} training frames from plates 0..{args.plates - 1}, {n_points} branching points "
+          f"({time.perf_counter() - t0:.0f} s to generate)", flush=True)
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    work_model = args.work / args.out.name
+    snapshots = {int(e) for e in args.snapshots.split(",") if e}
+    train_config = br.default_config(args.time_limit, epochs=args.epochs, tiles_per_epoch=args.tiles_per_epoch,
+                                     val_tiles=args.val_tiles, width=args.width, depth=args.depth, lr=args.lr,
+                                     patience=args.epochs, seed=args.seed, device="cpu", precision="fp32",
+                                     threads=args.threads, augment=Augment(p_blur=0.0))
+
+    def report(row: dict) -> None:
+        print(f"epoch {row['epoch']:3d} {row['train_s'] / 60:6.1f} min loss {row['train_loss']:.4f}/{row['val_loss']:.4f} "
+              f"tile F1 {row['f1']:.3f} (t {row['threshold']:.2f}) root Dice {row.get('dice_root', float('nan')):.3f} "
+              f"{row['tiles_per_s']:.0f} tiles/s" + (" best" if row["best"] else ""), flush=True)
+        if row["epoch"] in snapshots:
+            shutil.copy(last_path(work_model), args.work / f"{work_model.stem}.e{row['epoch']}.pt")
+
+    meta = {"training_data": {"generator": "rootscope.synth.make_series", "plates": list(range(args.plates)),
+                              "frames": args.frames, "size": args.size, "points": n_points,
+                              "script": "benchmarks/train_branch_model.py"}}
+    result = br.train_branches(samples, work_model, train_config, settings=settings, meta=meta, report=report)
+    print(f"stopped: {result.stopped} after {result.history['train_s'].iloc[-1] / 60:.1f} min of training; best "
+          f"epoch {result.best.get('epoch')} (validation tile F1 {result.best.get('f1', float('nan')):.3f})")
+    if result.stopped != "epochs":
+        print("NOTE: stopped early by the time limit: this model is not a reproducible run of the script.")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(result.best_path, args.out)
+    detector = br.load_branch_model(args.out)
+    print(f"-> {args.out} ({args.out.stat().st_size / 1e3:.0f} kB), threshold {detector.threshold:.2f}, "
+          f"NMS {detector.min_distance} work px; total {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
