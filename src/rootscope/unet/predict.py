@@ -1,25 +1,32 @@
 """Overlap-tile inference: any image size, no seams, bounded memory, optional flip TTA.
 
-The image is mirror-padded and cut into ``tile x tile`` tiles that overlap by ``overlap`` pixels.
+Tiles of at most ``tile x tile`` pixels overlap by ``overlap`` pixels; the tile side is shrunk (in
+steps of the network's multiple) to the smallest that needs no more tiles, so few pixels are computed
+twice. Pixels beyond the image border are mirrored (as ``np.pad(mode="reflect")``), tile by tile.
 Each tile's output is weighted by a separable window that is 0 on its outer ``overlap // 4`` pixels
-(where the convolutions see the tile border) and rises as sin^2 across the rest of the overlap, so
-that the weights of neighbouring tiles add up to one: the blend is seamless, and where the network's
-receptive field fits inside the overlap the result equals one pass over the whole image.
+(where the convolutions see the tile border) and rises as sin^2 across the rest of the overlap, divided
+by the sum of the windows over all tiles: the blend is seamless, and where the network's receptive
+field fits inside the overlap the result equals one pass over the whole image. Tiles are normalised,
+run (in the runtime's precision and memory format) and blended straight into the output, so memory
+is the output, the image and a few tiles.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from .. import io
 from ..errors import ConfigError, ModelError
 from .data import as_channels
-from .model import UNet, build_model, fuse_batchnorm, read_model_file
+from .model import Up, UNet, build_model, fuse_batchnorm, read_model_file
 from .runtime import Runtime, select_runtime
 
 
@@ -43,6 +50,14 @@ class TileGrid:
     tile: int
     overlap: int
 
+    @classmethod
+    def fit(cls, size: int, tile: int, overlap: int, multiple: int) -> TileGrid:
+        """The grid of the smallest tile side (a multiple of ``multiple``, at most ``tile``) that needs
+        no more tiles than ``tile`` does: fewer pixels computed twice, the same blending."""
+        full = cls(size, tile, overlap)
+        step = -(-(size + 2 * full.pad - overlap) // full.n)
+        return cls(size, min(tile, -(-(step + overlap) // multiple) * multiple), overlap)
+
     @property
     def stride(self) -> int:
         return self.tile - self.overlap
@@ -60,6 +75,52 @@ class TileGrid:
     def length(self) -> int:
         return (self.n - 1) * self.stride + self.tile
 
+    def spans(self) -> list[Span]:
+        """Each tile along this axis: what it reads, and where and with which weights its output goes."""
+        window = window_1d(self.tile, self.overlap)
+        total = np.zeros(self.length, np.float32)
+        for i in range(self.n):
+            total[i * self.stride : i * self.stride + self.tile] += window
+        total = total[self.pad : self.pad + self.size]
+        spans = []
+        for i in range(self.n):
+            start = i * self.stride - self.pad
+            lo, hi = max(0, -start), min(self.tile, self.size - start)
+            spans.append(Span(mirror_index(start, self.tile, self.size), slice(lo, hi),
+                              slice(start + lo, start + hi), window[lo:hi] / total[start + lo : start + hi]))
+        return spans
+
+
+class Span(NamedTuple):
+    """One tile along one axis: the image indices it reads (mirrored beyond the border), the part of the
+    tile inside the image, where that part goes, and its blend weights (window / sum of all windows)."""
+
+    read: np.ndarray | slice
+    part: slice
+    into: slice
+    weight: np.ndarray
+
+
+def mirror_index(start: int, length: int, size: int) -> np.ndarray | slice:
+    """Indices of ``length`` pixels from ``start`` along an axis of ``size``, mirrored at both ends as
+    ``np.pad(mode="reflect")`` does (repeatedly for short axes); a slice when no mirroring is needed."""
+    if 0 <= start and start + length <= size:
+        return slice(start, start + length)
+    if size == 1:
+        return np.zeros(length, np.intp)
+    period = 2 * (size - 1)
+    index = np.abs(np.arange(start, start + length)) % period
+    return np.where(index >= size, period - index, index)
+
+
+def read_tile(image: np.ndarray, rows: np.ndarray | slice, cols: np.ndarray | slice) -> np.ndarray:
+    """``image[rows][:, cols]`` reading no more than the tile (a view when both are slices)."""
+    if isinstance(rows, slice):
+        return image[rows][:, cols]
+    if isinstance(cols, slice):
+        return image[:, cols][rows]
+    return image[np.ix_(rows, cols)]
+
 
 def check_tiling(tile: int, overlap: int, multiple: int) -> None:
     """Tiles and their steps must keep the pooling grid: multiples of ``2 ** depth``."""
@@ -69,48 +130,69 @@ def check_tiling(tile: int, overlap: int, multiple: int) -> None:
         )
 
 
+def inference_model(model: UNet, runtime: Runtime) -> UNet:
+    """A copy of ``model`` made faster for prediction, same outputs (to float rounding), on the runtime.
+
+    BatchNorm is folded into the convolutions, and each bilinear up-sampling step runs its 1 x 1
+    convolution before interpolating (both are linear and the interpolation weights sum to 1, so they
+    commute): a quarter of the pixels and half the channels to interpolate.
+    """
+    fast = fuse_batchnorm(model) if model.config.norm == "batch" else copy.deepcopy(model).eval()
+    for block in fast.modules():
+        if isinstance(block, Up) and isinstance(block.up, nn.Sequential):
+            upsample, conv = block.up
+            block.up = nn.Sequential(conv, upsample)
+    return runtime.prepare(fast).eval()
+
+
 def predict_tiled(model: torch.nn.Module, image: np.ndarray, runtime: Runtime, *, tile: int = 512,
                   overlap: int = 64, batch: int = 4, tta: bool = False, activation: str = "softmax",
-                  multiple: int = 16) -> np.ndarray:
-    """Network output for a normalised ``H x W x C`` float32 image, as ``K x H x W`` float32.
+                  multiple: int = 16, mean: np.ndarray | None = None,
+                  std: np.ndarray | None = None) -> np.ndarray:
+    """Network output for an ``H x W x C`` image, as ``K x H x W`` float32.
 
+    The image is fed as ``(image - mean) / std`` per channel (``mean``/``std`` None: as it is; it may be
+    any numeric type when they are given), tile by tile. ``tile`` is the largest tile side (px).
     ``activation`` (``softmax``, ``sigmoid`` or ``none``) is applied per tile before blending; ``tta``
-    averages the four flips of each tile. Memory: the padded image plus ``K + 1`` padded planes.
+    averages the four flips of each tile. Memory: the output plus ``batch`` tiles in flight.
     """
     check_tiling(tile, overlap, multiple)
     if activation not in ("softmax", "sigmoid", "none"):
         raise ConfigError(f"activation must be softmax, sigmoid or none (got {activation!r}).")
     h, w = image.shape[:2]
-    rows, cols = TileGrid(h, tile, overlap), TileGrid(w, tile, overlap)
-    padded = np.pad(image, ((rows.pad, rows.length - h - rows.pad), (cols.pad, cols.length - w - cols.pad), (0, 0)),
-                    mode="reflect").transpose(2, 0, 1)
-    weight = np.outer(window_1d(tile, overlap), window_1d(tile, overlap))
-    acc: np.ndarray | None = None
-    norm = np.zeros((rows.length, cols.length), np.float32)
-    origins = [(r * rows.stride, c * cols.stride) for r in range(rows.n) for c in range(cols.n)]
+    tiles = [(r, c) for r in TileGrid.fit(h, tile, overlap, multiple).spans()
+             for c in TileGrid.fit(w, tile, overlap, multiple).spans()]
+    shift = None if mean is None else torch.as_tensor(np.asarray(mean, np.float32), device=runtime.device)
+    scale = None if std is None else torch.as_tensor(np.asarray(std, np.float32), device=runtime.device)
     flips = [(), (2,), (3,), (2, 3)] if tta else [()]
+    out: torch.Tensor | None = None
     with torch.inference_mode():
-        for start in range(0, len(origins), batch):
-            chunk = origins[start : start + batch]
-            x = runtime.tensor(torch.from_numpy(np.stack([padded[:, r : r + tile, c : c + tile] for r, c in chunk])))
-            out = 0.0
+        for first in range(0, len(tiles), batch):
+            chunk = tiles[first : first + batch]
+            x = torch.from_numpy(np.stack([read_tile(image, r.read, c.read) for r, c in chunk]))
+            x = x.to(runtime.device).float()  # a fresh copy: normalised in place
+            if shift is not None:
+                x.sub_(shift)
+            if scale is not None:
+                x.div_(scale)
+            x = runtime.tensor(x.permute(0, 3, 1, 2))  # N x H x W x C memory is channels-last already
+            y: torch.Tensor | None = None
             for dims in flips:
                 with runtime.autocast():
-                    y = model(x.flip(dims) if dims else x).float()
-                if activation == "softmax":
-                    y = y.softmax(1)
-                elif activation == "sigmoid":
-                    y = y.sigmoid()
-                out = out + (y.flip(dims) if dims else y)
-            probs = (out / len(flips)).cpu().numpy()
-            if acc is None:
-                acc = np.zeros((probs.shape[1], rows.length, cols.length), np.float32)
-            for (r, c), p in zip(chunk, probs):
-                acc[:, r : r + tile, c : c + tile] += p * weight
-                norm[r : r + tile, c : c + tile] += weight
-    assert acc is not None
-    core = (slice(rows.pad, rows.pad + h), slice(cols.pad, cols.pad + w))
-    return acc[:, core[0], core[1]] / norm[core]
+                    z = model(x.flip(dims) if dims else x).float()
+                z = z.softmax(1) if activation == "softmax" else z.sigmoid() if activation == "sigmoid" else z
+                z = z.flip(dims) if dims else z
+                y = z if y is None else y.add_(z)
+            assert y is not None
+            if tta:
+                y.div_(len(flips))
+            y = y.cpu()
+            if out is None:
+                out = torch.zeros((y.shape[1], h, w), dtype=torch.float32)
+            for (r, c), probs in zip(chunk, y):
+                out[:, r.into, c.into].addcmul_(probs[:, r.part, c.part], torch.from_numpy(np.outer(r.weight, c.weight)))
+    assert out is not None
+    return out.numpy()
 
 
 class Segmenter:
@@ -121,42 +203,62 @@ class Segmenter:
     """
 
     def __init__(self, model: UNet, classes: list[str], mean: list[float], std: list[float], *,
-                 runtime: Runtime, tile: int = 512, overlap: int = 64, batch: int = 4, tta: bool = False,
-                 path: Path | None = None, meta: dict | None = None) -> None:
+                 runtime: Runtime, tile: int = 768, overlap: int = 64, batch: int | None = None,
+                 tta: bool = False, path: Path | None = None, meta: dict | None = None) -> None:
         check_tiling(tile, overlap, model.config.multiple)
         self.classes = classes
         self.runtime = runtime
-        self.model = runtime.prepare(fuse_batchnorm(model) if model.config.norm == "batch" else model).eval()
+        self.model = inference_model(model, runtime)
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
-        self.tile, self.overlap, self.batch, self.tta = tile, overlap, batch, tta
+        self.tile, self.overlap, self.tta = tile, overlap, tta
+        self.batch = batch or (1 if runtime.device.type == "cpu" else 4)
         self.path = path
         self.meta = meta or {}
 
-    def _prepare(self, image: np.ndarray) -> np.ndarray:
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The image with the model's channels (a view when it has them, alpha dropped) and the
+        per-channel shift and scale that normalise it, 8- and 16-bit scaling to [0, 1] included."""
         image = np.asarray(image)
-        if image.dtype.kind != "f":
-            image = io.to_float(image)[0]
-        image = as_channels(image, self.model.config.in_channels)
-        return (image - self.mean) / self.std
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[2] == 4:
+            image = image[..., :3]
+        full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype, 1.0)
+        channels = self.model.config.in_channels
+        if image.shape[2] != channels or (image.dtype.kind != "f" and full == 1.0):
+            # grey <-> colour, or bool (other types raise InputError): the whole image as float in [0, 1]
+            image = as_channels(image if image.dtype.kind == "f" else io.to_float(image)[0], channels)
+            full = 1.0
+        return image, self.mean * full, self.std * full
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities ``K x H x W`` (float32, summing to 1) of an ``H x W [x C]`` image in [0, 1]."""
-        return predict_tiled(self.model, self._prepare(image), self.runtime, tile=self.tile, overlap=self.overlap,
-                             batch=self.batch, tta=self.tta, multiple=self.model.config.multiple)
+        pixels, mean, std = self._prepare(image)
+        return predict_tiled(self.model, pixels, self.runtime, tile=self.tile, overlap=self.overlap,
+                             batch=self.batch, tta=self.tta, multiple=self.model.config.multiple, mean=mean, std=std)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Class mask (uint8, 1..K) of an ``H x W [x C]`` image in [0, 1]."""
-        return (self.predict_proba(image).argmax(0) + 1).astype(np.uint8)
+        return class_mask(self.predict_proba(image))
+
+
+def class_mask(probs: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Most probable class (uint8, 1..K) of ``K x H x W`` probabilities, ``rows`` image rows at a time."""
+    mask = np.empty(probs.shape[1:], np.uint8)
+    for r in range(0, probs.shape[1], rows):
+        mask[r : r + rows] = probs[:, r : r + rows].argmax(0) + 1
+    return mask
 
 
 def load_segmenter(path: str | os.PathLike, *, device: str = "auto", precision: str = "auto",
-                   tile: int | None = None, overlap: int | None = None, batch: int = 4,
+                   tile: int | None = None, overlap: int | None = None, batch: int | None = None,
                    tta: bool = False) -> Segmenter:
     """Load a U-Net segmentation model file (safely) for prediction.
 
-    ``tile`` defaults to 512 px (or the training tile when larger), ``overlap`` to 64 px (rounded up to
-    the network's multiple). Raises ModelError naming the file when it is not a U-Net segmentation model.
+    ``tile`` defaults to 768 px (or the training tile when larger), ``overlap`` to 64 px (rounded up to
+    the network's multiple), ``batch`` to 1 tile at a time on the CPU (fastest there) and 4 on a GPU.
+    Raises ModelError naming the file when it is not a U-Net segmentation model.
     """
     path = Path(path)
     payload = read_model_file(path)
@@ -165,7 +267,7 @@ def load_segmenter(path: str | os.PathLike, *, device: str = "auto", precision: 
                          "use the command that made it (e.g. `rootscope branches detect`).")
     model = build_model(payload, path)
     multiple = model.config.multiple
-    tile = tile or max(512, int(payload.get("tile", 0)))
+    tile = tile or max(768, int(payload.get("tile", 0)))
     overlap = overlap if overlap is not None else max(64, multiple)
     overlap = -(-overlap // multiple) * multiple
     norm = payload["normalisation"]

@@ -43,7 +43,7 @@ class Runtime:
     def tensor(self, array: torch.Tensor) -> torch.Tensor:
         """Move an ``N x C x H x W`` batch to the device in this runtime's memory format."""
         array = array.to(self.device, non_blocking=True)
-        return array.contiguous(memory_format=torch.channels_last) if self.channels_last else array
+        return array.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
 
 @functools.cache
