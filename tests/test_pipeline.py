@@ -88,7 +88,7 @@ def test_changed_measure_settings_redo_only_the_measurements(experiment, first_r
     io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[architecture]\n'
                   'min_area_px = 60\n[regions.plate01]\nroot_zone = [0, 100, 384, 284]\n')
     result = run_experiment(folder, workers=1, progress=False)
-    assert result.plates["plate01"].ran == {"measure": 2, "plate-tables": 1}
+    assert result.plates["plate01"].ran == {"measure": 2, "plate-tables": 1, "track": 1}
     regions = pd.read_csv(folder / "out" / "regions.csv")
     assert set(regions.plate) == {"plate01"} and set(regions.region) == {"root_zone"}
     assert (regions[regions.name == "root"].area_mm2 > 0).all()
@@ -183,7 +183,7 @@ def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_p
     io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\nbranches = "models/branches.pt"\n')
     result = run_experiment(folder, workers=1, progress=False)
     assert result.n_failures == 0, pd.read_csv(result.failures_csv).to_string()
-    assert result.plates["plate01"].ran == {"branches": 2, "plate-tables": 1}  # nothing else is redone
+    assert result.plates["plate01"].ran == {"branches": 2, "plate-tables": 1, "track": 1}  # nothing else is redone
     table = pd.read_csv(folder / "out" / "branches.csv")
     assert list(table.columns[:4]) == ["plate", "species", "scan", "hours"]
     assert {"x_px", "y_px", "score", "x_mm", "y_mm"} <= set(table.columns)

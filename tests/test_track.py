@@ -210,3 +210,21 @@ def test_bad_input_names_the_table_and_the_fix(series):
     plant_table, *_ = tables(series[:1])
     with pytest.raises(InputError, match="px_per_mm"):
         track.track_plants(plant_table, 0.0)
+
+
+def test_the_report_plots_tracked_plants_and_tables_growth_and_emergence(series, tmp_path):
+    from rootscope import io
+    from rootscope.report_html import write_report
+
+    plant_table, root_table, matrices, _ = tables(series, shuffle_seed=2)
+    tracks = track.track_plate(plant_table, root_table, series[0].px_per_mm, matrices=matrices)
+    for name, table in tracks.items():
+        io.write_table(tmp_path / "tracks" / f"{name}.csv", table.assign(plate="p1"))
+    io.write_table(tmp_path / "traits.csv", track.with_plant_ids(plant_table.assign(plate="p1"),
+                                                                 tracks["plants"].assign(plate="p1")))
+    page = write_report(tmp_path, thumbnails={}).read_text()
+    assert "Plants are followed from scan to scan" in page and "plants followed over time" in page
+    assert page.count("data:image/png") == 2  # per-plant curves, lateral emergence
+    assert "primary growth (mm/h)" in page and "laterals emerged by scan" in page
+    rate = tracks["growth"].primary_rate_mm_h.iloc[0]
+    assert f"<td>{rate:.3f}</td>" in page

@@ -18,8 +18,13 @@ when up to date:
                heat-map peaks fused with the root mask's skeleton junctions).
 
 then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
-(hours since the plate's first scan) in front. Over all plates (:func:`run_experiment`):
-``out/traits.csv`` and ``out/traits.parquet`` (per plant and scan: for R and pandas), ``out/roots.csv``,
+(hours since the plate's first scan) in front, and the ``track`` stage: plants, roots and branching
+points followed from scan to scan (:mod:`rootscope.track`) -> ``out/<plate>/tracks/plants.csv``
+(persistent plant ids per plate, left to right, with their traits per scan), ``laterals.csv`` (persistent
+lateral ids, emergence times and length per scan), ``branch_points.csv`` and ``growth.csv`` (growth
+rates in mm/h). Over all plates (:func:`run_experiment`): ``out/tracks/*.csv``, ``out/traits.csv`` and
+``out/traits.parquet`` (per plant and scan, ``plant`` the persistent id and ``plant_in_scan`` the
+scan's own number: for R and pandas), ``out/roots.csv`` (the same two plant columns),
 ``out/classes.csv``, ``out/regions.csv``, ``out/branches.csv``, ``out/failures.csv`` and ``out/report.html``
 (:mod:`rootscope.report_html`). A scan that fails (unreadable, not
 alignable) is recorded and left out; the rest of its plate goes on. Raw scans are only read.
@@ -161,6 +166,11 @@ def run_plate(job: PlateJob) -> PlateResult:
         table = Stage("plate-tables", lambda i, o: _plate_table(i, o, plate, rows), inputs, result.tables,
                       settings=settings)
         result.count(run_stage(table, force=job.force))
+        tracks = {f"tracks/{kind}": folder / "tracks" / f"{kind}.csv" for kind in TRACKS}
+        found = {kind: result.tables[kind] for kind in ("traits", "roots", "branches") if kind in result.tables}
+        result.count(run_stage(Stage("track", lambda i, o: _track(i, o, px_per_mm), found, tracks,
+                                     settings=_track_settings(px_per_mm)), force=job.force))
+        result.tables.update(tracks)
     return result
 
 
@@ -405,6 +415,31 @@ def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate:
         io.write_table(out, table[front + [c for c in table.columns if c not in front]])
 
 
+# ----------------------------------------------------------------------------------- tracking
+#: Tables of the ``track`` stage (:func:`rootscope.track.track_plate`), per plate under ``tracks/``.
+TRACKS = ("plants", "laterals", "branch_points", "growth")
+
+
+def _track_settings(px_per_mm: float) -> dict[str, Any]:
+    from . import track
+
+    return {"px_per_mm": px_per_mm, "plant_gate_mm": track.PLANT_GATE_MM, "root_gate_mm": track.ROOT_GATE_MM,
+            "point_gate_mm": track.POINT_GATE_MM, "insertion_weight": track.INSERTION_WEIGHT,
+            "side_mm": track.SIDE_MM}
+
+
+def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:
+    """Plants, roots and branching points of a plate followed over its scans. The tables were measured
+    on aligned scans (or, with alignment off, scans taken as they lie), so positions are already in
+    the reference frame."""
+    from .track import track_plate
+
+    points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
+    tables = track_plate(pd.read_csv(inputs["traits"]), pd.read_csv(inputs["roots"]), px_per_mm, points=points)
+    for kind, table in tables.items():
+        io.write_table(outputs[f"tracks/{kind}"], table)
+
+
 # --------------------------------------------------------------------------------- experiment
 def run_experiment(
     root: str | os.PathLike,
@@ -422,6 +457,7 @@ def run_experiment(
     completes.
     """
     from .batch import run_tasks, write_failures
+    from .track import with_plant_ids
 
     experiment = discover(root)
     config = experiment.config
@@ -435,10 +471,13 @@ def run_experiment(
     failures_csv = write_failures(out / "failures.csv", failures)
     results: dict[str, PlateResult] = batch.values
     written = {}
-    for kind in TABLES:
+    for kind in [f"tracks/{k}" for k in TRACKS] + list(TABLES):
         parts = [pd.read_csv(r.tables[kind]) for r in results.values() if kind in r.tables]
         if parts:
-            written[kind] = io.write_table(out / f"{kind}.csv", pd.concat(parts, ignore_index=True))
+            table = pd.concat(parts, ignore_index=True)
+            if kind in ("traits", "roots") and "tracks/plants" in written:
+                table = with_plant_ids(table, pd.read_csv(written["tracks/plants"]))
+            written[kind] = io.write_table(out / f"{kind}.csv", table)
     if "traits" in written:
         io.write_table(out / "traits.parquet", pd.read_csv(written["traits"]))
     summary = batch.summary(failures_csv)

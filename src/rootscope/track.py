@@ -209,39 +209,35 @@ def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
         part, matrix = table.iloc[index], (matrices or {}).get(scan)
         base[index] = to_reference(part[["base_x_px", "base_y_px"]].to_numpy(), matrix)
         tip[index] = to_reference(part[["tip_x_px", "tip_y_px"]].to_numpy(), matrix)
-    table = table.assign(x_ref_px=base[:, 0], y_ref_px=base[:, 1], _tip_x=tip[:, 0])
     scans = _scans(roots)
-    track_of: dict[tuple[str, int, int], int] = {}  # (scan, plant_in_scan, root) -> provisional root track
-    for (scan, plant, root) in table[table.is_primary.astype(bool)][["scan", "plant", "root"]].itertuples(index=False):
-        track_of[(scan, plant, root)] = 0
-    rows, next_id = [], 1
-    others = table[~table.is_primary.astype(bool)]
-    for _, own in others.groupby("tracked"):
-        for order in sorted(set(own.order)):
-            level = own[own.order == order]
-            parts = [level[level.scan == s] for s in scans]
-            parts = [p for p in parts if len(p)]
-            feats, groups, sides = [], [], []
-            for p in parts:
-                parent = np.array([track_of.get((s, pl, pa), -1) for s, pl, pa in zip(p.scan, p.plant, p.parent)])
-                dx = (p._tip_x - p.x_ref_px).to_numpy()
-                on_primary = parent == 0
-                feats.append(np.c_[p.x_ref_px, p.y_ref_px, insertion_weight * p.insertion_mm.to_numpy() * mm])
-                groups.append(parent)
-                sides.append(np.where(on_primary & (np.abs(dx) > SIDE_MM * mm), np.sign(dx), 0).astype(int))
-            linked = link_points(feats, gate_mm * mm, groups=groups, sides=sides)
-            for p, ids_, parent in zip(parts, linked, groups):
-                tracks = next_id + ids_
-                for key, t in zip(zip(p.scan, p.plant, p.root), tracks):
-                    track_of[key] = int(t)
-                rows.append(p.assign(track=tracks, parent_track=parent))
-            next_id += 1 + max((int(i.max()) for i in linked if len(i)), default=-1)
-    if not rows:
+    table = table.assign(x_ref_px=base[:, 0], y_ref_px=base[:, 1], _tip_x=tip[:, 0],
+                         _scan_index=table.scan.map({s: k for k, s in enumerate(scans)}))
+    primary = table.is_primary.astype(bool).to_numpy()
+    # (scan, plant_in_scan, root) -> root track: 0 for the primary, provisional ids for the others
+    track_of = {key: 0 for key in zip(table._scan_index[primary], table.plant[primary], table.root[primary])}
+    others = table[~primary].sort_values(["tracked", "order", "_scan_index"], kind="stable")
+    k, label, root, parent_root, order, plant = (others[c].to_numpy() for c in (
+        "_scan_index", "plant", "root", "parent", "order", "tracked"))
+    feats = np.c_[others.x_ref_px, others.y_ref_px, insertion_weight * others.insertion_mm.to_numpy() * mm]
+    dx = (others._tip_x - others.x_ref_px).to_numpy()
+    tracks, parents = np.zeros(len(others), np.int64), np.zeros(len(others), np.int64)
+    next_id = 1
+    # one plant and order at a time (parents before children), rows already sorted by scan
+    levels = np.flatnonzero(np.r_[True, (plant[1:] != plant[:-1]) | (order[1:] != order[:-1]), True])
+    for lo, hi in zip(levels[:-1], levels[1:]):
+        parent = np.array([track_of.get(key, -1) for key in zip(k[lo:hi], label[lo:hi], parent_root[lo:hi])])
+        side = np.where((parent == 0) & (np.abs(dx[lo:hi]) > SIDE_MM * mm), np.sign(dx[lo:hi]), 0)
+        cuts = np.flatnonzero(np.diff(k[lo:hi])) + 1
+        linked = link_points(np.split(feats[lo:hi], cuts), gate_mm * mm, groups=np.split(parent, cuts),
+                             sides=np.split(side, cuts))
+        tracks[lo:hi] = next_id + np.concatenate(linked)
+        parents[lo:hi] = parent
+        track_of.update(zip(zip(k[lo:hi], label[lo:hi], root[lo:hi]), tracks[lo:hi].tolist()))
+        next_id = int(tracks[lo:hi].max()) + 1
+    if not len(others):
         return pd.DataFrame(columns=LATERAL_COLUMNS)
-    out = pd.concat(rows, ignore_index=True)
-    times = _times(roots)
-    out["time_h"] = out.scan.map(times).astype(float)
-    out["_scan_index"] = out.scan.map({s: k for k, s in enumerate(scans)})
+    rows = others.assign(track=tracks, parent_track=parents)
+    out = rows.assign(time_h=rows.scan.map(_times(roots)).astype(float))
     out = out.sort_values(["tracked", "_scan_index", "order", "insertion_mm"], kind="stable")
     first = out.groupby("track").head(1).set_index("track")
     rank = first.groupby("tracked").cumcount() + 1  # per plant, in order of first appearance
