@@ -68,7 +68,9 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     page = (folder / "out" / "report.html").read_text()
     assert result.report == folder / "out" / "report.html"
     assert "Plate plate01" in page and "Plate plate02" in page and "primary_length_mm" in page
-    assert page.count("data:image/jpeg") == 4 and page.count("data:image/png") == 2  # thumbnails, plots
+    assert page.count("data:image/jpeg") == 4 and page.count("data:image/png") == 3  # thumbnails, plots
+    tracked = pd.read_csv(folder / "out" / "tracks" / "plants.csv")  # plants followed over time
+    assert set(tracked.plate) == {"plate01", "plate02"} and "plant_in_scan" in traits
     assert sorted(p.name for p in (folder / "raw" / "plate01").iterdir()) == \
         sorted(p.name for p in (folder / "raw" / "plate01").iterdir() if not p.name.startswith("."))
 

@@ -228,3 +228,25 @@ def test_the_report_plots_tracked_plants_and_tables_growth_and_emergence(series,
     assert "primary growth (mm/h)" in page and "laterals emerged by scan" in page
     rate = tracks["growth"].primary_rate_mm_h.iloc[0]
     assert f"<td>{rate:.3f}</td>" in page
+
+
+def test_track_command_follows_an_rsml_series_in_the_scans_own_pixels(series, tmp_path, capsys):
+    from rootscope import io
+    from rootscope.cli import main
+    from rootscope.synth import frame_stem
+
+    frames = {}
+    for frame in series:
+        stem = frame_stem("plateA", frame, CFG)
+        rsml.write_rsml(tmp_path / "rsml" / f"{stem}.rsml", frame.scene)  # px_per_mm in its metadata
+        frames[stem] = {"matrix": frame.matrix.tolist()}
+    io.write_json(tmp_path / "transforms.json", {"frames": frames})
+    assert main(["track", str(tmp_path / "rsml"), "--transforms", str(tmp_path / "transforms.json"),
+                 "-o", str(tmp_path / "tracks")]) == 0
+    plants = pd.read_csv(tmp_path / "tracks" / "plants.csv")
+    assert plants.plant.nunique() == 5 and (plants.groupby("plant").scan.nunique() == len(series)).all()
+    assert plants.time_h.max() == pytest.approx(series[-1].time_h - series[0].time_h, abs=0.02)
+    assert (pd.read_csv(tmp_path / "tracks" / "growth.csv").primary_rate_mm_h > 0.1).all()
+    (tmp_path / "rsml" / "extra.rsml").write_bytes((tmp_path / "rsml" / f"{stem}.rsml").read_bytes())
+    assert main(["track", str(tmp_path / "rsml"), "-o", str(tmp_path / "again")]) == 2
+    assert "extra.rsml: no capture time in the file name" in capsys.readouterr().err

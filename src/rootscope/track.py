@@ -339,15 +339,38 @@ def growth_rates(plants: pd.DataFrame, laterals: pd.DataFrame) -> pd.DataFrame:
 
 
 def track_plate(traits: pd.DataFrame, roots: pd.DataFrame, px_per_mm: float, *, points: pd.DataFrame | None = None,
-                matrices: Mapping[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
+                matrices: Mapping[str, np.ndarray] | None = None, plant_gate_mm: float = PLANT_GATE_MM,
+                root_gate_mm: float = ROOT_GATE_MM, point_gate_mm: float = POINT_GATE_MM) -> dict[str, pd.DataFrame]:
     """All tracks of one plate: ``plants``, ``laterals``, ``branch_points`` (from ``points``, the
     detector's table, else the laterals' bases) and ``growth`` (see the functions above)."""
-    plants = track_plants(traits, px_per_mm, matrices=matrices)
-    laterals = track_roots(roots, plants, px_per_mm, matrices=matrices)
+    plants = track_plants(traits, px_per_mm, matrices=matrices, gate_mm=plant_gate_mm)
+    laterals = track_roots(roots, plants, px_per_mm, matrices=matrices, gate_mm=root_gate_mm)
     found = points if points is not None else lateral_bases(roots)
     return {"plants": plants, "laterals": laterals,
-            "branch_points": track_points(found, px_per_mm, matrices=matrices, scans=_scans(traits)),
+            "branch_points": track_points(found, px_per_mm, matrices=matrices, radius_mm=point_gate_mm,
+                                          scans=_scans(traits)),
             "growth": growth_rates(plants, laterals)}
+
+
+def track_scenes(scenes: Sequence[rsml.Scene], px_per_mm: float, *, names: Sequence[str] | None = None,
+                 hours: Sequence[float] | None = None, matrices: Mapping[str, np.ndarray] | None = None,
+                 **gates: float) -> dict[str, pd.DataFrame]:
+    """:func:`track_plate` of a plate's RSML scenes, one per scan in time order (``names``: scan names,
+    default ``scan0, scan1, ...``; ``hours`` since the first scan, default unknown; ``matrices`` by
+    name when the scenes are in each scan's own pixels). ``gates``: the ``*_gate_mm`` of track_plate."""
+    from . import traits as measure
+
+    names = list(names) if names is not None else [f"scan{k}" for k in range(len(scenes))]
+    hours = list(hours) if hours is not None else [np.nan] * len(scenes)
+    plants, roots = [], []
+    for scene, name, when in zip(scenes, names, hours):
+        arch = scene_architecture(scene)
+        plants.append(measure.plant_table(arch, px_per_mm, image=name).assign(scan=name, hours=when))
+        roots.append(measure.root_table(arch, px_per_mm, image=name).assign(scan=name, hours=when))
+    if not plants:
+        raise InputError("tracking: no RSML scene given; pass one RSML file per scan of the plate.")
+    return track_plate(pd.concat(plants, ignore_index=True), pd.concat(roots, ignore_index=True), px_per_mm,
+                       matrices=matrices, **gates)
 
 
 # ------------------------------------------------------------------------------ RSML as input

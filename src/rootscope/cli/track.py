@@ -1,0 +1,68 @@
+"""``rootscope track``: RSML of one plate over time -> plants, laterals and branching points followed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command("track")
+def track_command(
+    files: list[Path] = typer.Argument(..., help="RSML files of one plate, one per scan, or a folder of them."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: plants.csv, laterals.csv, branch_points.csv, growth.csv."),
+    px_per_mm: float = typer.Option(None, "--px-per-mm", help="Pixel scale; default: the px_per_mm that rootscope writes in RSML metadata."),
+    transforms: Path = typer.Option(None, "--transforms", help="transforms.json of `rootscope align` when the RSML are in each scan's own pixels (matrices by file stem)."),
+    plant_gate_mm: float = typer.Option(None, "--plant-gate-mm", help="How far (mm) a plant's seed may be from where it was (default 4)."),
+    root_gate_mm: float = typer.Option(None, "--root-gate-mm", help="How far (mm) a lateral's base may be from where it was (default 1.5)."),
+    point_gate_mm: float = typer.Option(None, "--point-gate-mm", help="How far (mm) a branching point may be from where it was (default 1)."),
+) -> None:
+    """Follow plants, laterals and branching points over the scans of one plate.
+
+    Scans are ordered by the capture time in their file names (e.g. plateA_2025-10-14_03h00.rsml);
+    growth rates are in mm/h and emergence times in hours since the first scan. Tables and the
+    report of `rootscope run` hold the same tracks for every plate of an experiment.
+    """
+    import numpy as np
+
+    from .. import io, rsml
+    from ..errors import InputError
+    from ..track import track_scenes
+
+    paths = sorted(p for item in files for p in ([item] if item.is_file() else Path(item).glob("*.rsml")))
+    if not paths:
+        raise InputError(f"{', '.join(map(str, files))}: no RSML files found; pass the .rsml files of one plate.")
+    times = [io.parse_time(p.stem) for p in paths]
+    if any(t is None for t in times) and not all(t is None for t in times):
+        missing = next(p for p, t in zip(paths, times) if t is None)
+        raise InputError(f"{missing}: no capture time in the file name, unlike the others; name it like "
+                         "plateA_2025-10-14_03h00.rsml.")
+    if all(t is not None for t in times):
+        order = sorted(range(len(paths)), key=lambda k: times[k])
+        paths, times = [paths[k] for k in order], [times[k] for k in order]
+        hours = [(t - times[0]).total_seconds() / 3600 for t in times]
+    else:
+        typer.echo("warning: no capture times in the file names: scans in name order, rates left empty", err=True)
+        hours = [float("nan")] * len(paths)
+    scenes = [rsml.read_rsml(p) for p in paths]
+    scale = px_per_mm if px_per_mm is not None else scenes[0].metadata.extra.get("px_per_mm")
+    if scale is None:
+        raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm (e.g. 600 dpi = 23.62).")
+    matrices = None
+    if transforms is not None:
+        frames = io.read_json(transforms).get("frames", {})
+        lost = [p.name for p in paths if p.stem not in frames]
+        if lost:
+            raise InputError(f"{transforms}: no matrix for {', '.join(lost)}; RSML files must be named like the "
+                             "aligned scans (same stem).")
+        matrices = {p.stem: np.asarray(frames[p.stem]["matrix"], float) for p in paths}
+    gates = {"plant_gate_mm": plant_gate_mm, "root_gate_mm": root_gate_mm, "point_gate_mm": point_gate_mm}
+    tables = track_scenes(scenes, float(scale), names=[p.stem for p in paths], hours=hours, matrices=matrices,
+                          **{k: v for k, v in gates.items() if v is not None})
+    for name, table in tables.items():
+        io.write_table(out / f"{name}.csv", table)
+    typer.echo(f"{len(paths)} scans: {tables['plants'].plant.nunique()} plants, "
+               f"{len(tables['laterals'].drop_duplicates(['plant', 'lateral']))} laterals, "
+               f"{tables['branch_points'].point.nunique()} branching points followed -> {out}")
