@@ -116,12 +116,12 @@ def evaluate(series: list[SynthFrame], source: str) -> dict[str, tuple[float, fl
     per_scan = plant_table[plant_table.plant > 0].assign(k=lambda t: t.scan.map(scan_index))
     for truth_id, own in plants.groupby("truth"):
         true = primary.loc[int(truth_id)]
-        truth_rate.append(track._slope(hours[true.index], true.to_numpy())[0])
+        truth_rate.append(track.robust_slope(hours[true.index], true.to_numpy())[0])
         ours = tracks["growth"].set_index("plant").primary_rate_mm_h[own.plant.mode().iloc[0]]
         ours_rate.append(ours)
         label = own.plant_in_scan.mode().iloc[0]  # the per-scan number this plant carries most often
         same = per_scan[per_scan.plant == label]
-        base_rate.append(track._slope(hours[same.k.to_numpy()], same.primary_length_mm.to_numpy())[0])
+        base_rate.append(track.robust_slope(hours[same.k.to_numpy()], same.primary_length_mm.to_numpy())[0])
     truth_rate = np.array(truth_rate)
     figures["growth rate: median error (%)"] = (100 * np.nanmedian(np.abs(np.array(ours_rate) / truth_rate - 1)),
                                                 100 * np.nanmedian(np.abs(np.array(base_rate) / truth_rate - 1)))

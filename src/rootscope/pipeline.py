@@ -424,8 +424,7 @@ def _track_settings(px_per_mm: float) -> dict[str, Any]:
     from . import track
 
     return {"px_per_mm": px_per_mm, "plant_gate_mm": track.PLANT_GATE_MM, "root_gate_mm": track.ROOT_GATE_MM,
-            "point_gate_mm": track.POINT_GATE_MM, "insertion_weight": track.INSERTION_WEIGHT,
-            "side_mm": track.SIDE_MM}
+            "point_gate_mm": track.POINT_GATE_MM}
 
 
 def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:

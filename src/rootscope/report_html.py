@@ -74,7 +74,7 @@ def write_report(out: str | os.PathLike, *, title: str = "rootscope report", sum
                      "a thick line per plate mean. Root area is the root mask's area nearest each plant.</p>")
         curves = plants.rename(columns={"time_h": "hours"})
         parts.append(_img(_trait_plot(curves), "plot", "primary root length, lateral count and root area per plant"))
-    elif len(traits):
+    elif len(traits) and (traits.plant > 0).any():
         parts.append("<h2>Over time</h2><p class='meta'>Hours since each plate's first scan. Plants were not "
                      "followed from scan to scan (no tracks/plants.csv): a thin line joins the plants with the "
                      "same number in each scan.</p>")

@@ -7,11 +7,10 @@ on distance within a gate (:func:`link_points`). A track never ends: a plant, ro
 one scan keeps its id when it is found again.
 
 - Plants, by their seed point: persistent ``plant`` ids 1..N per plate, left to right.
-- Roots of a plant: the primary root is the plant's; every other root is linked by its base point
-  (reference px) and its insertion along the parent (arc length from the parent's base), among the
-  roots of the same order on the same tracked parent and, for laterals of the primary, on the same
-  side of it. ``lateral`` ids 1..M per plant, in order of emergence; the emergence time is the first
-  scan a root is seen in (hours since the plate's first scan).
+- Roots of a plant: the primary root is the plant's; every other root is linked by its base point,
+  where it leaves its parent (reference px). ``lateral`` ids 1..M per plant, in order of emergence;
+  the emergence time is the first scan a root is seen in (hours since the plate's first scan), with
+  its insertion along the parent (mm from the parent's base) and position then.
 - Branching points, by position within a radius.
 
 Tables in mm and hours (``time_h``: hours since the plate's first scan, the pipeline's ``hours``);
@@ -36,10 +35,6 @@ from .errors import InputError
 PLANT_GATE_MM = 4.0
 ROOT_GATE_MM = 1.5
 POINT_GATE_MM = 1.0
-#: Weight of the insertion position along the parent against the base point, in :func:`track_roots`.
-INSERTION_WEIGHT = 0.5
-#: A lateral of the primary whose tip is less than this far (mm) to either side of its base has no side.
-SIDE_MM = 0.5
 
 PLANT_COLUMNS = ["plate", "plant", "scan", "time_h", "plant_in_scan", "x_ref_px", "y_ref_px", "x_ref_mm", "y_ref_mm",
                  "primary_length_mm", "total_length_mm", "lateral_count", "total_lateral_length_mm",
@@ -54,40 +49,40 @@ GROWTH_COLUMNS = ["plate", "plant", "scans", "first_h", "last_h", "primary_first
 
 
 # ------------------------------------------------------------------------------------ linking
-def link_points(points: Sequence[np.ndarray], radius: float, *, groups: Sequence[np.ndarray] | None = None,
-                sides: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+def link_points(points: Sequence[np.ndarray], radius: float) -> list[np.ndarray]:
     """Link point sets over time into tracks.
 
     ``points[t]`` is ``K_t x D`` (all frames in one coordinate system, px). Each frame's points are
     assigned one to one (Hungarian, least total distance, as many links as possible) to the tracks'
     last positions within ``radius`` px; tracks missed in earlier frames stay candidates. Points left
-    over start new tracks. ``groups[t]`` (``K_t`` ints) links only equal groups; ``sides[t]`` (``K_t``
-    values in -1, 0, 1) never links -1 with 1 (0: unknown; a track keeps its last known side).
-    Returns the track id of every point per frame (0..T-1, numbered in order of first appearance).
+    over start new tracks. Returns the track id of every point per frame (0..T-1, numbered in order
+    of first appearance).
     """
     dim = next((np.asarray(p).reshape(len(p), -1).shape[1] for p in points if len(p)), 2)
-    last, group, side = np.zeros((0, dim)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    last = np.zeros((0, dim))
     out = []
-    for t, frame in enumerate(points):
+    for frame in points:
         p = np.asarray(frame, np.float64).reshape(-1, dim)
-        g = np.zeros(len(p), np.int64) if groups is None else np.asarray(groups[t], np.int64).reshape(-1)
-        s = np.zeros(len(p), np.int64) if sides is None else np.asarray(sides[t], np.int64).reshape(-1)
         ids = np.full(len(p), -1, np.int64)
         if len(p) and len(last):
             cost = cdist(p, last)
-            bad = (cost > radius) | (g[:, None] != group[None]) | (s[:, None] * side[None] < 0)
-            # forbidden pairs cost more than any set of allowed ones: the most links, then the least distance
+            bad = cost > radius
+            # pairs beyond the gate cost more than any set of allowed ones: the most links, then the least distance
             rows, cols = linear_sum_assignment(np.where(bad, radius * (min(cost.shape) + 1) + 1, cost))
             ok = ~bad[rows, cols]
             ids[rows[ok]] = cols[ok]
         new = ids < 0
         ids[new] = len(last) + np.arange(int(new.sum()))
         last = np.vstack([last, p[new]])
-        group, side = np.r_[group, g[new]], np.r_[side, s[new]]
         last[ids] = p
-        side[ids] = np.where(s != 0, s, side[ids])
         out.append(ids)
     return out
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of equal values in a 1-D array."""
+    edges = np.flatnonzero(np.r_[True, values[1:] != values[:-1], True])
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
 def to_reference(xy: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
@@ -144,26 +139,21 @@ def track_plants(traits: pd.DataFrame, px_per_mm: float, *, matrices: Mapping[st
     mm = _scale(px_per_mm)
     _check(traits, ["scan", "plant", "seed_x_px", "seed_y_px"], "plant table")
     found = traits[traits.plant > 0]
-    scans = [s for s in _scans(traits) if s in set(found.scan)]
+    scans = _scans(found)
     parts = [found[found.scan == s] for s in scans]
+    found = pd.concat(parts) if parts else found  # grouped by scan, in time order
     where = [to_reference(p[["seed_x_px", "seed_y_px"]].to_numpy(), (matrices or {}).get(s)) for s, p in zip(scans, parts)]
-    ids = link_points(where, gate_mm * mm)
+    xy = np.vstack([np.zeros((0, 2)), *where])
+    rows = pd.DataFrame({"plate": _plate(traits), "track": np.concatenate([np.zeros(0, int), *link_points(where, gate_mm * mm)]),
+                         "scan": found.scan.to_numpy(), "plant_in_scan": found.plant.to_numpy(),
+                         "x_ref_px": xy[:, 0], "y_ref_px": xy[:, 1]})
     times = _times(traits)
-    rows = pd.DataFrame({
-        "plate": _plate(traits), "track": np.concatenate(ids) if ids else np.zeros(0, int),
-        "scan": np.concatenate([p.scan.to_numpy() for p in parts]) if parts else [],
-        "plant_in_scan": np.concatenate([p.plant.to_numpy() for p in parts]) if parts else np.zeros(0, int),
-        "x_ref_px": np.concatenate([w[:, 0] for w in where]) if where else [],
-        "y_ref_px": np.concatenate([w[:, 1] for w in where]) if where else [],
-    })
     rows["time_h"] = rows.scan.map(times).astype(float)
     rank = rows.groupby("track").x_ref_px.mean().rank(method="first").astype(int)
     rows["plant"] = rows.track.map(rank)
     rows["x_ref_mm"], rows["y_ref_mm"] = rows.x_ref_px / mm, rows.y_ref_px / mm
-    values = found.set_index(["scan", "plant"])
     for column in PLANT_COLUMNS[9:-1]:
-        rows[column] = values[column].reindex(pd.MultiIndex.from_frame(rows[["scan", "plant_in_scan"]])).to_numpy() \
-            if column in values else np.nan
+        rows[column] = found[column].to_numpy() if column in found else np.nan
     rows = rows.assign(_k=rows.scan.map({s: k for k, s in enumerate(scans)})).sort_values(["plant", "_k"])
     step = rows.groupby("plant")[["primary_length_mm", "time_h"]].diff()
     rows["primary_rate_mm_h"] = step.primary_length_mm / step.time_h
@@ -185,57 +175,48 @@ def with_plant_ids(table: pd.DataFrame, plants: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------- roots
 def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
-                matrices: Mapping[str, np.ndarray] | None = None, gate_mm: float = ROOT_GATE_MM,
-                insertion_weight: float = INSERTION_WEIGHT) -> pd.DataFrame:
+                matrices: Mapping[str, np.ndarray] | None = None, gate_mm: float = ROOT_GATE_MM) -> pd.DataFrame:
     """Persistent ids of every root but the primary, per tracked plant: one row per root and scan.
 
     ``roots`` is the plate's root table over scans (``scan``, per-scan ``plant`` and ``root``,
     ``parent``, ``order``, ``is_primary``, ``length_mm``, ``insertion_mm``, ``base_x_px``,
-    ``base_y_px``, ``tip_x_px``, ``tip_y_px``); ``plants`` the output of :func:`track_plants`. A root is linked to
-    the track whose base is nearest in (x_ref, y_ref, ``insertion_weight`` x insertion) px within
-    ``gate_mm``. Columns :data:`LATERAL_COLUMNS`: ``lateral`` 1..M per plant in order of emergence,
-    ``parent_lateral`` (0 = the primary), ``emergence_h`` the first scan's time, ``emergence_*``
-    where it was first seen, ``emergence_est_h`` back-extrapolated at constant growth (h, no later than
-    ``emergence_h``); ``root_in_scan`` the per-scan root number.
+    ``base_y_px``); ``plants`` the output of :func:`track_plants`. A root is linked to the track of
+    its plant whose base (its insertion point on the parent, reference px) is nearest, within
+    ``gate_mm``, whatever its order and parent in the scan: where roots cross, the architecture of
+    one scan can read a lateral's parent or order differently from the next. Columns
+    :data:`LATERAL_COLUMNS`: ``lateral`` 1..M per plant in order of emergence, ``parent_lateral``
+    (in that scan; 0 = the primary, -1 = none), ``emergence_h`` the first scan's time,
+    ``emergence_*`` where it was first seen, ``emergence_est_h`` back-extrapolated at constant growth
+    (h, no later than ``emergence_h``); ``root_in_scan`` the per-scan root number.
     """
     mm = _scale(px_per_mm)
     _check(roots, ["scan", "plant", "root", "parent", "order", "is_primary", "length_mm", "insertion_mm",
-                   "base_x_px", "base_y_px", "tip_x_px", "tip_y_px"], "root table")
+                   "base_x_px", "base_y_px"], "root table")
     ids = plants.set_index(["scan", "plant_in_scan"]).plant
     table = roots.assign(tracked=ids.reindex(pd.MultiIndex.from_frame(roots[["scan", "plant"]])).to_numpy())
     table = table[table.tracked.notna()].astype({"tracked": int})
-    base, tip = np.zeros((len(table), 2)), np.zeros((len(table), 2))
+    base = np.zeros((len(table), 2))
     for scan, index in table.groupby("scan", sort=False).indices.items():
-        part, matrix = table.iloc[index], (matrices or {}).get(scan)
-        base[index] = to_reference(part[["base_x_px", "base_y_px"]].to_numpy(), matrix)
-        tip[index] = to_reference(part[["tip_x_px", "tip_y_px"]].to_numpy(), matrix)
+        base[index] = to_reference(table.iloc[index][["base_x_px", "base_y_px"]].to_numpy(), (matrices or {}).get(scan))
     scans = _scans(roots)
-    table = table.assign(x_ref_px=base[:, 0], y_ref_px=base[:, 1], _tip_x=tip[:, 0],
+    table = table.assign(x_ref_px=base[:, 0], y_ref_px=base[:, 1],
                          _scan_index=table.scan.map({s: k for k, s in enumerate(scans)}))
     primary = table.is_primary.astype(bool).to_numpy()
-    # (scan, plant_in_scan, root) -> root track: 0 for the primary, provisional ids for the others
-    track_of = {key: 0 for key in zip(table._scan_index[primary], table.plant[primary], table.root[primary])}
-    others = table[~primary].sort_values(["tracked", "order", "_scan_index"], kind="stable")
-    k, label, root, parent_root, order, plant = (others[c].to_numpy() for c in (
-        "_scan_index", "plant", "root", "parent", "order", "tracked"))
-    feats = np.c_[others.x_ref_px, others.y_ref_px, insertion_weight * others.insertion_mm.to_numpy() * mm]
-    dx = (others._tip_x - others.x_ref_px).to_numpy()
-    tracks, parents = np.zeros(len(others), np.int64), np.zeros(len(others), np.int64)
-    next_id = 1
-    # one plant and order at a time (parents before children), rows already sorted by scan
-    levels = np.flatnonzero(np.r_[True, (plant[1:] != plant[:-1]) | (order[1:] != order[:-1]), True])
-    for lo, hi in zip(levels[:-1], levels[1:]):
-        parent = np.array([track_of.get(key, -1) for key in zip(k[lo:hi], label[lo:hi], parent_root[lo:hi])])
-        side = np.where((parent == 0) & (np.abs(dx[lo:hi]) > SIDE_MM * mm), np.sign(dx[lo:hi]), 0)
-        cuts = np.flatnonzero(np.diff(k[lo:hi])) + 1
-        linked = link_points(np.split(feats[lo:hi], cuts), gate_mm * mm, groups=np.split(parent, cuts),
-                             sides=np.split(side, cuts))
-        tracks[lo:hi] = next_id + np.concatenate(linked)
-        parents[lo:hi] = parent
-        track_of.update(zip(zip(k[lo:hi], label[lo:hi], root[lo:hi]), tracks[lo:hi].tolist()))
-        next_id = int(tracks[lo:hi].max()) + 1
+    others = table[~primary].sort_values(["tracked", "_scan_index"], kind="stable")
     if not len(others):
         return pd.DataFrame(columns=LATERAL_COLUMNS)
+    k, plant = others._scan_index.to_numpy(), others.tracked.to_numpy()
+    xy = others[["x_ref_px", "y_ref_px"]].to_numpy()
+    tracks = np.zeros(len(others), np.int64)
+    next_id = 1
+    for lo, hi in _runs(plant):  # one plant at a time, its rows in time order
+        cuts = np.flatnonzero(np.diff(k[lo:hi])) + 1
+        tracks[lo:hi] = next_id + np.concatenate(link_points(np.split(xy[lo:hi], cuts), gate_mm * mm))
+        next_id = int(tracks[lo:hi].max()) + 1
+    # the parent's track in the same scan: 0 for the primary, -1 for none (a first-order root)
+    track_of = {key: 0 for key in zip(table._scan_index[primary], table.plant[primary], table.root[primary])}
+    track_of.update(zip(zip(k, others.plant, others.root), tracks.tolist()))
+    parents = np.array([track_of.get(key, -1) for key in zip(k, others.plant, others.parent)])
     rows = others.assign(track=tracks, parent_track=parents)
     out = rows.assign(time_h=rows.scan.map(_times(roots)).astype(float))
     out = out.sort_values(["tracked", "_scan_index", "order", "insertion_mm"], kind="stable")
@@ -308,8 +289,9 @@ def track_points(points: pd.DataFrame, px_per_mm: float, *, matrices: Mapping[st
 
 
 # -------------------------------------------------------------------------------------- growth
-def _slope(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Theil-Sen slope with its 95 % interval (NaN with fewer than two times)."""
+def robust_slope(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Theil-Sen slope of ``y`` over ``t`` (e.g. mm/h) with its 95 % interval: (slope, low, high), NaN
+    with fewer than two distinct finite times."""
     ok = np.isfinite(t) & np.isfinite(y)
     if len(np.unique(t[ok])) < 2:
         return np.nan, np.nan, np.nan
@@ -326,13 +308,13 @@ def growth_rates(plants: pd.DataFrame, laterals: pd.DataFrame) -> pd.DataFrame:
     for (plate, plant), own in plants.groupby(["plate", "plant"], sort=True):
         own = own.sort_values("time_h")
         t = own.time_h.to_numpy(float)
-        rate, low, high = _slope(t, own.primary_length_mm.to_numpy(float))
+        rate, low, high = robust_slope(t, own.primary_length_mm.to_numpy(float))
         lat = laterals[(laterals.plate == plate) & (laterals.plant == plant) & (laterals.order == 2)] \
             if len(laterals) else laterals
         rows.append({"plate": plate, "plant": plant, "scans": len(own), "first_h": t[0], "last_h": t[-1],
                      "primary_first_mm": own.primary_length_mm.iloc[0], "primary_last_mm": own.primary_length_mm.iloc[-1],
                      "primary_rate_mm_h": rate, "primary_rate_low": low, "primary_rate_high": high,
-                     "total_rate_mm_h": _slope(t, own.total_length_mm.to_numpy(float))[0],
+                     "total_rate_mm_h": robust_slope(t, own.total_length_mm.to_numpy(float))[0],
                      "laterals": int(lat.lateral.nunique()) if len(lat) else 0,
                      "first_lateral_h": float(lat.emergence_h.min()) if len(lat) else np.nan})
     return pd.DataFrame(rows, columns=GROWTH_COLUMNS)
