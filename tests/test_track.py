@@ -250,3 +250,31 @@ def test_track_command_follows_an_rsml_series_in_the_scans_own_pixels(series, tm
     (tmp_path / "rsml" / "extra.rsml").write_bytes((tmp_path / "rsml" / f"{stem}.rsml").read_bytes())
     assert main(["track", str(tmp_path / "rsml"), "-o", str(tmp_path / "again")]) == 2
     assert "extra.rsml: no capture time in the file name" in capsys.readouterr().err
+
+
+def test_timed_rsml_gives_each_point_the_time_its_root_reached_it(series, tmp_path):
+    plant_table, root_table, matrices, truth = tables(series)
+    mm = series[0].px_per_mm
+    tracks = track.track_plate(plant_table, root_table, mm, matrices=matrices)
+    last = f"scan{len(series) - 1}"
+    kept = [p for p in series[-1].scene.plants if p.roots]  # as tables() numbered them (shuffle seed 0)
+    kept = [kept[i] for i in np.random.default_rng(0).permutation(len(kept))]
+    scene = rsml.Scene(plants=[rsml.Plant(roots=p.roots, id=str(k)) for k, p in enumerate(kept, start=1)])
+    for label, plant in enumerate(scene.plants, start=1):
+        for r, root in enumerate(plant.all_roots(), start=1):
+            root.id = f"{label}.{r}"
+    rsml.write_rsml(tmp_path / "t.rsml", track.timed_scene(scene, tracks["plants"], tracks["laterals"], last, mm))
+    timed = rsml.read_rsml(tmp_path / "t.rsml")
+    assert [int(p.id) for p in timed.plants] == list(range(1, 6))
+    t0 = series[0].time_h
+    for plant in timed.plants:
+        for root in plant.all_roots():
+            time = root.functions["time"]
+            assert np.all(np.diff(time) >= -1e-9) and time[-1] <= series[-1].time_h - t0 + 1e-6
+        primary = plant.roots[0]
+        assert primary.id == f"{plant.id}.0" and primary.functions["time"][0] == 0.0
+    # a truth lateral that emerged during the series: its points' times span its growth
+    laterals = [r for p in timed.plants for r in p.all_roots() if not r.id.endswith(".0")]
+    emerged = [r for r in laterals if float(r.properties["emergence_h"]) > 0]
+    assert len(emerged) > 10 and all(r.functions["time"][0] == pytest.approx(float(r.properties["emergence_est_h"]),
+                                                                             abs=1e-3) for r in emerged)

@@ -21,8 +21,10 @@ then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, sp
 (hours since the plate's first scan) in front, and the ``track`` stage: plants, roots and branching
 points followed from scan to scan (:mod:`rootscope.track`) -> ``out/<plate>/tracks/plants.csv``
 (persistent plant ids per plate, left to right, with their traits per scan), ``laterals.csv`` (persistent
-lateral ids, emergence times and length per scan), ``branch_points.csv`` and ``growth.csv`` (growth
-rates in mm/h). Over all plates (:func:`run_experiment`): ``out/tracks/*.csv``, ``out/traits.csv`` and
+lateral ids, emergence times and length per scan), ``branch_points.csv``, ``growth.csv`` (growth
+rates in mm/h) and ``<plate>.rsml`` (2D+t RSML: the last scan's architecture with persistent ids,
+emergence times and, per point, the time its root reached it; :func:`rootscope.track.timed_scene`).
+Over all plates (:func:`run_experiment`): ``out/tracks/*.csv``, ``out/traits.csv`` and
 ``out/traits.parquet`` (per plant and scan, ``plant`` the persistent id and ``plant_in_scan`` the
 scan's own number: for R and pandas), ``out/roots.csv`` (the same two plant columns),
 ``out/classes.csv``, ``out/regions.csv``, ``out/branches.csv``, ``out/failures.csv`` and ``out/report.html``
@@ -168,8 +170,10 @@ def run_plate(job: PlateJob) -> PlateResult:
         result.count(run_stage(table, force=job.force))
         tracks = {f"tracks/{kind}": folder / "tracks" / f"{kind}.csv" for kind in TRACKS}
         found = {kind: result.tables[kind] for kind in ("traits", "roots", "branches") if kind in result.tables}
-        result.count(run_stage(Stage("track", lambda i, o: _track(i, o, px_per_mm), found, tracks,
-                                     settings=_track_settings(px_per_mm)), force=job.force))
+        found["rsml"] = rows[-1]["rsml"]
+        timed = {"rsml": folder / "tracks" / f"{plate.name}.rsml"}
+        result.count(run_stage(Stage("track", lambda i, o: _track(i, o, px_per_mm, rows[-1]["scan"]), found,
+                                     {**tracks, **timed}, settings=_track_settings(px_per_mm)), force=job.force))
         result.tables.update(tracks)
     return result
 
@@ -427,16 +431,19 @@ def _track_settings(px_per_mm: float) -> dict[str, Any]:
             "point_gate_mm": track.POINT_GATE_MM}
 
 
-def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:
-    """Plants, roots and branching points of a plate followed over its scans. The tables were measured
-    on aligned scans (or, with alignment off, scans taken as they lie), so positions are already in
-    the reference frame."""
-    from .track import track_plate
+def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float, last: str) -> None:
+    """Plants, roots and branching points of a plate followed over its scans, and the 2D+t RSML of its
+    ``last`` scan. The tables were measured on aligned scans (or, with alignment off, scans taken as
+    they lie), so positions are already in the reference frame."""
+    from .rsml import read_rsml, write_rsml
+    from .track import timed_scene, track_plate
 
     points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
     tables = track_plate(pd.read_csv(inputs["traits"]), pd.read_csv(inputs["roots"]), px_per_mm, points=points)
     for kind, table in tables.items():
         io.write_table(outputs[f"tracks/{kind}"], table)
+    scene = timed_scene(read_rsml(inputs["rsml"]), tables["plants"], tables["laterals"], last, px_per_mm)
+    write_rsml(outputs["rsml"], scene)
 
 
 # --------------------------------------------------------------------------------- experiment

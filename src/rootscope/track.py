@@ -19,6 +19,7 @@ positions in reference-frame pixels and mm (``x_ref_px``, ``x_ref_mm``, ...).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -353,6 +354,50 @@ def track_scenes(scenes: Sequence[rsml.Scene], px_per_mm: float, *, names: Seque
         raise InputError("tracking: no RSML scene given; pass one RSML file per scan of the plate.")
     return track_plate(pd.concat(plants, ignore_index=True), pd.concat(roots, ignore_index=True), px_per_mm,
                        matrices=matrices, **gates)
+
+
+# ---------------------------------------------------------------------------------- 2D+t RSML
+def timed_scene(scene: rsml.Scene, plants: pd.DataFrame, laterals: pd.DataFrame, scan: str,
+                px_per_mm: float) -> rsml.Scene:
+    """2D+t RSML: the architecture of one ``scan`` (as :func:`rootscope.architecture.to_scene` writes
+    it: plant ids and root ids ``<plant>.<root>`` of that scan) with the persistent ids of
+    :func:`track_plants` / :func:`track_roots` (plant ``<plant>``, root ``<plant>.<lateral>``, 0 for
+    the primary), the root properties ``emergence_h`` (first seen) and ``emergence_est_h`` (laterals,
+    extrapolated back) and the per-point function ``time``: hours since
+    the plate's first scan at which the root reached the point, interpolated linearly between scans
+    (from the back-extrapolated emergence for a lateral's first part; the first scan's time for what
+    the primary already had then). Untracked plants are left out."""
+    mm = _scale(px_per_mm)
+    scene = copy.deepcopy(scene)
+    now = plants[plants.scan == scan]
+    tracked = dict(zip(now.plant_in_scan.astype(str), now.plant))
+    here = laterals[laterals.scan == scan]
+    lateral_of = {(int(p), int(r)): int(n) for p, r, n in zip(here.plant, here.root_in_scan, here.lateral)}
+    out = rsml.Scene(metadata=scene.metadata)
+    for plant in scene.plants:
+        if plant.id not in tracked:
+            continue
+        pid = int(tracked[plant.id])
+        own = plants[plants.plant == pid]
+        for root in plant.all_roots():
+            number = lateral_of.get((pid, int(root.id.rsplit(".", 1)[-1])), 0)
+            if number:
+                series = laterals[(laterals.plant == pid) & (laterals.lateral == number)]
+                times = np.r_[series.emergence_est_h.iloc[0], series.time_h]
+                lengths = np.r_[0.0, series.length_mm]
+            else:
+                times, lengths = own.time_h.to_numpy(float), own.primary_length_mm.to_numpy(float)
+            grows = np.r_[True, np.diff(np.maximum.accumulate(lengths)) > 0]
+            arc = np.r_[0, np.cumsum(np.hypot(*np.diff(np.asarray(root.points, float)[:, :2], axis=0).T))] / mm
+            root.functions["time"] = np.interp(arc, lengths[grows], times[grows])
+            root.id = f"{pid}.{number}"
+            if number:
+                root.properties.update(emergence_h=f"{series.emergence_h.iloc[0]:.3f}", emergence_est_h=f"{times[0]:.3f}")
+            else:
+                root.properties["emergence_h"] = f"{own.time_h.min():.3f}"  # first seen
+        out.plants.append(rsml.Plant(roots=plant.roots, id=str(pid), label=f"plant {pid}", properties=plant.properties))
+    out.plants.sort(key=lambda p: int(p.id))
+    return out
 
 
 # ------------------------------------------------------------------------------ RSML as input
