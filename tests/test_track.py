@@ -242,8 +242,9 @@ def test_track_command_follows_an_rsml_series_in_the_scans_own_pixels(series, tm
         frames[stem] = {"matrix": frame.matrix.tolist()}
     io.write_json(tmp_path / "transforms.json", {"frames": frames})
     assert main(["track", str(tmp_path / "rsml"), "--transforms", str(tmp_path / "transforms.json"),
-                 "-o", str(tmp_path / "tracks")]) == 0
+                 "--plate", "plateA", "-o", str(tmp_path / "tracks")]) == 0
     plants = pd.read_csv(tmp_path / "tracks" / "plants.csv")
+    assert set(plants.plate) == {"plateA"}
     assert plants.plant.nunique() == 5 and (plants.groupby("plant").scan.nunique() == len(series)).all()
     assert plants.time_h.max() == pytest.approx(series[-1].time_h - series[0].time_h, abs=0.02)
     assert (pd.read_csv(tmp_path / "tracks" / "growth.csv").primary_rate_mm_h > 0.1).all()

@@ -337,10 +337,11 @@ def track_plate(traits: pd.DataFrame, roots: pd.DataFrame, px_per_mm: float, *, 
 
 def track_scenes(scenes: Sequence[rsml.Scene], px_per_mm: float, *, names: Sequence[str] | None = None,
                  hours: Sequence[float] | None = None, matrices: Mapping[str, np.ndarray] | None = None,
-                 **gates: float) -> dict[str, pd.DataFrame]:
+                 plate: str = "", **gates: float) -> dict[str, pd.DataFrame]:
     """:func:`track_plate` of a plate's RSML scenes, one per scan in time order (``names``: scan names,
     default ``scan0, scan1, ...``; ``hours`` since the first scan, default unknown; ``matrices`` by
-    name when the scenes are in each scan's own pixels). ``gates``: the ``*_gate_mm`` of track_plate."""
+    name when the scenes are in each scan's own pixels; ``plate`` fills the tables' plate column).
+    ``gates``: the ``*_gate_mm`` of track_plate."""
     from . import traits as measure
 
     names = list(names) if names is not None else [f"scan{k}" for k in range(len(scenes))]
@@ -348,8 +349,8 @@ def track_scenes(scenes: Sequence[rsml.Scene], px_per_mm: float, *, names: Seque
     plants, roots = [], []
     for scene, name, when in zip(scenes, names, hours):
         arch = scene_architecture(scene)
-        plants.append(measure.plant_table(arch, px_per_mm, image=name).assign(scan=name, hours=when))
-        roots.append(measure.root_table(arch, px_per_mm, image=name).assign(scan=name, hours=when))
+        plants.append(measure.plant_table(arch, px_per_mm, image=name).assign(plate=plate, scan=name, hours=when))
+        roots.append(measure.root_table(arch, px_per_mm, image=name).assign(plate=plate, scan=name, hours=when))
     if not plants:
         raise InputError("tracking: no RSML scene given; pass one RSML file per scan of the plate.")
     return track_plate(pd.concat(plants, ignore_index=True), pd.concat(roots, ignore_index=True), px_per_mm,

@@ -14,6 +14,7 @@ def track_command(
     files: list[Path] = typer.Argument(..., help="RSML files of one plate, one per scan, or a folder of them."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: plants.csv, laterals.csv, branch_points.csv, growth.csv."),
     px_per_mm: float = typer.Option(None, "--px-per-mm", help="Pixel scale; default: the px_per_mm that rootscope writes in RSML metadata."),
+    plate: str = typer.Option("", "--plate", help="Plate name for the tables' plate column."),
     transforms: Path = typer.Option(None, "--transforms", help="transforms.json of `rootscope align` when the RSML are in each scan's own pixels (matrices by file stem)."),
     plant_gate_mm: float = typer.Option(None, "--plant-gate-mm", help="How far (mm) a plant's seed may be from where it was (default 4)."),
     root_gate_mm: float = typer.Option(None, "--root-gate-mm", help="How far (mm) a lateral's base may be from where it was (default 1.5)."),
@@ -60,7 +61,7 @@ def track_command(
         matrices = {p.stem: np.asarray(frames[p.stem]["matrix"], float) for p in paths}
     gates = {"plant_gate_mm": plant_gate_mm, "root_gate_mm": root_gate_mm, "point_gate_mm": point_gate_mm}
     tables = track_scenes(scenes, float(scale), names=[p.stem for p in paths], hours=hours, matrices=matrices,
-                          **{k: v for k, v in gates.items() if v is not None})
+                          plate=plate, **{k: v for k, v in gates.items() if v is not None})
     for name, table in tables.items():
         io.write_table(out / f"{name}.csv", table)
     typer.echo(f"{len(paths)} scans: {tables['plants'].plant.nunique()} plants, "
