@@ -111,3 +111,9 @@ def test_a_memory_limit_must_be_an_amount(tmp_path):
     with pytest.raises(ConfigError, match=r"batch.memory_limit = 'lots'.*e.g. \"4GB\""):
         load_config(write(tmp_path, '[batch]\nmemory_limit = "lots"\n'))
     assert load_config(write(tmp_path, '[batch]\nmemory_limit = "6GB"\n')).batch.memory_limit == "6GB"
+
+
+def test_track_gates_are_read_and_must_be_positive(tmp_path):
+    assert load_config(write(tmp_path, "[track]\nroot_gate_mm = 2.5\n")).track.root_gate_mm == 2.5
+    with pytest.raises(ConfigError, match=r"track\.plant_gate_mm"):
+        load_config(write(tmp_path, "[track]\nplant_gate_mm = 0\n"))

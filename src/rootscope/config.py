@@ -134,6 +134,15 @@ class ArchitectureSettings(_Section):
     smooth_sigma: float = Field(default=2.0, ge=0)
 
 
+class TrackSettings(_Section):
+    """[track]: how far (mm, in the reference frame) a plant's seed, a lateral's base and a branching point
+    may move between scans and still be the same one (:func:`rootscope.track.track_plate`)."""
+
+    plant_gate_mm: float = Field(default=4.0, gt=0)
+    root_gate_mm: float = Field(default=1.5, gt=0)
+    point_gate_mm: float = Field(default=1.0, gt=0)
+
+
 class ReportSettings(_Section):
     """The HTML report."""
 
@@ -170,6 +179,7 @@ class Config(_Section):
     models: ModelPaths = Field(default_factory=ModelPaths)
     align: AlignSettings = Field(default_factory=AlignSettings)
     architecture: ArchitectureSettings = Field(default_factory=ArchitectureSettings)
+    track: TrackSettings = Field(default_factory=TrackSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     regions: dict[str, PlateRegions] = Field(default_factory=dict)
@@ -373,6 +383,13 @@ min_plant_length_mm = 2.0
 # seed_radius_mm = 1.5
 # Smoothing of root centrelines before lengths are measured (px).
 smooth_sigma = 2.0
+
+[track]
+# Plants, lateral roots and branching points are followed from scan to scan in the first scan's frame:
+# the same one when it moved less than this (mm) between scans.
+plant_gate_mm = 4.0
+root_gate_mm = 1.5
+point_gate_mm = 1.0
 
 [report]
 enabled = true

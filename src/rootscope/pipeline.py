@@ -46,7 +46,7 @@ import pandas as pd
 
 from . import io
 from .batch import error_message
-from .config import Config
+from .config import Config, TrackSettings
 from .errors import AlignmentError, ConfigError, RootscopeError
 from .experiment import Experiment, Plate, discover
 from .stages import Outcome, Stage, run_stage
@@ -172,8 +172,9 @@ def run_plate(job: PlateJob) -> PlateResult:
         found = {kind: result.tables[kind] for kind in ("traits", "roots", "branches") if kind in result.tables}
         found["rsml"] = rows[-1]["rsml"]
         timed = {"rsml": folder / "tracks" / f"{plate.name}.rsml"}
-        result.count(run_stage(Stage("track", lambda i, o: _track(i, o, px_per_mm, rows[-1]["scan"]), found,
-                                     {**tracks, **timed}, settings=_track_settings(px_per_mm)), force=job.force))
+        follow = Stage("track", lambda i, o: _track(i, o, px_per_mm, rows[-1]["scan"], config.track), found,
+                       {**tracks, **timed}, settings={"px_per_mm": px_per_mm, "track": config.track})
+        result.count(run_stage(follow, force=job.force))
         result.tables.update(tracks)
     return result
 
@@ -424,14 +425,8 @@ def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate:
 TRACKS = ("plants", "laterals", "branch_points", "growth")
 
 
-def _track_settings(px_per_mm: float) -> dict[str, Any]:
-    from . import track
-
-    return {"px_per_mm": px_per_mm, "plant_gate_mm": track.PLANT_GATE_MM, "root_gate_mm": track.ROOT_GATE_MM,
-            "point_gate_mm": track.POINT_GATE_MM}
-
-
-def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float, last: str) -> None:
+def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float, last: str,
+           gates: TrackSettings) -> None:
     """Plants, roots and branching points of a plate followed over its scans, and the 2D+t RSML of its
     ``last`` scan. The tables were measured on aligned scans (or, with alignment off, scans taken as
     they lie), so positions are already in the reference frame."""
@@ -439,7 +434,9 @@ def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: f
     from .track import timed_scene, track_plate
 
     points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
-    tables = track_plate(pd.read_csv(inputs["traits"]), pd.read_csv(inputs["roots"]), px_per_mm, points=points)
+    tables = track_plate(pd.read_csv(inputs["traits"]), pd.read_csv(inputs["roots"]), px_per_mm, points=points,
+                         plant_gate_mm=gates.plant_gate_mm, root_gate_mm=gates.root_gate_mm,
+                         point_gate_mm=gates.point_gate_mm)
     for kind, table in tables.items():
         io.write_table(outputs[f"tracks/{kind}"], table)
     scene = timed_scene(read_rsml(inputs["rsml"]), tables["plants"], tables["laterals"], last, px_per_mm)
