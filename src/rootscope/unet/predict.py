@@ -190,7 +190,8 @@ def predict_tiled(model: torch.nn.Module, image: np.ndarray, runtime: Runtime, *
             if out is None:
                 out = torch.zeros((y.shape[1], h, w), dtype=torch.float32)
             for (r, c), probs in zip(chunk, y):
-                out[:, r.into, c.into].addcmul_(probs[:, r.part, c.part], torch.from_numpy(np.outer(r.weight, c.weight)))
+                weight = torch.from_numpy(np.outer(r.weight, c.weight))
+                out[:, r.into, c.into].addcmul_(probs[:, r.part, c.part], weight)
     assert out is not None
     return out.numpy()
 
