@@ -6,10 +6,12 @@ Run: ``.venv/bin/python benchmarks/bench_architecture.py [--quick]``
    lateral count, branching points (F1 at 5 px), against the generator's exact truth; again with the
    root mask made ragged (blur, noise, threshold) as a segmentation would give it.
 2. Real annotations in ``../shared/data``: each RSML rendered to a mask (``rsml.render_mask``; first-order
-   roots 7 px wide, laterals 5 px), analysed, and compared with the RSML's own figures.
+   roots 7 px wide, laterals 5 px), analysed, and compared with the RSML's own figures; barley plants
+   also found from the mask alone (no seed points).
 3. Baselines on the same masks: total length as the skeleton's pixel count, and as skan's summed branch
    distances (``skan.Skeleton(...).path_lengths().sum()``); error of total root length per image.
-4. Speed on a 16 MP synthetic plate with 10 plants, after a warm-up call; skan on the same mask for scale.
+4. Scale: the synthetic figures at scan sizes 1000-3000 px (7-22 px/mm).
+5. Speed on a 16 MP synthetic plate with 10 plants, after a warm-up call; skan on the same mask for scale.
 
 The machine is shared with other jobs (2 cores): timings are noisy, compare the ratio.
 """
@@ -46,7 +48,7 @@ def baseline_lengths(root: np.ndarray) -> tuple[float, float]:
 
 
 def total_ours(arch) -> float:
-    return sum(r.length_px for p in arch.plants for r in p.roots) + arch.unassigned_length_px
+    return sum(p.total_length_px for p in arch.plants) + arch.unassigned_length_px
 
 
 def emerged(frame) -> np.ndarray:
@@ -72,11 +74,11 @@ def rough(root: np.ndarray, seed: int) -> np.ndarray:
     return soft > 0.5
 
 
-def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def synthetic(seeds: range, frames: int, config: SynthConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per plant and per image comparisons on synthetic plates (last ``frames - 1`` frames of each)."""
     plants, images = [], []
     for seed in seeds:
-        for frame in make_series(frames=frames, seed=seed)[1:]:
+        for frame in make_series(frames=frames, seed=seed, config=config)[1:]:
             root, seed_mask = split_classes(frame.mask)
             arch = find_architecture(root, seed_mask=seed_mask)
             noisy = find_architecture(rough(root, seed), seed_mask=seed_mask)
@@ -88,11 +90,11 @@ def synthetic(seeds: range, frames: int) -> tuple[pd.DataFrame, pd.DataFrame]:
                 t = lengths[lengths.plant == int(plant.id)]
                 ours, rough_plant = arch.plants[k], noisy.plants[kn]
                 plants.append({
-                    "noisy_total": sum(r.length_px for r in rough_plant.roots),
+                    "noisy_total": rough_plant.total_length_px,
                     "noisy_laterals": sum(r.order == 2 for r in rough_plant.roots),
                     "true_primary": t.length_px[t.order == 1].sum(),
                     "primary": ours.roots[ours.primary].length_px if ours.roots else 0.0,
-                    "true_total": t.length_px.sum(), "total": sum(r.length_px for r in ours.roots),
+                    "true_total": t.length_px.sum(), "total": ours.total_length_px,
                     "true_laterals": int((t.order == 2).sum()), "true_laterals_emerged": int(((t.order == 2) & t.emerged).sum()),
                     "laterals": sum(r.order == 2 for r in ours.roots),
                 })
@@ -157,11 +159,11 @@ def rootnav() -> pd.DataFrame:
         mask = render(scene, shape)
         arch = find_architecture(mask > 0)
         prim = scene.plants[0].roots[0]
-        ours = max(arch.plants, key=lambda p: sum(r.length_px for r in p.roots))
+        ours = max(arch.plants, key=lambda p: p.total_length_px)
         found = ours.branch_points()[:, ::-1]
         pix, skan_len = baseline_lengths(mask > 0)
         rows.append({
-            "image": path.stem, "true_primary": rsml.root_length(prim),
+            "image": path.stem, "plants": len(arch.plants), "true_primary": rsml.root_length(prim),
             "primary": ours.roots[ours.primary].length_px, "true_total": rsml.scene_length(scene),
             "separable_total": separable_length(scene),
             "total": total_ours(arch), "pixels": pix, "skan": skan_len, "true_laterals": len(prim.children),
@@ -173,8 +175,10 @@ def rootnav() -> pd.DataFrame:
 
 
 def tillmore() -> pd.DataFrame:
-    """TILLMore barley: 2-3 plants per image, seminal roots from each seed; seeds given as points
-    (the roots' common first point, as a user would click them) and, second, found from the tops."""
+    """TILLMore barley: 2-3 plants per image, seminal roots from each seed. Seeds given as points (the
+    roots' common first point, as a user would click them) and, second, found from the mask alone
+    (apexes where roots fan out downwards, touching plants split by path); a found plant is matched
+    to the true seed within 40 px."""
     rows = []
     files = sorted(DATA.glob("tillmore-barley/train/rsml/*.rsml"))
     for path in files[: 10 if QUICK else None]:
@@ -188,16 +192,38 @@ def tillmore() -> pd.DataFrame:
         seeds = np.array([np.mean([r.points[0, :2] for r in p.roots], axis=0)[::-1] for p in scene.plants])
         arch = find_architecture(mask, seed_points=seeds, seed_radius_px=40)
         tops = find_architecture(mask, seed_radius_px=60)
+        found = np.array([p.seed for p in tops.plants]).reshape(-1, 2)
+        near, which = cKDTree(found).query(seeds) if len(found) else (np.full(len(seeds), np.inf), np.zeros(len(seeds), int))
+        all_found = len(found) == len(seeds) and bool((near < 40).all())
         pix, skan_len = baseline_lengths(mask)
-        for plant, ours in zip(scene.plants, arch.plants):
+        for plant, ours, d, k in zip(scene.plants, arch.plants, near, which):
+            mine = tops.plants[k] if d < 40 else None
             rows.append({
-                "image": path.stem, "plants_true": len(scene.plants), "plants_from_tops": len(tops.plants),
+                "image": path.stem, "plants_true": len(scene.plants), "plants_found": len(tops.plants), "all_found": all_found,
                 "true_roots": len(plant.roots), "roots": len(ours.roots),
-                "true_length": rsml.plant_length(plant), "length": sum(r.length_px for r in ours.roots),
+                "true_length": rsml.plant_length(plant), "length": ours.total_length_px,
+                "found_roots": len(mine.roots) if mine else np.nan, "found_length": mine.total_length_px if mine else np.nan,
                 "true_total": rsml.scene_length(scene), "separable_total": separable_length(scene),
                 "total": total_ours(arch), "pixels": pix, "skan": skan_len,
             })
     return pd.DataFrame(rows)
+
+
+def scale_table(sizes: tuple[int, ...]) -> pd.DataFrame:
+    """The synthetic figures (clean and ragged masks) at several scan sizes: nothing may hang on a
+    length in px that does not follow the root width or the scale."""
+    out = []
+    for size in sizes:
+        cfg = SynthConfig(size=size)
+        plants, images = synthetic(range(1), 3, cfg)
+        out.append({
+            "size": size, "px_per_mm": cfg.px_per_mm, "plants": len(plants),
+            "primary": np.median(rel(plants.primary, plants.true_primary)), "total": np.median(rel(plants.total, plants.true_total)),
+            "laterals": (plants.laterals == plants.true_laterals_emerged).mean(), "f1": images.f1_emerged.mean(),
+            "ragged_total": np.median(rel(plants.noisy_total, plants.true_total)),
+            "ragged_laterals": (plants.noisy_laterals == plants.true_laterals_emerged).mean(), "ragged_f1": images.f1_noisy.mean(),
+        })
+    return pd.DataFrame(out)
 
 
 def rel(a, b) -> np.ndarray:
@@ -245,10 +271,10 @@ def main() -> None:
     add("synthetic: median |error| primary length %", f"{np.median(ep):.2f}")
     add("synthetic: median |error| total length % (per plant)", f"{np.median(et):.2f}")
     add("synthetic: 90th pct |error| total length % (per plant)", f"{np.percentile(et, 90):.2f}")
-    add("synthetic: lateral count exact, all truth laterals", f"{(plants.laterals == plants.true_laterals).mean():.2f}")
-    add("synthetic: lateral count exact, emerged laterals", f"{(plants.laterals == plants.true_laterals_emerged).mean():.2f}")
-    add("synthetic: branching-point F1 @5px, all truth", f"{images.f1.mean():.3f}")
-    add("synthetic: branching-point F1 @5px, emerged", f"{images.f1_emerged.mean():.3f}")
+    add("synthetic: lateral count exact, laterals that protrude from the parent (target >= 0.90)", f"{(plants.laterals == plants.true_laterals_emerged).mean():.2f}")
+    add("synthetic: lateral count exact, all truth laterals (incl. ones inside the parent's outline*)", f"{(plants.laterals == plants.true_laterals).mean():.2f}")
+    add("synthetic: branching-point F1 @5px, laterals that protrude (target >= 0.95)", f"{images.f1_emerged.mean():.3f}")
+    add("synthetic: branching-point F1 @5px, all truth laterals*", f"{images.f1.mean():.3f}")
     add("synthetic, ragged masks: median |error| total length % (per plant)", f"{np.median(rel(plants.noisy_total, plants.true_total)):.2f}")
     add("synthetic, ragged masks: lateral count exact, emerged laterals", f"{(plants.noisy_laterals == plants.true_laterals_emerged).mean():.2f}")
     add("synthetic, ragged masks: branching-point F1 @5px, emerged", f"{images.f1_noisy.mean():.3f}")
@@ -259,7 +285,7 @@ def main() -> None:
             add(f"{name}: median |error| total length per image % vs {base}", f"{ours:.2f}", f"{b:.2f}", f"{b / max(ours, 1e-9):.1f}x")
     if DATA.is_dir():
         osr = rootnav()
-        add("rootnav-osr: images", f"{len(osr)}")
+        add("rootnav-osr: images / plants found = 1", f"{len(osr)} / {(osr.plants == 1).mean():.2f}")
         add("rootnav-osr: median |error| primary length %", f"{np.median(rel(osr.primary, osr.true_primary)):.2f}")
         add("rootnav-osr: median |error| total length %", f"{np.median(rel(osr.total, osr.true_total)):.2f}")
         add("rootnav-osr: median |error| lateral count %", f"{np.median(rel(osr.laterals, osr.true_laterals)):.2f}")
@@ -270,14 +296,21 @@ def main() -> None:
         till = tillmore()
         per_image = till.groupby("image").first()
         add("tillmore-barley: images / plants", f"{len(per_image)} / {len(till)}")
-        add("tillmore-barley: plants found from tops = true", f"{(per_image.plants_from_tops == per_image.plants_true).mean():.2f}")
         add("tillmore-barley: roots per plant exact (seed points)", f"{(till.roots == till.true_roots).mean():.2f}")
-        add("tillmore-barley: median |error| roots per plant", f"{np.median(np.abs(till.roots - till.true_roots)):.1f}")
-        add("tillmore-barley: median |error| length per plant %", f"{np.median(rel(till.length, till.true_length)):.2f}")
+        add("tillmore-barley: median |error| roots per plant (seed points)", f"{np.median(np.abs(till.roots - till.true_roots)):.1f}")
+        add("tillmore-barley: median |error| length per plant % (seed points)", f"{np.median(rel(till.length, till.true_length)):.2f}")
+        add("tillmore-barley, no seeds: plant count exact / every seed found within 40 px (images)",
+            f"{(per_image.plants_found == per_image.plants_true).mean():.2f} / {per_image.all_found.mean():.2f}")
+        add("tillmore-barley, no seeds: plants found within 40 px of their seed", f"{till.found_roots.notna().mean():.2f}")
+        found = till[till.found_roots.notna()]
+        add("tillmore-barley, no seeds: roots per plant exact / median |error| (found plants)",
+            f"{(found.found_roots == found.true_roots).mean():.2f} / {np.median(np.abs(found.found_roots - found.true_roots)):.1f}")
+        add("tillmore-barley, no seeds: median |error| length per plant % (found plants)", f"{np.median(rel(found.found_length, found.true_length)):.2f}")
         add("tillmore-barley: RSML length in merged stretches (roots < 6 px apart), median %", f"{np.median(rel(per_image.separable_total, per_image.true_total)):.2f}")
         add_total_vs_baselines("tillmore-barley", per_image)
     else:
         add("real data", f"skipped: {DATA} is absent")
+    scales = scale_table((1000, 2000) if QUICK else (1000, 1500, 2000, 3000))
     s = speed()
     add(f"speed: {s['mp']:.0f} MP, {s['plants']} plants, {s['roots']} roots: s (first call)", f"{s['first']:.2f}")
     add("speed: s per mask after warm-up (whole analysis) vs skan skeleton+summarize", f"{s['ours']:.2f}", f"{s['skan']:.2f}", f"{s['skan'] / s['ours']:.1f}x")
@@ -287,6 +320,11 @@ def main() -> None:
     for figure, ours, base, ratio in rows:
         print(f"{figure:<{width}} | {ours} | {base} | {ratio}")
     print("(shared 2-core machine; baseline = skeleton pixel count or skan summed branch distance, same masks)")
+    print("* a lateral shorter than its parent's diameter (measured from the parent's centreline) ends inside, or within a\n"
+          "  half-width of, the parent's outline: in a mask it is a bump on the outline, which no mask-based method can tell\n"
+          "  from one (find_architecture drops such stubs). 'Protrude' counts only the laterals longer than that.")
+    print("\nscale: synthetic plates at several scan sizes (truth masks; 'ragged' = blurred 1 px + noise, a fixed-px degradation)")
+    print(scales.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rootscope import rsml
-from rootscope.architecture import find_architecture, split_classes, to_scene
+from rootscope.architecture import RootPath, find_architecture, overlap_lengths, split_classes, to_scene
 from rootscope.errors import InputError
 from rootscope.skeleton import build_graph, chain_length, clean_mask, path_length, skeleton_graph
 from skimage.morphology import skeletonize
@@ -202,6 +202,72 @@ def test_without_seeds_each_root_system_starts_at_its_top_and_seminal_roots_are_
     assert len(arch.plants) == 2
     counts = sorted(sum(r.order == 1 for r in p.roots) for p in arch.plants)
     assert counts == [1, 3]
+
+
+def test_two_roots_running_together_each_get_the_shared_stretch():
+    mask = np.zeros((520, 420), np.uint8)
+    a = arc(150, 20, 480, 90)  # straight down
+    join = np.array([150.0, 200.0])
+    b = np.vstack([arc(280, 20, 1, 90)[:1], join])  # from up right, meeting a at 36 degrees
+    b = np.vstack([np.linspace(b[0], b[1], 200), np.linspace(join, [150, 330], 131)[1:], np.linspace([150, 330], [270, 490], 200)[1:]])
+    for xy in (a, b):
+        draw(mask, xy, 7)
+    seeds = np.array([a[0][::-1], b[0][::-1]])
+    truth = [rsml.polyline_length(a), rsml.polyline_length(b)]
+    arch = find_architecture(mask > 0, seed_points=seeds)
+    assert len(arch.bundles) == 1 and len(arch.branch_points()) == 0
+    assert np.allclose([p.total_length_px for p in arch.plants], truth, rtol=0.02)
+    once = find_architecture(mask > 0, seed_points=seeds, bundle_angle_deg=0)
+    assert sum(p.total_length_px for p in once.plants) < 0.9 * sum(truth)  # the band counted once
+
+
+def test_a_band_as_wide_as_two_roots_counts_twice():
+    mask = np.zeros((700, 700), np.uint8)
+    top = np.array([350.0, 20.0])
+    left = np.vstack([np.linspace(top - [1.5, 0], [348.5, 170], 151), arc(348.5, 170, 450, 120)[1:]])
+    right = np.vstack([np.linspace(top + [1.5, 0], [351.5, 170], 151), arc(351.5, 170, 450, 60)[1:]])
+    for xy in (left, right):
+        draw(mask, xy, 5)  # 3 px apart in the band: one band 8 px wide
+    truth = rsml.polyline_length(left) + rsml.polyline_length(right)
+    arch = find_architecture(mask > 0, seed_points=top[None, ::-1])
+    (plant,) = arch.plants
+    assert abs(plant.total_length_px - truth) / truth < 0.03
+    assert abs(sum(r.overlap_px for r in plant.roots) - 150) < 25
+    plain = find_architecture(mask > 0, seed_points=top[None, ::-1], overlap_ratio=None)
+    assert sum(r.overlap_px for r in plain.plants[0].roots) == 0
+
+
+def test_overlap_is_the_length_where_a_root_is_wider_than_its_own_median():
+    points = np.stack([np.arange(0, 600, 3.0), np.full(200, 50.0)], axis=1)
+    diameter = np.full(200, 5.0)
+    diameter[80:120] = 9.0  # 40 points, 3 px apart: 117 px of band
+    lone = RootPath(points, diameter, 1, 597.0)
+    other = RootPath(points + [0, 1.0], diameter, 2, 597.0)  # a root on top of it: already counted
+    assert overlap_lengths([lone])[0] == pytest.approx(117.0, abs=7)
+    assert overlap_lengths([lone, other]).sum() == 0
+
+
+def test_touching_plants_without_seeds_are_found_as_two_apexes():
+    mask = np.zeros((650, 800), np.uint8)
+    seeds = np.array([[60.0, 250.0], [70.0, 560.0]])  # (row, col)
+    fans = {0: (60, 95, 125), 1: (70, 100, 165)}  # seminal root headings (0 = right, 90 = down)
+    roots = []
+    for k, (r, c) in enumerate(seeds):
+        for angle in fans[k]:
+            roots.append((k, arc(c, r, 420 if angle in (60, 165) else 380, angle)))
+    for _, xy in roots:
+        draw(mask, xy, 7)
+    # plant 0's first root and plant 1's last one cross: one skeleton component
+    assert cv2.connectedComponents(mask)[0] - 1 == 1
+    arch = find_architecture(mask > 0)
+    assert len(arch.plants) == 2
+    found = np.array([p.seed for p in arch.plants])
+    assert np.hypot(*(found[:, None] - seeds[None]).transpose(2, 0, 1)).min(axis=0).max() < 12
+    for plant in arch.plants:
+        k = int(np.argmin(np.hypot(*(seeds - plant.seed).T)))
+        assert sum(r.order == 1 for r in plant.roots) == 3
+        truth = sum(rsml.polyline_length(xy) for j, xy in roots if j == k)
+        assert abs(plant.total_length_px - truth) / truth < 0.03
 
 
 # ------------------------------------------------------------------------------ bad input and RSML

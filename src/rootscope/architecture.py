@@ -2,8 +2,10 @@
 
 The pipeline: clean the mask, skeletonize it into a graph (:mod:`rootscope.skeleton`), undo root
 crossings (a four-way junction whose edges pair into two straight roots is two roots passing, not a
-branching point), attach every part of the graph to its nearest seed by path length, and read each
-plant's tree as roots: first-order roots start at the seed, the primary is the one that reaches the
+branching point) and bands where two roots run together (a merge facing a split: both roots get the
+band), find the seeds (seed class, given points, or the apexes where roots fan out downwards),
+attach every part of the graph to its nearest seed by path length, and read each plant's tree as
+roots: first-order roots start at the seed, the primary is the one that reaches the
 deepest tip; every other branch is a lateral of order parent + 1 that follows its longest path.
 """
 
@@ -14,6 +16,7 @@ from itertools import combinations
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -31,7 +34,9 @@ class RootPath:
 
     ``points`` is the smoothed ``N x 2`` (row, col) centreline from base to tip (px); ``diameter`` the
     root diameter (px) at each point; ``parent`` the index of the parent root in the plant (None for
-    first-order roots); ``insertion_px`` the distance along the parent (px) where this root starts.
+    first-order roots); ``insertion_px`` the distance along the parent (px) where this root starts;
+    ``overlap_px`` the length (px) of its stretches wide enough to hold a second root running along it
+    (see :func:`overlap_lengths`), which the plant's total length counts again.
     """
 
     points: np.ndarray
@@ -40,6 +45,7 @@ class RootPath:
     length_px: float
     parent: int | None = None
     insertion_px: float = 0.0
+    overlap_px: float = 0.0
 
     @property
     def base(self) -> np.ndarray:
@@ -59,6 +65,11 @@ class PlantArchitecture:
     roots: list[RootPath] = field(default_factory=list)
     primary: int | None = None
 
+    @property
+    def total_length_px(self) -> float:
+        """Root length of the plant (px): every root's length plus the overlap estimated from width."""
+        return float(sum(r.length_px + r.overlap_px for r in self.roots))
+
     def branch_points(self) -> np.ndarray:
         """``K x 2`` (row, col) where a lateral leaves its parent."""
         pts = [r.base for r in self.roots if r.parent is not None]
@@ -74,12 +85,14 @@ class ImageArchitecture:
     """Everything measured on one mask, as data (tables are made by :mod:`rootscope.traits`).
 
     ``unassigned_length_px`` is skeleton length not reachable from any seed; ``crossings`` the (row,
-    col) points where two roots were found to cross; ``warnings`` human-readable notes.
+    col) points where two roots were found to cross, ``bundles`` the middles of stretches where two
+    roots run together (:func:`resolve_bundles`); ``warnings`` human-readable notes.
     """
 
     shape: tuple[int, int]
     plants: list[PlantArchitecture] = field(default_factory=list)
     crossings: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    bundles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     unassigned_length_px: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -123,7 +136,7 @@ def split_classes(mask: np.ndarray, root_class: int = ROOT, seed_class: int | No
 # ------------------------------------------------------------------------------------ crossings
 def _direction(g: SkeletonGraph, k: int, node: int, reach: float) -> np.ndarray:
     """Unit vector from ``node`` along edge ``k`` to the point ``reach`` px away (or the far end)."""
-    p = g.edges[k].oriented(node).astype(float)
+    p = g.edges[k].oriented(node)[: int(reach) + 2].astype(float)  # pixel steps are >= 1 px
     d = np.r_[0, np.cumsum(np.hypot(*np.diff(p, axis=0).T))]
     q = p[min(np.searchsorted(d, reach), len(p) - 1)]
     v = q - g.nodes[node]
@@ -228,6 +241,65 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     return np.array(crossings, float).reshape(-1, 2)
 
 
+def resolve_bundles(g: SkeletonGraph, *, max_angle_deg: float = 50.0, seeds: np.ndarray | None = None,
+                    seed_radii: np.ndarray | None = None) -> np.ndarray:
+    """Give both roots their length where two roots run together for a stretch, in place.
+
+    Two roots that meet at a shallow angle, run side by side (one band in the mask) and part again
+    show as an edge ``m`` between two three-way junctions at each of which the two other edges
+    both leave on the far side of ``m`` (within ``max_angle_deg`` of its line): a merge facing a
+    split. Roots do not branch backwards, so ``m`` carries two roots: one pair of outer edges is
+    joined through a copy of ``m``'s path (keeping each root on its side of the band), the other
+    pair through ``m`` itself. Bands that start, end or centre within ``seed_radii`` of ``seeds``
+    are left alone (roots fan out there). Returns the band centres (row, col).
+    """
+    cos_ok = np.cos(np.radians(180 - max_angle_deg))
+    out = []
+    merge_degree_two(g)
+    inc = g.incident()
+    used: set[int] = set()
+    for km in list(g.edges):
+        m = g.edges.get(km)
+        if m is None or m.u == m.v or km in used:
+            continue
+        ends = []
+        for node in (m.u, m.v):
+            other = [k for k in inc.get(node, []) if k != km]
+            if len(inc.get(node, [])) != 3 or len(set(other)) != 2 or used & set(other):
+                break
+            reach = 4 * g.radius[node] + 4
+            dm = _direction(g, km, node, reach)
+            dirs = [_direction(g, k, node, reach) for k in other]
+            if max(d @ dm for d in dirs) > cos_ok:
+                break
+            ends.append((node, other, dm, dirs))
+        if len(ends) != 2 or set(ends[0][1]) & set(ends[1][1]):
+            continue
+        centre = m.path[len(m.path) // 2].astype(float)
+        if seeds is not None and len(seeds) and any((np.hypot(*(seeds - p).T) <= seed_radii).any() for p in (centre, g.nodes[m.u], g.nodes[m.v])):
+            continue
+        (n1, (a, b), dm1, (da, db)), (n2, (c, d), dm2, (dc, dd)) = ends
+
+        def side(v: np.ndarray, axis: np.ndarray) -> float:
+            return float(axis[0] * v[1] - axis[1] * v[0])
+
+        # travelling along m from n1 to n2, a root on the left of the band leaves it on the left
+        if (side(da, dm1) > side(db, dm1)) != (side(dc, -dm2) > side(dd, -dm2)):
+            c, d = d, c
+        ea, ec = g.edges[a], g.edges[c]
+        pa = ea.path if ea.v == n1 else ea.path[::-1]
+        pc = ec.path if ec.u == n2 else ec.path[::-1]
+        far_a = ea.u if ea.v == n1 else ea.v
+        far_c = ec.v if ec.u == n2 else ec.u
+        pm = m.oriented(n1)
+        g.edges[a] = type(ea)(far_a, far_c, np.vstack([pa, pm[1:], pc[1:]]))
+        del g.edges[c]
+        used.update((a, b, c, d, km))
+        out.append(centre)
+    merge_degree_two(g)
+    return np.array(out, float).reshape(-1, 2)
+
+
 # ------------------------------------------------------------------------------------ seeds
 def seeds_from_mask(seed_mask: np.ndarray, min_area_px: int = 4) -> tuple[np.ndarray, list[np.ndarray]]:
     """Seed centroids (``K x 2`` (row, col)) and the (row, col) pixels of each seed blob (``N_i x 2``)
@@ -263,19 +335,24 @@ def _components(g: SkeletonGraph) -> np.ndarray:
     return np.array([find(i) for i in range(n)])
 
 
-def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float) -> np.ndarray:
-    """One seed at the top node of each skeleton component longer than ``min_length_px``; tops closer
-    than ``merge_px`` (roots of one plant that do not touch) become one seed at the topmost."""
+def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float, fans: np.ndarray | None = None) -> np.ndarray:
+    """One seed per skeleton component longer than ``min_length_px``: its top node or, when one of
+    ``fans`` (node ids, see :func:`apexes`) lies less than ``2 * merge_px`` below that top, the
+    highest such fan (the top is then a root grown upwards from it); seeds closer than ``merge_px``
+    (roots of one plant that do not touch) become one at the topmost."""
     comp = _components(g)
     length: dict[int, float] = {}
     for e in g.edges.values():
         length[comp[e.u]] = length.get(comp[e.u], 0.0) + e.length
+    fans = np.zeros(0, int) if fans is None else np.asarray(fans, int)
     tops = []
     for c, total in length.items():
         if total < min_length_px:
             continue
         members = np.flatnonzero(comp == c)
-        tops.append(g.nodes[members[np.argmin(g.nodes[members, 0])]])
+        top = g.nodes[members[np.argmin(g.nodes[members, 0])]]
+        own = fans[(comp[fans] == c) & (g.nodes[fans, 0] < top[0] + 2 * merge_px)]
+        tops.append(g.nodes[own[0]] if len(own) else top)  # fans come highest first
     tops = sorted(tops, key=lambda p: p[0])
     seeds: list[np.ndarray] = []
     for t in tops:
@@ -283,6 +360,47 @@ def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float) 
             seeds.append(t)
     return np.array(seeds, float).reshape(-1, 2)
 
+
+def _follow(g: SkeletonGraph, inc: dict[int, list[int]], node: int, k: int, reach: float) -> np.ndarray:
+    """The skeleton point ``reach`` px from ``node`` along edge ``k``, going on at each junction by the
+    straightest edge (the root's own continuation); a tip ends the walk."""
+    while True:
+        e = g.edges[k]
+        p = e.oriented(node).astype(float)
+        arc = _arc(p)
+        if arc[-1] >= reach:
+            return p[int(np.searchsorted(arc, reach))]
+        reach -= arc[-1]
+        far = e.v if e.u == node else e.u
+        nxt = [j for j in inc.get(far, []) if j != k]
+        if not nxt or far == node:
+            return p[-1]
+        arrive = -_direction(g, k, far, 8.0)
+        k = max(nxt, key=lambda j: float(arrive @ _direction(g, j, far, 8.0)))
+        node = far
+
+
+def apexes(g: SkeletonGraph, *, reach_px: float, drop_px: float, rise_px: float, max_bridge: float = 3.0) -> np.ndarray:
+    """Node ids (highest first) of the points where a plant's roots fan out: junctions (and groups of
+    junctions joined by edges shorter than ``max_bridge`` root diameters) from which the roots,
+    each followed ``reach_px`` along its straightest continuation, go down: at least two end
+    ``drop_px`` or more below the point and none ends more than ``rise_px`` above it, or one does
+    and at least three go down (a seed with a root growing upwards). A branching point fails (its
+    parent comes from above: one up, two down), and so does a root tip (one edge).
+    """
+    inc = g.incident()
+    out = []
+    for nodes, inner in _junction_clusters(g, max_bridge):
+        ends = [(k, n) for n in nodes for k in inc.get(n, []) if k not in inner]
+        if len(ends) < 3:
+            continue
+        top = min(nodes, key=lambda n: g.nodes[n, 0])
+        rows = np.array([_follow(g, inc, n, k, reach_px)[0] for k, n in ends]) - g.nodes[top, 0]
+        down, up = int((rows >= drop_px).sum()), int((rows < -rise_px).sum())
+        if (up == 0 and down >= 2) or (up == 1 and down >= 3):
+            out.append(top)
+    out = np.array(out, int)
+    return out[np.argsort(g.nodes[out, 0], kind="stable")] if len(out) else out
 
 
 # ------------------------------------------------------------------------------------ geometry fixes
@@ -432,13 +550,13 @@ def _start_nodes(g: SkeletonGraph, seed: np.ndarray, zone: np.ndarray, deg: np.n
 
 
 def _unexplained_top(g: SkeletonGraph, pred: np.ndarray, seeds: np.ndarray, *, min_length_px: float,
-                     level_px: float, merge_px: float) -> np.ndarray | None:
+                     level_px: float, merge_px: float, candidates: np.ndarray | None = None) -> np.ndarray | None:
     """The highest top (row, col) of a root system whose seed is missing from the seed mask, or None.
 
-    Candidates are root ends at the level of the seeds (at most ``level_px`` below the lowest seed;
-    lower down, a piece of root cut off by the segmentation is not a plant) farther than ``merge_px``
-    from every seed. One is a top when no seed reaches it and its skeleton component is at least
-    ``min_length_px`` long, or when its path to its seed (``pred``, from :func:`_assign`) first runs
+    Candidates are ``candidates`` (node ids; default: root ends) at the level of the seeds (at most
+    ``level_px`` below the lowest seed; lower down, a piece of root cut off by the segmentation is
+    not a plant) farther than ``merge_px`` from every seed. One is a top when no seed reaches it
+    and its skeleton component is at least ``min_length_px`` long, or when its path to its seed (``pred``, from :func:`_assign`) first runs
     down by more than ``min_length_px``: a root grows down from its seed, so that end is the top of
     another plant whose roots touch this one's.
     """
@@ -448,7 +566,7 @@ def _unexplained_top(g: SkeletonGraph, pred: np.ndarray, seeds: np.ndarray, *, m
     for e in g.edges.values():
         length[comp[e.u]] += e.length
     lowest = seeds[:, 0].max() + level_px
-    ends = np.flatnonzero(g.degree() == 1)
+    ends = np.flatnonzero(g.degree() == 1) if candidates is None else np.asarray(candidates, int)
     for t in ends[np.argsort(g.nodes[ends, 0], kind="stable")]:
         top = g.nodes[t]
         if top[0] > lowest:
@@ -506,6 +624,8 @@ def find_architecture(
     spur_factor: float = 1.0,
     min_plant_length_px: float = 50.0,
     smooth_sigma: float = 2.0,
+    bundle_angle_deg: float = 50.0,
+    overlap_ratio: float | None = 1.4,
     name: str = "<mask>",
 ) -> ImageArchitecture:
     """Plants, roots, tips and branching points of one root mask.
@@ -513,14 +633,20 @@ def find_architecture(
     ``mask`` is a boolean ``H x W`` root mask. Seeds (one plant each) come from ``seed_mask`` (the
     centroid of each seed blob; roots that start within the blob's reach belong to it), from
     ``seed_points`` (``K x 2`` (row, col)), or else from the top of each skeleton component longer than
-    ``min_plant_length_px``; with a seed mask, a root system that touches no seed blob (its seed was
+    ``min_plant_length_px`` (or the apex near it where roots fan out downwards, :func:`apexes`),
+    plus every other apex whose path to that seed first runs down (a touching plant); with a seed mask, a root system that touches no seed blob (its seed was
     not segmented) starts at its top too. A seed with less than ``min_plant_length_px`` of root is
     not a plant (a speck of the seed class, or a seed not yet germinated): it is left out with a
     warning. ``seed_radius_px`` is how far from a seed point a root may start (and
     how close two component tops must be to be one plant); defaults follow the root width. Branches
     that leave within the seed radius are first-order roots (seminal roots of cereals). An unbranched
     lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
-    has not yet emerged from its parent in the mask). Lengths in px.
+    has not yet emerged from its parent in the mask). Roots from a seed mask or seed points start at
+    the seed. Two roots that run together for a stretch and part again (at most
+    ``bundle_angle_deg`` apart where they meet and part) each get that stretch
+    (:func:`resolve_bundles`); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
+    second root runs along it and the plant's total length counts that stretch again
+    (:func:`overlap_lengths`; None: never). Lengths in px.
     """
     mask = np.asarray(mask, bool)
     arch = ImageArchitecture(shape=mask.shape)
@@ -537,6 +663,7 @@ def find_architecture(
         arch.warnings.append(f"{name}: no seed in the seed class; plants start at the top of each root system")
     radius = seed_radius_px if seed_radius_px is not None else 6 * root_r + 10
     radii: list[float] = []
+    fans = np.zeros(0, int)
     if blobs:
         reach = 2 * root_r + 3  # a root starts within this many px of its seed's outline
         for blob in blobs:
@@ -547,16 +674,20 @@ def find_architecture(
     elif seed_points is not None:
         tops = np.asarray(seed_points, float).reshape(-1, 2)
     else:
-        tops = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius)
+        fans = apexes(g, reach_px=2 * radius, drop_px=radius, rise_px=radius / 2)
+        tops = seeds_from_tops(g, min_length_px=min_plant_length_px, merge_px=radius, fans=fans)
     for s in tops:
         zones.append(np.flatnonzero(np.hypot(*(g.nodes - s).T) <= radius))
     seeds = np.vstack([seeds, tops])
+    n_centred = len(seeds) if seed_points is not None and not blobs else len(blobs)  # roots start at these
     radii += [radius] * len(tops)
     if seed_radius_px is not None:
         radii = [seed_radius_px] * len(seeds)
     # roots fanning out of a seed are not crossings
     arch.crossings = resolve_crossings(g, seeds=seeds, seed_radii=np.asarray(radii, float))
     merge_degree_two(g)
+    if bundle_angle_deg > 0:
+        arch.bundles = resolve_bundles(g, max_angle_deg=bundle_angle_deg, seeds=seeds, seed_radii=np.asarray(radii, float))
     if len(seeds) == 0:
         arch.warnings.append(f"{name}: no seed or root system found")
         arch.unassigned_length_px = g.total_length()
@@ -565,11 +696,14 @@ def find_architecture(
     zones = [_start_nodes(g, s, zone, deg) for s, zone in zip(seeds, zones)]
     dist_g, pred, src, best = _assign(g, seeds, zones)
     hidden = 0
-    while blobs:  # root systems whose seed the seed class missed start at their top, highest first
-        top = _unexplained_top(g, pred, seeds, min_length_px=min_plant_length_px, level_px=2 * radius, merge_px=radius)
+    # root systems whose seed the seed class missed start at their top, highest first; without seeds,
+    # a fan apex whose path to its plant's seed first runs down is the seed of a touching plant
+    while blobs or (seed_points is None and len(fans)):
+        top = _unexplained_top(g, pred, seeds, min_length_px=min_plant_length_px, level_px=2 * radius if blobs else np.inf,
+                               merge_px=radius, candidates=None if blobs else fans)
         if top is None:
             break
-        hidden += 1
+        hidden += bool(blobs)
         zones.append(_start_nodes(g, top, np.flatnonzero(np.hypot(*(g.nodes - top).T) <= radius), deg))
         seeds = np.vstack([seeds, top])
         radii.append(radius)
@@ -581,13 +715,17 @@ def find_architecture(
     short = 0
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
-        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < len(blobs))
-        if sum(r.length_px for r in plant.roots) < min_plant_length_px:
+        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred)
+        if plant.total_length_px < min_plant_length_px:
             short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
             continue
         arch.plants.append(plant)
     if short:
         arch.warnings.append(f"{name}: {short} seed(s) with less than {min_plant_length_px:.0f} px of root left out")
+    if overlap_ratio is not None:
+        roots = [r for p in arch.plants for r in p.roots]
+        for r, extra in zip(roots, overlap_lengths(roots, ratio=overlap_ratio)):
+            r.overlap_px = extra
     unreached = [e for e in g.edges.values() if src[e.u] < 0 and src[e.v] < 0]
     arch.unassigned_length_px = float(sum(path_length(e.path) for e in unreached))
     return arch
@@ -637,7 +775,7 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
                 score[(x, how)] = (max(vals), int(np.argmax(vals)))
         return score[(node, how)][1]
 
-    def walk(start: int, j: int, order: int, parent: int | None, insertion: float) -> None:
+    def walk(start: int, j: int, order: int, parent: int | None, insertion: float, from_seed: bool = False) -> None:
         how = "deep" if order == 1 else "long"
         seq, chosen, pieces = [start], [j], []
         x = start
@@ -655,7 +793,7 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         raw = _extend(raw, mask, dist)
         if parent is not None:
             raw = _correct_base(raw, plant.roots[parent], dist)
-        elif from_centre and dist_g[start] <= seed_r:
+        elif from_seed and dist_g[start] <= seed_r:
             raw = np.vstack([plant.seed, raw])  # a root from the seed starts at the seed's centre
         else:
             raw = _extend(raw, mask, dist, at_start=True)
@@ -674,16 +812,48 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
                 if j2 == chosen[t]:
                     continue
                 if order == 1 and dist_g[node] <= seed_r:
-                    walk(node, j2, 1, None, 0.0)  # another root from the seed (seminal root)
+                    walk(node, j2, 1, None, 0.0, True)  # another root from the seed (seminal root)
                 else:
                     walk(node, j2, order + 1, rid, float(arc[at[t - 1]]))
 
     for collar, _ in children[virtual]:
         for j in range(len(children.get(collar, []))):
-            walk(collar, j, 1, None, 0.0)
+            walk(collar, j, 1, None, 0.0, from_centre)
     if plant.roots:
         firsts = [k for k, r in enumerate(plant.roots) if r.order == 1]
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
+
+
+def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4) -> np.ndarray:
+    """Length (px) of each root that carries a second root alongside, judged from the mask width.
+
+    Two roots side by side a few px apart make one band in the mask, wider than either: where a
+    root's diameter (median over 5 points) is at least ``ratio`` times its median diameter (and 2 px
+    more: on roots a few px wide the distance transform moves in whole px), the stretch is counted
+    once more. Its first and last two diameters (junction and tip) and points
+    within a diameter + 2 px of another measured root (a junction or crossing, which widens the
+    mask, or a band already given to both roots by :func:`resolve_bundles`) are left out. Roots fully on top of each other do not widen
+    the mask and stay invisible.
+    """
+    out = np.zeros(len(roots))
+    if not roots:
+        return out
+    owner = np.concatenate([np.full(len(r.points), i) for i, r in enumerate(roots)])
+    tree = cKDTree(np.vstack([r.points for r in roots]))
+    for i, r in enumerate(roots):
+        if len(r.points) < 5:
+            continue
+        ref = float(np.median(r.diameter))
+        arc = _arc(r.points)
+        ok = (arc > 2 * ref) & (arc < arc[-1] - 2 * ref)
+        if ok.any():  # near another root (own points are ~3 px apart: 24 neighbours suffice)
+            _, idx = tree.query(r.points[ok], k=24, distance_upper_bound=ref + 2)
+            found = idx < len(owner)
+            ok[ok] = ~(found & (owner[np.minimum(idx, len(owner) - 1)] != i)).any(axis=1)
+        local = median_filter(r.diameter, 5, mode="nearest")
+        wide = ok & (local >= ratio * ref) & (local >= ref + 2)  # + 2 px: distance-transform steps on thin roots
+        out[i] = float(np.diff(arc)[wide[1:] & wide[:-1]].sum())
+    return out
 
 
 # ------------------------------------------------------------------------------------ RSML

@@ -10,7 +10,10 @@ is the number of laterals on the primary divided by the branched zone (primary l
 first and last lateral insertion; NaN with fewer than two laterals); ``emergence_angle_deg`` is the
 angle between a lateral's first millimetre and its parent's direction towards the tip;
 ``primary_tip_angle_deg`` is the angle between the primary's last millimetre and gravity (image
-down, 0 = straight down); depth and width are the extent of the root system from the seed.
+down, 0 = straight down); depth and width are the extent of the root system from the seed;
+``total_length_mm`` is the length of all roots plus ``overlap_length_mm``, the stretches where the
+mask is wide enough to hold a second root running alongside (an estimate from width, see
+:func:`rootscope.architecture.overlap_lengths`; the RSML holds the roots without it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ PLANT_COLUMNS = [
     "total_length_mm", "lateral_count", "lateral_count_order3", "lateral_density_per_cm",
     "mean_lateral_length_mm", "total_lateral_length_mm", "branched_zone_mm", "mean_emergence_angle_deg",
     "primary_tip_angle_deg", "depth_mm", "width_mm", "width_depth_ratio", "hull_area_mm2",
-    "hull_perimeter_mm", "network_area_mm2", "mean_diameter_mm", "median_diameter_mm", "warning",
+    "hull_perimeter_mm", "network_area_mm2", "mean_diameter_mm", "median_diameter_mm", "overlap_length_mm", "warning",
 ]
 ROOT_COLUMNS = [
     "image", "plant", "root", "parent", "order", "is_primary", "length_mm", "insertion_mm",
@@ -177,7 +180,8 @@ def _plant_row(plant: PlantArchitecture, roots: pd.DataFrame, mm: float) -> dict
     row.update(
         first_order_count=int((roots.order == 1).sum()),
         primary_length_mm=prim.length_px / mm,
-        total_length_mm=float(roots.length_mm.sum()),
+        total_length_mm=plant.total_length_px / mm,
+        overlap_length_mm=sum(r.overlap_px for r in plant.roots) / mm,
         lateral_count=len(laterals),
         lateral_count_order3=int((roots.order == 3).sum()),
         lateral_density_per_cm=(len(on_primary) / (zone / 10)) if zone > 0 else np.nan,
