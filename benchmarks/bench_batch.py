@@ -1,11 +1,14 @@
-"""Batch and resumability figures: frames per minute serial vs 2 Dask workers, the cost of an
-up-to-date rerun, and the cost of the manifest's file check.
+"""Batch and resumability figures: frames per minute serial vs 2 Dask workers (processes and
+threads), where the Dask run's time goes, the cost of an up-to-date rerun, and the cost of the
+manifest's file check.
 
-Run: ``.venv/bin/python benchmarks/bench_batch.py [--plates 4] [--frames 2] [--size 768]``.
+Run: ``.venv/bin/python benchmarks/bench_batch.py [--plates 4] [--frames 2] [--size 768] [--workers 2]``.
 A synthetic experiment is written to a temporary folder with a pixel classifier trained on one
 extra synthetic frame; every figure is timed in this script on the same input. The baselines:
 a serial run (``--workers 1``) for the cluster, the first run for the rerun, and hashing the whole
-file on every check for the manifest check. Timings on a shared machine are noisy: read the ratios.
+file on every check for the manifest check. CPU seconds count this process and its finished
+children (the Dask worker processes), so they show the work a run costs whatever else the machine
+is doing; wall timings on a shared machine are noisy: read the ratios.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rootscope import io, synth
+from rootscope.batch import run_tasks
 from rootscope.pipeline import run_experiment
 from rootscope.pixel import PixelClassifier
 from rootscope.stages import file_sha1, same_file
@@ -44,6 +49,19 @@ def timed(func, *args, **kwargs):
     start = time.perf_counter()
     value = func(*args, **kwargs)
     return value, time.perf_counter() - start
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended (worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(func, *args, **kwargs):
+    """``func``'s value, wall seconds and CPU seconds (see :func:`cpu_seconds`)."""
+    cpu = cpu_seconds()
+    value, wall = timed(func, *args, **kwargs)
+    return value, wall, cpu_seconds() - cpu
 
 
 def check_costs(folder: Path, size_mb: int = 64, repeats: int = 5) -> tuple[float, float, float]:
@@ -80,33 +98,45 @@ def main() -> None:
     parser.add_argument("--plates", type=int, default=4)
     parser.add_argument("--frames", type=int, default=2)
     parser.add_argument("--size", type=int, default=768)
+    parser.add_argument("--workers", type=int, default=2, help="Dask workers to compare with serial")
     args = parser.parse_args()
+    k = args.workers
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         make_experiment(base, args.plates, args.frames, args.size)
-        serial_dir, dask_dir = Path(tmp) / "serial", Path(tmp) / "dask"
-        shutil.copytree(base, serial_dir)
-        shutil.copytree(base, dask_dir)
-        serial, t_serial = timed(run_experiment, serial_dir, workers=1, progress=False)
-        parallel, t_dask = timed(run_experiment, dask_dir, workers=2, progress=False)
-        rerun, t_rerun = timed(run_experiment, serial_dir, workers=1, progress=False)
-        failures = [pd.read_csv(r.failures_csv).to_string() for r in (serial, parallel, rerun)]
-        same = {f: _difference(serial_dir / "out" / f, dask_dir / "out" / f)
-                for f in ("traits.csv", "roots.csv", "classes.csv")}
+        runs = {"serial": {"workers": 1}, "dask": {"workers": k}, "threads": {"workers": k, "processes": False}}
+        results, wall, cpu = {}, {}, {}
+        for name, options in runs.items():
+            shutil.copytree(base, Path(tmp) / name)
+            results[name], wall[name], cpu[name] = measured(run_experiment, Path(tmp) / name, progress=False, **options)
+        rerun, t_rerun = timed(run_experiment, Path(tmp) / "serial", workers=1, progress=False)
+        _, t_cluster, cpu_cluster = measured(run_tasks, abs, {str(i): -i for i in range(k)}, workers=k,
+                                                progress=False)
+        failures = [pd.read_csv(r.failures_csv).to_string() for r in [*results.values(), rerun]]
+        same = {name: {f: _difference(Path(tmp) / "serial" / "out" / f, Path(tmp) / name / "out" / f)
+                       for f in ("traits.csv", "roots.csv", "classes.csv")} for name in ("dask", "threads")}
         n = args.plates * args.frames
         ours_check, full_check, partial_check = check_costs(Path(tmp))
     rows = [
-        ("frames per minute, 2 Dask workers vs serial", 60 * n / t_dask, 60 * n / t_serial),
-        ("rerun of an up-to-date experiment (s) vs first run", t_rerun, t_serial),
+        (f"frames per minute, {k} Dask worker processes vs serial", 60 * n / wall["dask"], 60 * n / wall["serial"]),
+        (f"frames per minute, {k} Dask worker threads vs serial", 60 * n / wall["threads"], 60 * n / wall["serial"]),
+        (f"CPU s per frame, {k} worker processes (all processes) vs serial", cpu["dask"] / n, cpu["serial"] / n),
+        (f"CPU s per frame, {k} worker threads vs serial", cpu["threads"] / n, cpu["serial"] / n),
+        ("cores kept busy by the serial run (CPU s / wall s) vs cores here", cpu["serial"] / wall["serial"],
+         len(os.sched_getaffinity(0))),
+        (f"{k}-process LocalCluster: start, {k} trivial tasks, close (s) vs serial s/frame", t_cluster,
+         wall["serial"] / n),
+        ("  its CPU s (start-up: imports in each worker) vs serial CPU s/frame", cpu_cluster, cpu["serial"] / n),
+        ("rerun of an up-to-date experiment (s) vs first run", t_rerun, wall["serial"]),
         ("check of an unchanged 64 MB scan (ms): stat first vs full SHA-1", 1e3 * ours_check, 1e3 * full_check),
         ("  (first + last MB read only, not used: misses mid-file edits) (ms)", 1e3 * partial_check, 1e3 * full_check),
     ]
-    print(f"{serial.summary}\n{parallel.summary}\n{rerun.summary}")
+    print("\n".join(r.summary for r in [*results.values(), rerun]))
     print(f"{n} scans ({args.plates} plates x {args.frames} frames, {args.size} px); shared 2-core machine, "
-          f"timings noisy. Dask vs serial tables: {same}.")
-    print(f"{'figure':<70} | {'ours':>9} | {'baseline':>9} | {'ratio':>7}")
+          f"timings noisy. Tables vs serial: {same}.")
+    print(f"{'figure':<78} | {'ours':>9} | {'baseline':>9} | {'ratio':>7}")
     for name, ours, baseline in rows:
-        print(f"{name:<70} | {ours:9.3f} | {baseline:9.3f} | {ours / baseline:7.3f}")
+        print(f"{name:<78} | {ours:9.3f} | {baseline:9.3f} | {ours / baseline:7.3f}")
     for text in failures:
         print(text)
 

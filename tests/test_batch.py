@@ -69,6 +69,11 @@ def test_dask_with_two_worker_processes_equals_serial(tmp_path):
     assert failed.task.tolist() == ["gone"] and failed.error.tolist() == ["FileNotFoundError"]
 
 
+def test_a_single_task_runs_here_without_starting_a_cluster():
+    batch = run_tasks(plate_statistics, {"only": 2}, workers=2, progress=False)
+    assert batch.where == "serial" and batch.values == {"only": plate_statistics(2)}
+
+
 def test_an_existing_scheduler_is_used_by_address():
     from distributed import LocalCluster
 

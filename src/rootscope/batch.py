@@ -112,19 +112,22 @@ def run_tasks(
 ) -> BatchResult:
     """Apply ``func`` to every value of ``items`` (key -> argument) and collect the outcomes.
 
-    ``func`` must be a module-level function (it is sent to worker processes). ``workers=1`` without
-    ``scheduler`` runs in this process; otherwise a LocalCluster of ``workers`` (default
-    :func:`default_workers`) single-threaded workers with ``memory_limit`` each (bytes or "4GB";
-    default: the machine's memory shared equally), thread-based when ``processes`` is False; or the
-    cluster at ``scheduler``. ``item_failures(value)`` lists failures inside a successful task
-    (dicts with ``item``, ``stage``, ``error``, ``message``). When ``failures_csv`` is given it is
-    always (re)written, with a header even when nothing failed.
+    ``func`` must be a module-level function (it is sent to worker processes). Without ``scheduler``:
+    never more workers than items, and one worker (or one item: no cluster start-up to pay) runs in
+    this process; otherwise a LocalCluster of ``workers`` (default :func:`default_workers`)
+    single-threaded workers with ``memory_limit`` each (bytes or "4GB"; default: the machine's memory
+    shared equally), thread-based when ``processes`` is False. With ``scheduler``: that cluster.
+    ``item_failures(value)`` lists failures inside a successful task (dicts with ``item``, ``stage``,
+    ``error``, ``message``). When ``failures_csv`` is given it is always (re)written, with a header
+    even when nothing failed.
     """
     start = time.perf_counter()
     keys = list(items)
     if not keys:
         raise RootscopeError("nothing to run: no tasks were given.")
-    if scheduler is None and (workers or default_workers()) == 1:
+    if scheduler is None:
+        workers = min(workers or default_workers(), len(keys))  # an idle worker only costs start-up and memory
+    if scheduler is None and workers == 1:
         results = [_run_one(func, key, items[key]) for key in _progress(keys, progress, len(keys))]
         where = "serial"
     else:
@@ -161,7 +164,6 @@ def _run_dask(func, items, workers, scheduler, memory_limit, processes, progress
 
     cluster = None
     if scheduler is None:
-        workers = min(workers or default_workers(), len(items))  # an idle worker only costs memory
         extra = {"env": _thread_env(workers)} if processes else {}
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                memory_limit=memory_limit or "auto", dashboard_address=None,
