@@ -11,8 +11,10 @@ The network is the shipped image-only model (``--model``, default ``rootscope/mo
 ``--train-minutes``, one trained here on plates 0..``--train-plates``-1. Every row is scored on the
 same frames. The skeleton baselines a user actually has run on a mask SEGMENTED FROM THE IMAGE: the
 network's own root-mask output (its second head). Raw skeleton junctions (every node of degree >= 3,
-crossings included) and ``rootscope.architecture`` branch points (crossings resolved) are shown on
-that mask and, marked as upper bounds no user has, on the generator's true mask. The issue's +0.05
+crossings included) and ``rootscope.architecture`` branch points (crossings resolved; no seed mask on
+segmented masks: the true seeds dropped plants whose segmented roots stop short of them) are shown on
+that mask and, marked as upper bounds no user has, on the generator's true mask (with its seeds).
+"F1 vis" leaves out the laterals still hidden inside their parent's outline. The issue's +0.05
 criterion is judged against the better of the two skeleton baselines on the segmented mask.
 ``--mask-input`` also trains a network that reads the root mask as a fourth channel (trained on true
 masks) and scores it fed with the true mask (upper bound) and with the image-only network's mask.
@@ -54,28 +56,36 @@ def config(minutes: float, seed: int = 0) -> TrainConfig:
                              seed=seed, device="cpu", precision="fp32", augment=Augment(p_blur=0.0))
 
 
-def score(rows: list[dict], name: str, preds: list[np.ndarray], truths: list[np.ndarray], radius: float) -> dict:
+def pooled(preds: list[np.ndarray], truths: list[np.ndarray], radius: float, hidden: list | None = None) -> dict:
     tp = fp = fn = 0
     errors = []
-    for p, t in zip(preds, truths):
-        e = br.evaluate(p, t, radius)
+    for k, (p, t) in enumerate(zip(preds, truths)):
+        e = br.evaluate(p, t, radius, None if hidden is None else hidden[k])
         tp, fp, fn = tp + e["tp"], fp + e["fp"], fn + e["fn"]
         if e["tp"]:
             errors.append((e["error_px"], e["tp"]))
-    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
     err = sum(a * b for a, b in errors) / max(sum(b for _, b in errors), 1)
-    row = {"name": name, "f1": f1, "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
-           "error_px": err, "tp": tp, "fp": fp, "fn": fn}
+    return {"f1": 2 * tp / max(2 * tp + fp + fn, 1), "precision": tp / max(tp + fp, 1),
+            "recall": tp / max(tp + fn, 1), "error_px": err, "tp": tp, "fp": fp, "fn": fn}
+
+
+def score(rows: list[dict], name: str, preds: list[np.ndarray], truths: list[np.ndarray], radius: float,
+          hidden: list | None = None) -> dict:
+    """Pooled counts over all frames; ``f1_visible`` ignores the laterals hidden inside their parent."""
+    row = {"name": name, **pooled(preds, truths, radius)}
+    if hidden is not None:
+        row["f1_visible"] = pooled(preds, truths, radius, hidden)["f1"]
     rows.append(row)
     return row
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"{'method':58s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'err px':>7s} {'TP':>5s} {'FP':>5s} {'FN':>5s}")
+    print(f"{'method':62s} {'F1':>6s} {'prec':>6s} {'recall':>6s} {'err px':>7s} {'TP':>4s} {'FP':>4s} {'FN':>4s} "
+          f"{'F1 vis':>6s}")
     for r in rows:
-        print(f"{r['name']:58s} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} {r['error_px']:7.2f} "
-              f"{r['tp']:5d} {r['fp']:5d} {r['fn']:5d}")
+        print(f"{r['name']:62s} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} {r['error_px']:7.2f} "
+              f"{r['tp']:4d} {r['fp']:4d} {r['fn']:4d} {r.get('f1_visible', float('nan')):6.3f}")
 
 
 def train_net(samples, out: Path, minutes: float, settings: br.BranchSettings, label: str) -> br.BranchDetector:
@@ -103,8 +113,10 @@ def synthetic(args, tmp: Path) -> None:
     test_frames = [f for f in synth_frames(range(100, 100 + args.test_plates), args.frames, args.size)
                    if len(br.synthetic_points(f))]
     truths = [br.synthetic_points(f) for f in test_frames]
+    hidden = [br.synthetic_hidden(f) for f in test_frames]
     print(f"synthetic: {len(test_frames)} unseen test frames (plates {100}..{99 + args.test_plates}), "
-          f"{sum(map(len, truths))} true branching points ({time.perf_counter() - t:.0f} s to generate)", flush=True)
+          f"{sum(map(len, truths))} true branching points, {sum(map(np.sum, hidden))} of them on laterals still "
+          f"hidden inside their parent ({time.perf_counter() - t:.0f} s to generate)", flush=True)
     train_frames = synth_frames(range(args.train_plates), args.frames, args.size) if args.train_minutes else []
 
     def samples_for(settings: br.BranchSettings) -> list:
@@ -117,7 +129,7 @@ def synthetic(args, tmp: Path) -> None:
         source = f"trained here {args.train_minutes:g} min on plates 0..{args.train_plates - 1}"
     else:
         det = br.load_branch_model(args.model)
-        train_s = read_model_file(args.model)["training"]["train_s"]
+        train_s = read_model_file(args.model)["metrics"]["train_s"]
         source = f"{Path(args.model).name}, trained {train_s / 60:.0f} min"
     t = time.perf_counter()
     preds = [det.predict(f.image) for f in test_frames]
@@ -132,31 +144,31 @@ def synthetic(args, tmp: Path) -> None:
 
     rows: list[dict] = []
     t = time.perf_counter()
-    arch_seg = [br.skeleton_points(m, s) for m, s in zip(masks, seeds)]
+    arch_seg = [br.skeleton_points(m) for m in masks]  # no seeds: the network's roots stop short of the true seeds
     arch_s = time.perf_counter() - t
     raw = score(rows, "raw skeleton junctions, segmented mask", [br.junction_points(m) for m in masks], truths,
-                args.radius)
-    arch = score(rows, "architecture branch points, segmented mask", arch_seg, truths, args.radius)
+                args.radius, hidden)
+    arch = score(rows, "architecture branch points, segmented mask", arch_seg, truths, args.radius, hidden)
     score(rows, "(upper bound) raw skeleton junctions, TRUE mask", [br.junction_points(m) for m in true_masks],
-          truths, args.radius)
+          truths, args.radius, hidden)
     arch_true = [br.skeleton_points(m, s) for m, s in zip(true_masks, seeds)]
-    score(rows, "(upper bound) architecture branch points, TRUE mask", arch_true, truths, args.radius)
-    net = score(rows, f"network, image only ({source})", peaks, truths, args.radius)
+    score(rows, "(upper bound) architecture branch points, TRUE mask", arch_true, truths, args.radius, hidden)
+    net = score(rows, f"network, image only ({source})", peaks, truths, args.radius, hidden)
     fused = score(rows, "fusion: network + architecture on its own mask",
                   [br.fuse(pk, a, p, **det.fusion_levels()) for pk, a, p in zip(peaks, arch_seg, preds)],
-                  truths, args.radius)
+                  truths, args.radius, hidden)
     score(rows, "fusion: network + architecture on the TRUE mask (upper bound)",
           [br.fuse(pk, a, p, **det.fusion_levels()) for pk, a, p in zip(peaks, arch_true, preds)],
-          truths, args.radius)
+          truths, args.radius, hidden)
     if args.mask_input:
         settings = br.BranchSettings(mask_input=True)
         mdet = train_net(samples_for(settings), tmp / "mask.pt", args.train_minutes, settings,
                          f"mask-input network, {args.train_minutes:g} min")
         for label, given in (("TRUE mask (upper bound)", true_masks), ("image-only network's mask", masks)):
             mpreds = [mdet.predict(f.image, m) for f, m in zip(test_frames, given)]
-            score(rows, f"network + mask input: {label}", [mdet.peaks(p) for p in mpreds], truths, args.radius)
-    print_rows(f"synthetic plates ({args.size} px, {len(test_frames)} frames of unseen plates), "
-               f"F1 at {args.radius:g} px", rows)
+            score(rows, f"network + mask input: {label}", [mdet.peaks(p) for p in mpreds], truths, args.radius, hidden)
+    print_rows(f"synthetic plates ({args.size} px, {len(test_frames)} frames of unseen plates), F1 at {args.radius:g} px "
+               "(F1 vis: laterals hidden inside their parent ignored)", rows)
     baseline = max(raw, arch, key=lambda r: r["f1"])
     best = max(net, fused, key=lambda r: r["f1"])
     print(f"\nacceptance (issue 7): baseline = the better skeleton baseline a user has, on the SEGMENTED mask: "
@@ -190,7 +202,7 @@ def curve(args) -> None:
         det.nms_px = nms
         preds = [det.predict(f.image) for f in test]
         peaks = [det.peaks(p, t) for p in preds]
-        junctions = [br.skeleton_points(det.root_mask(p, f.mask.shape), f.mask == 2) for p, f in zip(preds, test)]
+        junctions = [br.skeleton_points(det.root_mask(p, f.mask.shape)) for p, f in zip(preds, test)]
         fused = [br.fuse(pk, j, p, **det.fusion_levels(t)) for pk, j, p in zip(peaks, junctions, preds)]
         tiles = m["step"] * det.meta["training"]["config"]["batch"]
         print(f"{path.name:28s} {m['epoch']:5d} {m['train_s'] / 60:9.1f} {tiles:8d} {t:5.2f} {nms:3d} "

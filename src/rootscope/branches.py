@@ -87,6 +87,25 @@ def synthetic_points(frame: Any) -> np.ndarray:
     return xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
 
 
+def synthetic_hidden(frame: Any) -> np.ndarray:
+    """For each point of :func:`synthetic_points`: True when its lateral is still shorter than the
+    parent's diameter there (it lies inside the parent's outline, so no image or mask shows it)."""
+    hidden = []
+    for plant in frame.scene.plants:
+        for parent in plant.all_roots():
+            width = parent.functions.get("diameter", np.zeros(len(parent.points)))
+            for child in parent.children:
+                if len(child.points):
+                    j = int(np.argmin(np.hypot(*(parent.points[:, :2] - child.points[0, :2]).T)))
+                    if rsml.root_length(child) < width[j]:
+                        hidden.append(child.points[0, :2])
+    xy = synthetic_points(frame)
+    if not hidden or not len(xy):
+        return np.zeros(len(xy), bool)
+    gap = np.hypot(*(xy[:, None, :] - np.asarray(hidden)[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+    return gap < 1e-3
+
+
 def find_point_file(folder: str | os.PathLike, stem: str) -> Path | None:
     """``folder/<stem>.csv`` or ``folder/<stem>.rsml`` (first found), else None."""
     for suffix in POINT_SUFFIXES:
@@ -543,13 +562,30 @@ def fuse(peaks: np.ndarray, junctions: np.ndarray, prediction: BranchPrediction,
     return out[np.argsort(-out[:, 2], kind="stable")]
 
 
-def evaluate(pred: np.ndarray, truth: np.ndarray, radius: float = 6.0) -> dict[str, float]:
-    """Precision, recall, F1 and mean localisation error (px) of (x, y[, score]) points within ``radius``."""
+def evaluate(pred: np.ndarray, truth: np.ndarray, radius: float = 6.0,
+             ignore: np.ndarray | None = None) -> dict[str, float]:
+    """Precision, recall, F1 and mean localisation error (px) of (x, y[, score]) points within ``radius``.
+
+    ``ignore`` (one bool per true point) marks points that count neither way: missing them is no
+    false negative, and a prediction matched to one is no true and no false positive (e.g. laterals
+    hidden inside their parent's outline, :func:`synthetic_hidden`).
+    """
     pred = np.asarray(pred, float)
     pred = pred[:, :2] if pred.ndim == 2 else pred.reshape(-1, 2)
-    m = match_points(pred, np.asarray(truth, float).reshape(-1, 2), radius)
-    return {"tp": m.tp, "fp": m.fp, "fn": m.fn, "precision": m.precision, "recall": m.recall, "f1": m.f1,
-            "error_px": m.mean_error}
+    truth = np.asarray(truth, float).reshape(-1, 2)
+    m = match_points(pred, truth, radius)
+    tp, fp, fn, distances = m.tp, m.fp, m.fn, m.distances
+    if ignore is not None and len(truth):
+        ignore = np.asarray(ignore, bool)
+        on_ignored = ignore[m.pairs[:, 1]] if len(m.pairs) else np.zeros(0, bool)
+        tp -= int(on_ignored.sum())
+        fn -= int(ignore.sum() - on_ignored.sum())
+        distances = distances[~on_ignored]
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1,
+            "error_px": float(distances.mean()) if len(distances) else float("nan")}
 
 
 # ------------------------------------------------------------------------------------ file level
