@@ -150,7 +150,7 @@ def speed_rows(args: argparse.Namespace, train_frames: list, test: list, tmp: Pa
     def ratio(clock: str, label: str, ours: str, plain: str, baseline: str, note: str, per_image: bool = True):
         o, p = b[ours][clock], b[plain][clock]
         show = (lambda t: f"{mp / t:.2f}") if per_image else (lambda t: f"{t:.3f} s")
-        return (label, show(o), f"{show(p)} {baseline}", f"{p / o:.2f}x", note)
+        return (label, show(o), f"{show(p)} {baseline}".strip(), f"{p / o:.2f}x", note)
 
     for clock in ("wall", "cpu"):
         rows += [ratio(clock, f"inference MP/s, {clock} time ({test[0].image.shape[0]} px)", "ours", "plain",
