@@ -9,6 +9,7 @@ import torch
 from rootscope.errors import ConfigError, InputError
 from rootscope.unet import UNet, UNetConfig, predict_tiled, select_runtime
 from rootscope.unet.predict import Segmenter, TileGrid, class_mask, inference_model, mirror_index
+from rootscope.unet import runtime
 from rootscope.unet.runtime import Runtime
 
 FP32 = Runtime(torch.device("cpu"), None, channels_last=False)
@@ -118,5 +119,8 @@ def test_auto_device_prefers_cuda_then_mps_with_their_precisions(monkeypatch):
     mps = select_runtime("auto")
     assert mps.device.type == "mps" and mps.amp_dtype is None
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert select_runtime("auto").device.type == "cpu"
-    assert select_runtime("auto", "fp32").amp_dtype is None
+    cpu = select_runtime("auto")
+    assert cpu.device.type == "cpu" and cpu.channels_last
+    assert select_runtime("auto", "fp32") == Runtime(torch.device("cpu"), None, channels_last=False)
+    monkeypatch.setattr(runtime, "cpu_bf16_ok", lambda: False)
+    assert select_runtime("cpu") == Runtime(torch.device("cpu"), None, channels_last=True)

