@@ -1,28 +1,33 @@
-"""U-Net benchmark: accuracy against training time, inference speed, training speed, memory.
+"""U-Net accuracy against training time: synthetic plates (dense masks, sparse scribbles), real images.
 
-    .venv/bin/python benchmarks/bench_unet.py                  # a few min: 1.5-min dense training, speed, memory
-    .venv/bin/python benchmarks/bench_unet.py --minutes 5 --sparse --threads 1   # the acceptance run
+    .venv/bin/python benchmarks/bench_unet.py --threads 1           # ~5 min here: 1.5-min dense run
+    .venv/bin/python benchmarks/bench_unet.py --minutes 5 --sparse --threads 1      # the acceptance run
+    .venv/bin/python benchmarks/bench_unet.py --cpu-seconds 300 --sparse --threads 1  # same, on a busy machine
     .venv/bin/python benchmarks/bench_unet.py --no-synth --real --threads 1      # real images vs pixel classifier
 
+Inference speed, training tiles/s and the memory of a 5000 x 5000 scan are in
+``benchmarks/bench_unet_speed.py``.
+
 Synthetic plates (``rootscope.synth``): training frames from ``--train-plates`` plates, Dice of the
-root class on the last frame of ``--test-plates`` other plates (unseen). Sparse labels are person-like
-scribbles (``rootscope.scribbles``) on the same training frames. Inference speed compares our path
-(BatchNorm folded, channels-last, bf16 autocast where the CPU has it, batched tiles) with plain fp32
-PyTorch tiling of the same model (NCHW, one tile at a time, same tiles and blending), interleaved,
-best of ``--repeats``. The machine is shared with other jobs: read ratios, not absolute times; on a
-busy machine ``--threads 1`` is about 3 x faster than 2 threads (OpenMP threads spin against other jobs).
-``--real`` trains the U-Net (dense masks rendered from RSML) and the pixel classifier on the same
-images of ``../shared/data`` and scores both on the same held-out images.
+root class on the last frame of ``--test-plates`` other plates (unseen), for the model file that
+training writes (best checkpoint, class biases tuned on the validation frame). The budget is
+``--minutes`` of wall time or, with ``--cpu-seconds``, CPU seconds of this process (a fair budget
+when other jobs share the machine; ``--threads 1`` then). It counts the training steps and the
+hard-example mining, not validation, checkpoints or the Dice curve printed on the way. Sparse labels
+are person-like scribbles (``rootscope.scribbles``, 0.4 % of pixels) on the same training frames,
+then ``--rounds`` RootPainter-style rounds within the same budget: the model's masks of the training
+frames are "shown", correction strokes are painted where they are wrong (each frame in one round,
+the validation frame left as it is), and training resumes. ``--real`` trains the U-Net (dense masks
+rendered from RSML) and the pixel classifier on the same images of ``../shared/data`` and scores
+both on the same held-out images.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -31,14 +36,11 @@ import torch
 
 from rootscope import io
 from rootscope.metrics import dice
-from rootscope.scribbles import make_scribbles
+from rootscope.scribbles import add_corrections, make_scribbles, mask_to_labels
 from rootscope.synth import SynthConfig, make_series
 from rootscope.unet import SegmentationTask, TrainConfig, balanced_class_weights, load_segmenter, train
-from rootscope.unet.data import Sample, segmentation_focus
-from rootscope.unet.model import build_model, read_model_file
-from rootscope.unet.predict import predict_tiled
-from rootscope.unet.runtime import Runtime
-from rootscope.unet.train import last_path
+from rootscope.unet.data import Sample, segmentation_focus, split_samples
+from rootscope.unet.train import calibrate_biases, last_path
 
 CLASSES = ["background", "root", "seed", "shoot"]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -56,13 +58,14 @@ def dense_samples(frames_: list) -> list[Sample]:
     return out
 
 
-def sparse_samples(frames_: list, fraction: float) -> tuple[list[Sample], float]:
-    out, labelled = [], 0
-    for i, f in enumerate(frames_):
-        labels = make_scribbles(f.mask, classes=[0, 1, 2, 3], fraction=fraction, seed=i)
-        labelled += np.count_nonzero(labels)
-        out.append(Sample(f.image, labels, segmentation_focus(f.image, labels, len(CLASSES), i), f"frame{i}"))
-    return out, labelled / sum(f.mask.size for f in frames_)
+def sparse_labels(frames_: list, fraction: float) -> list[np.ndarray]:
+    """Person-like scribbles per frame (label 1..4 = background, root, seed, shoot)."""
+    return [make_scribbles(f.mask, classes=[0, 1, 2, 3], fraction=fraction, seed=i) for i, f in enumerate(frames_)]
+
+
+def label_samples(frames_: list, labels: list[np.ndarray]) -> list[Sample]:
+    return [Sample(f.image, lab, segmentation_focus(f.image, lab, len(CLASSES), i), f"frame{i}")
+            for i, (f, lab) in enumerate(zip(frames_, labels))]
 
 
 def root_dice(model_path: Path, test: list) -> float:
@@ -70,9 +73,15 @@ def root_dice(model_path: Path, test: list) -> float:
     return float(np.mean([dice(seg.predict(f.image) == 2, f.mask == 1) for f in test]))
 
 
-def train_and_track(samples: list[Sample], test: list, out: Path, config: TrainConfig, marks: list[float]) -> list:
-    """Train; at each time mark (s) the last checkpoint is scored on the unseen frames (off the clock)."""
-    curve, pending = [], sorted(marks)
+def budget(config: TrainConfig) -> str:
+    return f"{config.time_limit * 60:.0f} {'CPU' if config.cpu_clock else 'wall'} s"
+
+
+def train_and_track(samples: list[Sample], test: list, out: Path, config: TrainConfig, marks: list[float],
+                    curve: list, resume: bool = False, calibrate: bool = True) -> float:
+    """Train (or resume); at each time mark (s) the last checkpoint is scored on the unseen frames (off the
+    clock). With ``calibrate`` the best model's class biases are then tuned on the validation frame."""
+    pending = [m for m in sorted(marks) if not curve or m > curve[-1][0]]
 
     def report(row: dict) -> None:
         if pending and row["train_s"] >= pending[0]:
@@ -83,65 +92,54 @@ def train_and_track(samples: list[Sample], test: list, out: Path, config: TrainC
                   f"unseen root Dice {curve[-1][3]:.3f}  ({row['tiles_per_s']:.1f} tiles/s)", flush=True)
 
     task = SegmentationTask(CLASSES, balanced_class_weights(samples, len(CLASSES)))
-    result = train(samples, task, out, config, report=report)
-    best = root_dice(result.best_path, test)
-    curve.append((float(result.history["train_s"].iloc[-1]), int(result.best["epoch"]), result.best["dice_root"], best))
-    print(f"  stopped ({result.stopped}); best epoch {result.best['epoch']}: unseen root Dice {best:.3f}", flush=True)
-    return curve
 
-
-def inference_speed(model_path: Path, image: np.ndarray, repeats: int) -> tuple[float, float, float]:
-    """Megapixels/s of ours and of plain fp32 tiling (best of ``repeats``, interleaved); mask agreement."""
-    ours = load_segmenter(model_path, device="cpu")
-    raw = build_model(read_model_file(model_path))  # the network as trained, fp32, NCHW
-    fp32 = Runtime(torch.device("cpu"), None, channels_last=False)
-    x = ours._prepare(image)
-    t_ours, t_plain = [], []
-    for _ in range(repeats):
+    def calibrated(best: Path) -> None:
         t = time.perf_counter()
-        p_ours = ours.predict_proba(image)
-        t_ours.append(time.perf_counter() - t)
+        offsets = calibrate_biases(best, samples, config)
+        print(f"  class logit offsets tuned on the validation frame ({time.perf_counter() - t:.0f} s): {offsets}",
+              flush=True)
+
+    result = train(samples, task, out, config, report=report, resume=resume, finish=calibrated if calibrate else None)
+    return float(result.history["train_s"].iloc[-1])
+
+
+def final_row(name: str, out: Path, test: list, curve: list, seconds: float) -> tuple:
+    """Unseen root Dice, precision and recall of the model file (best checkpoint, calibrated)."""
+    seg = load_segmenter(out, device="cpu")
+    pred = [seg.predict(f.image) == 2 for f in test]
+    truth = [f.mask == 1 for f in test]
+    score = float(np.mean([dice(p, t) for p, t in zip(pred, truth)]))
+    tp = sum(int((p & t).sum()) for p, t in zip(pred, truth))
+    precision, recall = tp / max(sum(int(p.sum()) for p in pred), 1), tp / sum(int(t.sum()) for t in truth)
+    curve.append((seconds, -1, float("nan"), score))
+    print(f"  {name}: unseen root Dice {score:.3f} (precision {precision:.3f}, recall {recall:.3f})", flush=True)
+    return name, f"{score:.3f}", precision, recall
+
+
+def sparse_rounds(train_frames: list, test: list, out: Path, config: TrainConfig, args: argparse.Namespace,
+                  marks: list[float], curve: list) -> tuple[float, float]:
+    """Scribbles, then RootPainter-style rounds: train, show the model's masks of the training frames,
+    paint correction strokes where they are wrong, resume training. Returns (labelled fraction, predict s)."""
+    labels = sparse_labels(train_frames, args.sparse_fraction)
+    truths = [mask_to_labels(f.mask, [0, 1, 2, 3]) for f in train_frames]
+    held = {s.name for s in split_samples(label_samples(train_frames, labels), config.val_fraction, config.seed)[1]}
+    shown = [i for i in range(len(train_frames)) if f"frame{i}" not in held]  # validation labels stay fixed
+    limit, predict_s = config.time_limit, 0.0
+    for r in range(args.rounds + 1):
+        frac = sum(np.count_nonzero(lab) for lab in labels) / sum(lab.size for lab in labels)
+        part = replace(config, time_limit=limit * (r + 1) / (args.rounds + 1))
+        print(f"  round {r}: {100 * frac:.2f} % of pixels labelled, training to {budget(part)}", flush=True)
+        train_and_track(label_samples(train_frames, labels), test, out, part, marks, curve, resume=r > 0,
+                        calibrate=r == args.rounds)
+        if r == args.rounds:
+            return frac, predict_s
         t = time.perf_counter()
-        p_plain = predict_tiled(raw, x, fp32, tile=ours.tile, overlap=ours.overlap, batch=1,
-                                multiple=raw.config.multiple)
-        t_plain.append(time.perf_counter() - t)
-    mp = image.shape[0] * image.shape[1] / 1e6
-    agree = float(np.mean(p_ours.argmax(0) == p_plain.argmax(0)))
-    return mp / min(t_ours), mp / min(t_plain), agree
-
-
-def big_image_run(model_path: Path, size: int, threads: int) -> dict:
-    """Segment a ``size x size`` plate in a fresh process; its peak resident memory and time."""
-    code = f"""
-import json, resource, time, numpy as np, cv2, torch
-torch.set_num_threads({threads})
-from rootscope.synth import SynthConfig, make_series
-from rootscope.unet import load_segmenter
-frame = make_series(frames=1, seed=7, config=SynthConfig(size=2000))[0]
-image = cv2.resize(frame.image, ({size}, {size}), interpolation=cv2.INTER_LINEAR)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-seg = load_segmenter({str(model_path)!r}, device="cpu")
-t = time.perf_counter(); mask = seg.predict(image); t = time.perf_counter() - t
-print(json.dumps({{"seconds": t, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                  "before_gb": base / 2**20, "image_gb": image.nbytes / 2**30, "shape": list(mask.shape)}}))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def speed_rows(args: argparse.Namespace, train_frames: list, test: list, tmp: Path) -> list[tuple]:
-    """Training tiles/s (ours vs fp32, short runs) and inference megapixels/s (ours vs plain fp32 tiling)."""
-    runs = {}
-    for precision in ("fp32", "auto"):
-        runs[precision] = train(dense_samples(train_frames[:2]), SegmentationTask(CLASSES), tmp / f"{precision}.pt",
-                                TrainConfig(epochs=2, tile=args.tile, batch=args.batch, width=args.width,
-                                            tiles_per_epoch=4 * args.batch, device="cpu", precision=precision))
-    ours_tps, base_tps = (runs[p].history["tiles_per_s"].max() for p in ("auto", "fp32"))
-    ours, plain, agree = inference_speed(tmp / "dense.pt", test[0].image, args.repeats)
-    return [(f"training tiles/s ({args.tile} px)", f"{ours_tps:.1f}", f"{base_tps:.1f} (fp32)",
-             f"{ours_tps / base_tps:.2f}x", ""),
-            (f"inference MP/s ({args.size}x{args.size})", f"{ours:.2f}", f"{plain:.2f} (plain fp32 tiles)",
-             f"{ours / plain:.2f}x", f"masks agree on {100 * agree:.3f} % of pixels; target 2.5x")]
+        seg = load_segmenter(last_path(out), device="cpu")
+        for i in shown[r :: args.rounds]:  # each training frame is corrected in one round
+            labels[i] = add_corrections(labels[i], seg.predict(train_frames[i].image), truths[i],
+                                        budget_px=int(args.correction_fraction * truths[i].size), seed=r)
+        predict_s += time.perf_counter() - t
+    raise AssertionError("unreachable")
 
 
 def load_real(image_path: Path, rsml_path: Path, width_px: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -175,10 +173,13 @@ def real_rows(args: argparse.Namespace, tmp: Path) -> list[tuple]:
             samples.append(Sample(image, target, segmentation_focus(image, target, 2, i), train_pairs[i][0].stem))
         task = SegmentationTask(["background", "root"], balanced_class_weights(samples, 2))
         config = TrainConfig(epochs=1000, time_limit=args.real_minutes, tile=args.tile, batch=args.batch,
-                             width=args.width, lr=args.lr, tiles_per_epoch=8 * args.batch, patience=1000, device="cpu")
+                             width=args.width, depth=args.depth, lr=args.lr, tiles_per_epoch=8 * args.batch,
+                             patience=1000, mine_every=args.mine_every, device="cpu")
         print(f"real {name}: U-Net {args.real_minutes:g} min on {len(samples)} images", flush=True)
         t = time.perf_counter()
-        unet = load_segmenter(train(samples, task, tmp / f"{name}.pt", config).best_path, device="cpu")
+        result = train(samples, task, tmp / f"{name}.pt", config,
+                       finish=lambda best: calibrate_biases(best, samples, config))
+        unet = load_segmenter(result.best_path, device="cpu")
         t_unet = time.perf_counter() - t
         t = time.perf_counter()
         pixel = PixelClassifier(seed=0).fit([im for im, _ in train_set], [2 - m for _, m in train_set],
@@ -196,8 +197,8 @@ def real_rows(args: argparse.Namespace, tmp: Path) -> list[tuple]:
     return rows
 
 
-def synthetic_rows(args: argparse.Namespace, tmp: Path, rows: list[tuple]) -> list[tuple]:
-    """Dense (and sparse) training on synthetic plates with Dice on unseen plates; speed and memory."""
+def synthetic_rows(args: argparse.Namespace, tmp: Path, rows: list[tuple]) -> list:
+    """Dense (and sparse) training on synthetic plates with Dice on unseen plates."""
     t0 = time.perf_counter()
     train_frames = frames(range(args.train_plates), args.frames, args.size)
     test = [make_series(frames=args.frames, seed=100 + s, config=SynthConfig(size=args.size))[-1]
@@ -205,47 +206,55 @@ def synthetic_rows(args: argparse.Namespace, tmp: Path, rows: list[tuple]) -> li
     print(f"data: {len(train_frames)} training frames, {len(test)} unseen test frames, {args.size} px "
           f"({time.perf_counter() - t0:.0f} s); torch threads {args.threads}; machine shared with other jobs",
           flush=True)
-    config = TrainConfig(epochs=1000, time_limit=args.minutes, tile=args.tile, batch=args.batch, width=args.width,
-                         lr=args.lr, tiles_per_epoch=8 * args.batch, patience=1000, val_fraction=0.15, device="cpu")
-    marks = [args.minutes * 60 * f for f in (0.1, 0.25, 0.5, 0.75)]
-    print(f"dense masks, {args.minutes:g} min:", flush=True)
-    curve = train_and_track(dense_samples(train_frames), test, tmp / "dense.pt", config, marks)
-    rows.append(("unseen root Dice, dense masks", f"{curve[-1][3]:.3f}", "target 0.90", "", ""))
+    cpu = args.cpu_seconds is not None
+    limit_min = args.cpu_seconds / 60 if cpu else args.minutes
+    config = TrainConfig(epochs=100_000, time_limit=limit_min, cpu_clock=cpu, tile=args.tile, batch=args.batch,
+                         width=args.width, depth=args.depth, lr=args.lr, tiles_per_epoch=8 * args.batch,
+                         patience=100_000, val_fraction=0.15, mine_every=args.mine_every, device="cpu")
+    marks = [limit_min * 60 * f for f in (0.1, 0.25, 0.5, 0.75)]
+    curve: list = []
+    if not args.no_dense:
+        print(f"dense masks, {budget(config)}:", flush=True)
+        seconds = train_and_track(dense_samples(train_frames), test, tmp / "dense.pt", config, marks, curve)
+        name, score, p, r = final_row("dense masks", tmp / "dense.pt", test, curve, seconds)
+        rows.append((f"unseen root Dice, dense, {budget(config)}", score, "target 0.90", "",
+                     f"precision {p:.3f}, recall {r:.3f}"))
     if args.sparse:
-        samples, frac = sparse_samples(train_frames, args.sparse_fraction)
-        print(f"sparse scribbles ({100 * frac:.2f} % of pixels labelled), {args.minutes:g} min:", flush=True)
-        sparse = train_and_track(samples, test, tmp / "sparse.pt", config, marks)
-        rows.append((f"unseen root Dice, scribbles {100 * frac:.2f} %", f"{sparse[-1][3]:.3f}", "target 0.85", "", ""))
-    if not args.no_speed:
-        rows.extend(speed_rows(args, train_frames, test, tmp))
-        if args.big:
-            big = big_image_run(tmp / "dense.pt", args.big, args.threads)
-            rows.append((f"{args.big}x{args.big} segment: peak memory GB", f"{big['peak_gb']:.2f}", "-", "-",
-                         f"{big['seconds']:.0f} s; image alone {big['image_gb']:.2f} GB; target < 4 GB"))
+        print(f"sparse scribbles + {args.rounds} correction rounds, {budget(config)} in all:", flush=True)
+        sparse_curve: list = []
+        frac, predict_s = sparse_rounds(train_frames, test, tmp / "sparse.pt", config, args, marks, sparse_curve)
+        name, score, p, r = final_row("sparse", tmp / "sparse.pt", test, sparse_curve, limit_min * 60)
+        rows.append((f"unseen root Dice, sparse {100 * frac:.2f} %, {budget(config)}", score, "target 0.85", "",
+                     f"precision {p:.3f}, recall {r:.3f}; {args.rounds} rounds; showing masks {predict_s:.0f} s"))
     return curve
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=1.5, help="training time per run (CPU minutes)")
+    ap.add_argument("--minutes", type=float, default=1.5, help="training time per run (wall minutes)")
+    ap.add_argument("--cpu-seconds", type=float, default=None,
+                    help="instead of --minutes: stop on this many CPU seconds of the process (fair on a busy machine)")
     ap.add_argument("--size", type=int, default=2000, help="synthetic scan side (px)")
     ap.add_argument("--train-plates", type=int, default=3)
     ap.add_argument("--frames", type=int, default=3, help="frames per training plate")
     ap.add_argument("--test-plates", type=int, default=2)
     ap.add_argument("--sparse", action="store_true", help="also train on sparse scribbles")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense-mask run")
     ap.add_argument("--sparse-fraction", type=float, default=0.01, help="fraction of pixels scribbled")
-    ap.add_argument("--big", type=int, default=5000, help="side of the memory test image (0 = skip)")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="correction rounds of the sparse run")
+    ap.add_argument("--correction-fraction", type=float, default=0.003,
+                    help="correction strokes per frame and round (fraction of its pixels)")
+    ap.add_argument("--mine-every", type=int, default=5, help="hard-example mining every N epochs (0 = off)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--tile", type=int, default=128, help="training tile side (px)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained models in this folder")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--width", type=int, default=16, help="U-Net first-level channels")
+    ap.add_argument("--width", type=int, default=8, help="U-Net first-level channels")
+    ap.add_argument("--depth", type=int, default=4, help="U-Net down-sampling levels")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--real", action="store_true", help="real images: U-Net vs pixel classifier, same split")
     ap.add_argument("--real-minutes", type=float, default=3.0, help="U-Net training time per real data set")
     ap.add_argument("--no-synth", action="store_true", help="skip the synthetic training runs")
-    ap.add_argument("--no-speed", action="store_true", help="skip the speed and memory figures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 
 from rootscope import io
 from rootscope.errors import ConfigError, InputError, ModelError, ShapeMismatchError
+from rootscope.metrics import dice
 from rootscope.unet import (
     NO_AUGMENT,
     SegmentationTask,
@@ -17,14 +20,17 @@ from rootscope.unet import (
     UNet,
     UNetConfig,
     balanced_class_weights,
+    build_model,
+    calibrate_biases,
     is_unet_model,
     load_segmentation_set,
     load_segmenter,
     predict_tiled,
     read_model_file,
+    save_model_file,
     train,
 )
-from rootscope.unet.data import Sample, class_focus, find_partner, structure_focus
+from rootscope.unet.data import Sample, class_focus, class_frequencies, find_partner, split_samples, structure_focus
 from rootscope.unet.runtime import Runtime
 from rootscope.unet.train import last_path, metrics_path
 
@@ -272,3 +278,70 @@ def test_cli_train_threads_hold_for_the_training_only(tmp_path):
                  "--device", "cpu", "--threads", "2"]) == 0
     assert read_model_file(out)["training"]["config"]["threads"] == 2
     assert torch.get_num_threads() == 1  # the fixture's setting is back
+
+
+def test_mined_mistakes_centre_the_tiles_of_their_image():
+    image = np.zeros((300, 300, 1), np.float32)
+    target = np.ones((300, 300), np.uint8)
+    target[150, 20:40] = 2
+    sampler = TileSampler([Sample(image, target, class_focus(target, 2))], 32, augment=NO_AUGMENT,
+                          focus_fraction=1.0, hard_fraction=1.0, seed=0)
+    sampler.set_hard(0, np.array([[280, 280]]))  # the model got the bottom-right corner wrong
+    centres = [sampler._centre(0) for _ in range(10)]
+    assert all(tuple(c) == (280, 280) for c in centres)
+    sampler.hard_fraction = 0.0
+    assert not any(tuple(sampler._centre(0)) == (280, 280) for _ in range(10))
+
+
+class MiningTask(SegmentationTask):
+    """Segmentation that records the images it was asked to find mistakes in."""
+
+    def __init__(self) -> None:
+        super().__init__(["background", "root"])
+        self.mined: list[tuple[int, ...]] = []
+
+    def mistakes(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+        self.mined.append(logits.shape)
+        return super().mistakes(logits, target)
+
+
+def test_mining_runs_on_whole_training_images_and_counts_as_training_time(tmp_path):
+    samples = segmentation_samples(3)
+    task = MiningTask()
+    t = time.process_time()
+    result = train(samples, task, tmp_path / "m.pt", TrainConfig(epochs=3, mine_every=1, cpu_clock=True, **TINY))
+    assert task.mined == [(2, 128, 128)] * 3  # whole images, every epoch
+    assert result.history["train_s"].iloc[-1] <= time.process_time() - t  # CPU seconds of this process
+    with pytest.raises(ConfigError, match="mine_every"):
+        train(samples, task, tmp_path / "m.pt", TrainConfig(mine_every=-1, **TINY))
+
+
+def test_initial_bias_starts_the_network_at_the_class_prior():
+    samples = segmentation_samples(3)
+    freq = class_frequencies(samples, 2)
+    bias = torch.tensor(SegmentationTask(["background", "root"]).initial_bias(samples))
+    assert np.allclose(bias.softmax(0).numpy(), freq, atol=1e-4)
+    weighted = torch.tensor(SegmentationTask(["background", "root"], [1.0, 3.0]).initial_bias(samples))
+    assert np.allclose(weighted.softmax(0).numpy(), freq * [1, 3] / (freq * [1, 3]).sum(), atol=1e-4)
+
+
+def test_calibration_undoes_a_biased_root_output_on_the_validation_images(tmp_path):
+    samples = segmentation_samples(5)
+    config = TrainConfig(epochs=8, lr=1e-2, **TINY)
+    result = train(samples, SegmentationTask(["background", "root"], [1.0, 1.0]), tmp_path / "c.pt", config)
+    payload = read_model_file(result.best_path)
+    payload["state_dict"]["head.bias"][1] += 2.5  # now the model draws roots far too wide
+    model = build_model(payload)
+    save_model_file(result.best_path, model, {k: v for k, v in payload.items() if k not in ("state_dict",
+                                                                                           "architecture")})
+    val = split_samples(samples, config.val_fraction, config.seed)[1]
+
+    def val_dice() -> float:
+        seg = load_segmenter(result.best_path, device="cpu", tile=64, overlap=32)
+        return float(np.mean([dice(seg.predict(s.image) == 2, s.target == 2) for s in val]))
+
+    before = val_dice()
+    offsets = calibrate_biases(result.best_path, samples, config)
+    assert offsets["background"] == 0.0 and offsets["root"] <= -1.5
+    assert read_model_file(result.best_path)["bias_offsets"] == offsets
+    assert val_dice() > before + 0.05

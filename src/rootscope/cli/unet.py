@@ -35,13 +35,18 @@ def train_cmd(
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch while training (0 = its default; "
                                 "1 is much faster on a machine busy with other jobs)."),
+    mine_every: int = typer.Option(5, "--mine-every", help="Every N epochs, segment one training image and centre "
+                                   "half its tiles on the pixels the model gets wrong (0 = off)."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Tune each class's decision bias "
+                                   "on the whole validation images after training."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <MODEL>.last.pt when it exists."),
 ) -> None:
     """Train a U-Net; writes MODEL (best), MODEL.last.pt (resumable) and MODEL.metrics.csv."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..unet import SegmentationTask, TrainConfig, balanced_class_weights, load_segmentation_set, train
+    from ..unet import (SegmentationTask, TrainConfig, balanced_class_weights, calibrate_biases,
+                        load_segmentation_set, train)
 
     console = Console()
     names = [c.strip() for item in classes or [] for c in item.split(",") if c.strip()] or None
@@ -51,7 +56,7 @@ def train_cmd(
     task = SegmentationTask(names, balanced_class_weights(samples, len(names)))
     config = TrainConfig(epochs=epochs, time_limit=time_limit, tile=tile, batch=batch, tiles_per_epoch=tiles_per_epoch,
                          depth=depth, width=width, norm=norm, lr=lr, patience=patience, seed=seed, device=device,
-                         threads=threads or None)
+                         threads=threads or None, mine_every=mine_every)
     meta = {"training_data": {"image_dir": str(image_dir), "targets": str(masks or labels),
                               "target_kind": "mask" if masks else "labels", "images": len(samples),
                               "skipped": skipped, "class_weights": task.class_weights}}
@@ -69,7 +74,8 @@ def train_cmd(
             + ("  [green]best[/]" if row["best"] else ""), highlight=False, soft_wrap=True)
 
     with progress:
-        result = train(samples, task, out, config, meta=meta, resume=resume, report=report)
+        result = train(samples, task, out, config, meta=meta, resume=resume, report=report,
+                       finish=(lambda best: calibrate_biases(best, samples, config)) if calibrate else None)
     console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
                   f"(Dice {result.best.get('score', float('nan')):.3f}) -> {result.best_path}; "
                   f"last -> {result.last_path}; metrics -> {result.metrics_path}", soft_wrap=True)

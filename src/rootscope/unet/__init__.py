@@ -11,11 +11,12 @@ from .data import NO_AUGMENT, Augment, Sample, TileSampler, load_segmentation_se
 from .model import UNet, UNetConfig, build_model, is_unet_model, read_model_file, save_model_file
 from .predict import Segmenter, load_segmenter, predict_tiled
 from .runtime import Runtime, select_runtime
-from .train import SegmentationTask, Task, TrainConfig, TrainResult, balanced_class_weights, train
+from .train import (SegmentationTask, Task, TrainConfig, TrainResult, balanced_class_weights, calibrate_biases,
+                    train)
 
 __all__ = [
     "NO_AUGMENT", "Augment", "Runtime", "Sample", "SegmentationTask", "Segmenter", "Task", "TileSampler", "TrainConfig",
-    "TrainResult", "UNet", "UNetConfig", "balanced_class_weights", "build_model", "is_unet_model",
+    "TrainResult", "UNet", "UNetConfig", "balanced_class_weights", "build_model", "calibrate_biases", "is_unet_model",
     "load_segmentation_set", "load_segmenter", "predict_tiled", "read_model_file", "save_model_file",
     "select_runtime", "train",
 ]

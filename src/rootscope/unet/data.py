@@ -290,16 +290,29 @@ class TileSampler:
     """
 
     def __init__(self, samples: Sequence[Sample], tile: int, *, augment: Augment = Augment(),
-                 focus_fraction: float = 0.7, seed: int = 0) -> None:
+                 focus_fraction: float = 0.7, hard_fraction: float = 0.0, seed: int = 0) -> None:
         if not samples:
             raise InputError("no training images.")
         self.samples = list(samples)
         self.tile = tile
         self.augment = augment
         self.focus_fraction = focus_fraction
+        self.hard_fraction = hard_fraction
+        self.hard: dict[int, np.ndarray] = {}
         self.rng = np.random.default_rng(seed)
 
-    def _centre(self, sample: Sample) -> np.ndarray:
+    def set_hard(self, index: int, points: np.ndarray) -> None:
+        """Pixels the model gets wrong in sample ``index`` ((row, col) N x 2): a share ``hard_fraction``
+        of the tiles of that sample is centred on them (mined mistakes, at most MAX_FOCUS_POINTS kept)."""
+        if len(points) > MAX_FOCUS_POINTS:
+            points = points[self.rng.choice(len(points), MAX_FOCUS_POINTS, replace=False)]
+        self.hard[index] = np.asarray(points, np.int32).reshape(-1, 2)
+
+    def _centre(self, index: int) -> np.ndarray:
+        sample = self.samples[index]
+        hard = self.hard.get(index)
+        if hard is not None and len(hard) and self.rng.random() < self.hard_fraction:
+            return hard[self.rng.integers(len(hard))]
         groups = [g for g in sample.focus if len(g)]
         if groups and self.rng.random() < self.focus_fraction:
             group = groups[self.rng.integers(len(groups))]
@@ -309,8 +322,9 @@ class TileSampler:
 
     def tile_pair(self) -> tuple[np.ndarray, np.ndarray]:
         """One augmented ``(image T x T x C, target T x T [x K])`` pair."""
-        sample = self.samples[self.rng.integers(len(self.samples))]
-        matrix = _tile_matrix(self._centre(sample), self.tile, self.augment, self.rng)
+        index = int(self.rng.integers(len(self.samples)))
+        sample = self.samples[index]
+        matrix = _tile_matrix(self._centre(index), self.tile, self.augment, self.rng)
         image = _warp(sample.image, matrix, self.tile, cv2.INTER_LINEAR)
         nearest = sample.target.dtype == np.uint8
         target = _warp(sample.target, matrix, self.tile, cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR)
