@@ -222,19 +222,17 @@ def test_two_roots_running_together_each_get_the_shared_stretch():
 
 
 def test_a_band_as_wide_as_two_roots_counts_twice():
-    mask = np.zeros((700, 700), np.uint8)
-    top = np.array([350.0, 20.0])
-    left = np.vstack([np.linspace(top - [1.5, 0], [348.5, 170], 151), arc(348.5, 170, 450, 120)[1:]])
-    right = np.vstack([np.linspace(top + [1.5, 0], [351.5, 170], 151), arc(351.5, 170, 450, 60)[1:]])
-    for xy in (left, right):
-        draw(mask, xy, 5)  # 3 px apart in the band: one band 8 px wide
-    truth = rsml.polyline_length(left) + rsml.polyline_length(right)
-    arch = find_architecture(mask > 0, seed_points=top[None, ::-1])
+    mask = np.zeros((660, 400), np.uint8)
+    a = arc(200, 20, 600, 90)
+    b = arc(204, 250, 150, 90)  # a root lying 4 px beside a for 150 px: one band 9 px wide
+    for xy in (a, b):
+        draw(mask, xy, 5)
+    arch = find_architecture(mask > 0, seed_points=a[:1, ::-1])
     (plant,) = arch.plants
-    assert abs(plant.total_length_px - truth) / truth < 0.03
-    assert abs(sum(r.overlap_px for r in plant.roots) - 150) < 25
-    plain = find_architecture(mask > 0, seed_points=top[None, ::-1], overlap_ratio=None)
-    assert sum(r.overlap_px for r in plain.plants[0].roots) == 0
+    assert abs(plant.total_length_px - 750) / 750 < 0.03
+    assert abs(sum(r.overlap_px for r in plant.roots) - 150) < 20
+    plain = find_architecture(mask > 0, seed_points=a[:1, ::-1], overlap_ratio=None)
+    assert abs(plain.plants[0].total_length_px - 600) / 600 < 0.02  # the band counted once
 
 
 def test_overlap_is_the_length_where_a_root_is_wider_than_its_own_median():
@@ -245,6 +243,10 @@ def test_overlap_is_the_length_where_a_root_is_wider_than_its_own_median():
     other = RootPath(points + [0, 1.0], diameter, 2, 597.0)  # a root on top of it: already counted
     assert overlap_lengths([lone])[0] == pytest.approx(117.0, abs=7)
     assert overlap_lengths([lone, other]).sum() == 0
+    taper = RootPath(points, np.r_[np.full(60, 9.0), np.full(140, 5.0)], 1, 597.0)  # wide at its base only
+    assert overlap_lengths([taper])[0] == 0
+    thin = RootPath(points, np.where(diameter > 5, 4.0, 2.0), 1, 597.0)  # 2 px roots: width steps, not roots
+    assert overlap_lengths([thin])[0] == 0
 
 
 def test_touching_plants_without_seeds_are_found_as_two_apexes():

@@ -824,13 +824,14 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
 
 
-def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4) -> np.ndarray:
+def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4, min_diameter_px: float = 4.0) -> np.ndarray:
     """Length (px) of each root that carries a second root alongside, judged from the mask width.
 
     Two roots side by side a few px apart make one band in the mask, wider than either: where a
-    root's diameter (median over 5 points) is at least ``ratio`` times its median diameter (and 2 px
-    more: on roots a few px wide the distance transform moves in whole px), the stretch is counted
-    once more. Its first and last two diameters (junction and tip) and points
+    root's diameter (median over 5 points) is at least ``ratio`` times its median diameter and 2 px
+    more, between narrower stretches of the same root (a tapering root is wide at one end only), the
+    stretch is counted once more. Roots under ``min_diameter_px`` across are left alone: there the
+    distance transform moves in steps as large as the root, and width cannot tell one root from two. Its first and last two diameters (junction and tip) and points
     within a diameter + 2 px of another measured root (a junction or crossing, which widens the
     mask, or a band already given to both roots by :func:`resolve_bundles`) are left out. Roots fully on top of each other do not widen
     the mask and stay invisible.
@@ -841,9 +842,9 @@ def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4) -> np.ndarray:
     owner = np.concatenate([np.full(len(r.points), i) for i, r in enumerate(roots)])
     tree = cKDTree(np.vstack([r.points for r in roots]))
     for i, r in enumerate(roots):
-        if len(r.points) < 5:
+        ref = float(np.median(r.diameter)) if len(r.points) else 0.0
+        if len(r.points) < 5 or ref < min_diameter_px:
             continue
-        ref = float(np.median(r.diameter))
         arc = _arc(r.points)
         ok = (arc > 2 * ref) & (arc < arc[-1] - 2 * ref)
         if ok.any():  # near another root (own points are ~3 px apart: 24 neighbours suffice)
@@ -851,7 +852,9 @@ def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4) -> np.ndarray:
             found = idx < len(owner)
             ok[ok] = ~(found & (owner[np.minimum(idx, len(owner) - 1)] != i)).any(axis=1)
         local = median_filter(r.diameter, 5, mode="nearest")
-        wide = ok & (local >= ratio * ref) & (local >= ref + 2)  # + 2 px: distance-transform steps on thin roots
+        wide = ok & (local >= ratio * ref) & (local >= ref + 2)
+        narrow = ok & ~wide  # a band lies between narrower stretches: a tapering root is wide at one end only
+        wide &= np.maximum.accumulate(narrow) & np.maximum.accumulate(narrow[::-1])[::-1]
         out[i] = float(np.diff(arc)[wide[1:] & wide[:-1]].sum())
     return out
 
