@@ -54,6 +54,19 @@ def test_angles_of_laterals_and_primary_tip(drawn):
     assert roots.tip_angle_deg[roots.is_primary].iloc[0] == pytest.approx(np.degrees(0.4), abs=4)
 
 
+def test_total_length_counts_a_band_of_two_roots_twice_and_says_how_much():
+    mask = np.zeros((660, 400), np.uint8)
+    a = arc(200, 20, 600, 90)
+    draw(mask, a, 5)
+    draw(mask, arc(204, 250, 150, 90), 5)  # a second root lying along the first: one band 9 px wide
+    arch = find_architecture(mask > 0, seed_points=a[:1, ::-1])
+    row = plant_table(arch, PX_PER_MM, "band").iloc[0]
+    roots = root_table(arch, PX_PER_MM, "band")
+    assert row.overlap_length_mm == pytest.approx(15.0, abs=2.0)
+    assert row.total_length_mm == pytest.approx(roots.length_mm.sum() + row.overlap_length_mm)
+    assert row.total_length_mm == pytest.approx(75.0, rel=0.03)
+
+
 def test_depth_bins_add_up_to_the_total_length(drawn):
     _, _, _, arch = drawn
     bins = depth_table(arch, PX_PER_MM, "a", bin_mm=5.0)

@@ -338,8 +338,8 @@ def _components(g: SkeletonGraph) -> np.ndarray:
 def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float, fans: np.ndarray | None = None) -> np.ndarray:
     """One seed per skeleton component longer than ``min_length_px``: its top node or, when one of
     ``fans`` (node ids, see :func:`apexes`) lies less than ``2 * merge_px`` below that top, the
-    highest such fan (the top is then a root grown upwards from it); seeds closer than ``merge_px``
-    (roots of one plant that do not touch) become one at the topmost."""
+    highest such fan (the top is then a root grown upwards from it); components whose tops are
+    closer than ``merge_px`` (roots of one plant that do not touch) get one seed, the topmost's."""
     comp = _components(g)
     length: dict[int, float] = {}
     for e in g.edges.values():
@@ -352,12 +352,14 @@ def seeds_from_tops(g: SkeletonGraph, *, min_length_px: float, merge_px: float, 
         members = np.flatnonzero(comp == c)
         top = g.nodes[members[np.argmin(g.nodes[members, 0])]]
         own = fans[(comp[fans] == c) & (g.nodes[fans, 0] < top[0] + 2 * merge_px)]
-        tops.append(g.nodes[own[0]] if len(own) else top)  # fans come highest first
-    tops = sorted(tops, key=lambda p: p[0])
+        tops.append((top, g.nodes[own[0]] if len(own) else top))  # fans come highest first
+    tops = sorted(tops, key=lambda p: p[0][0])
+    kept: list[np.ndarray] = []
     seeds: list[np.ndarray] = []
-    for t in tops:
-        if not any(np.hypot(*(t - s)) <= merge_px for s in seeds):
-            seeds.append(t)
+    for top, seed in tops:
+        if not any(np.hypot(*(top - t)) <= merge_px for t in kept):
+            kept.append(top)
+            seeds.append(seed)
     return np.array(seeds, float).reshape(-1, 2)
 
 

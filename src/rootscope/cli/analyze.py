@@ -19,6 +19,7 @@ def analyze(
     root_class: int = typer.Option(1, "--root-class", help="Class index of roots in the masks."),
     seed_class: int = typer.Option(2, "--seed-class", help="Class index of seeds (one plant per seed); 0: none, plants start at the top of each root system."),
     bridge_px: int = typer.Option(0, "--bridge-px", help="Join root pieces separated by gaps up to this many pixels."),
+    overlap_ratio: float = typer.Option(1.4, "--overlap-ratio", help="Count again a stretch this many times as wide as the rest of its root (two roots side by side; 0: never)."),
 ) -> None:
     """Measure root architecture on segmentation masks.
 
@@ -43,7 +44,7 @@ def analyze(
     for path in track(paths, description="analysing"):
         mask = io.read_labels(path)
         root, seed = split_classes(mask, root_class, seed_class or None, name=str(path))
-        arch = find_architecture(root, seed_mask=seed, name=str(path))
+        arch = find_architecture(root, seed_mask=seed, bridge_px=bridge_px, overlap_ratio=overlap_ratio or None, name=str(path))
         for note in arch.warnings:
             typer.echo(f"warning: {note}", err=True)
         for key, table in measure(arch, scales[path], path.stem, mask, root_class=root_class).items():
