@@ -85,7 +85,8 @@ def main() -> None:
     if result.stopped != "epochs":
         print("NOTE: stopped early by the time limit: this model is not a reproducible run of the script.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(result.best_path, args.out)
+    if result.best_path.resolve() != args.out.resolve():
+        shutil.copy(result.best_path, args.out)
     detector = br.load_branch_model(args.out)
     print(f"-> {args.out} ({args.out.stat().st_size / 1e3:.0f} kB), threshold {detector.threshold:.2f}, "
           f"NMS {detector.min_distance} work px; total {time.perf_counter() - t0:.0f} s")

@@ -127,6 +127,33 @@ def test_evaluate_takes_scored_points_and_empty_predictions():
     assert br.evaluate(np.zeros((0, 3)), truth)["recall"] == 0.0
 
 
+def test_evaluate_ignores_hidden_points_both_ways():
+    truth = np.array([[10.0, 10.0], [40.0, 40.0], [80.0, 80.0]])
+    hidden = np.array([False, True, True])
+    pred = np.array([[11.0, 10.0], [41.0, 40.0], [200.0, 200.0]])  # finds one seen + one hidden point, one false
+    e = br.evaluate(pred, truth, 6, ignore=hidden)
+    assert (e["tp"], e["fp"], e["fn"]) == (1, 1, 0) and e["error_px"] == pytest.approx(1.0)
+    assert br.evaluate(np.zeros((0, 2)), truth, 6, ignore=hidden)["fn"] == 1
+    assert br.evaluate(pred, truth, 6)["tp"] == 2
+
+
+def test_synthetic_points_inside_the_image_and_hidden_laterals():
+    from types import SimpleNamespace
+
+    from rootscope.rsml import Plant, Root, Scene
+
+    diameter = {"diameter": np.full(3, 6.0)}
+    hidden = Root(points=np.array([[50.0, 40.0], [53.0, 40.0]]), order=2)  # 3 px long, parent 6 px wide
+    seen = Root(points=np.array([[50.0, 70.0], [80.0, 75.0]]), order=2)
+    primary = Root(points=np.array([[50.0, 10.0], [50.0, 40.0], [50.0, 70.0]]), order=1, children=[hidden, seen],
+                   functions=diameter)
+    points = pd.DataFrame({"x": [50.0, 50.0, 500.0], "y": [40.0, 70.0, 40.0]})  # the last one left the image
+    frame = SimpleNamespace(scene=Scene(plants=[Plant(roots=[primary])]), branch_points=points,
+                            mask=np.zeros((100, 100), np.uint8))
+    assert br.synthetic_points(frame).tolist() == [[50.0, 40.0], [50.0, 70.0]]
+    assert br.synthetic_hidden(frame).tolist() == [True, False]
+
+
 def test_sample_targets_at_work_scale_and_tiles_near_points():
     image = np.random.default_rng(0).random((200, 300, 3)).astype(np.float32)
     mask = np.zeros((200, 300), bool)
@@ -270,3 +297,42 @@ def test_cli_train_reads_csv_points_and_names_missing_ones(tmp_path: Path, capsy
     empty.mkdir()
     assert main(["branches", "train", str(images), "--points", str(empty), "-o", str(model)]) == 2
     assert "no image has a point file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ shipped model
+@pytest.fixture(scope="module")
+def unseen_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 768 px window of a synthetic plate no shipped model saw (seed 123, day 9), its points and hidden flags."""
+    from rootscope.synth import SynthConfig, make_series
+
+    frame = make_series(frames=1, seed=123, config=SynthConfig(size=2000, start_h=216.0))[0]
+    points, hidden = br.synthetic_points(frame), br.synthetic_hidden(frame)
+    r0, c0 = np.clip(np.median(points[:, ::-1], axis=0).astype(int) - 384, 0, 2000 - 768)
+    inside = (points[:, 0] >= c0 + 8) & (points[:, 0] < c0 + 760) & (points[:, 1] >= r0 + 8) & (points[:, 1] < r0 + 760)
+    edge = (points[:, 0] >= c0) & (points[:, 0] < c0 + 768) & (points[:, 1] >= r0) & (points[:, 1] < r0 + 768)
+    ignore = hidden[edge] | ~inside[edge]  # points at the window's rim count neither way
+    return frame.image[r0 : r0 + 768, c0 : c0 + 768], points[edge] - [c0, r0], ignore
+
+
+def test_shipped_model_is_small_safe_and_finds_branching_points(unseen_crop):
+    import torch
+
+    path = br.DEFAULT_MODEL
+    assert path.stat().st_size < 2_000_000
+    payload = torch.load(path, weights_only=True)  # plain tensors and data: no pickled code
+    assert payload["kind"] == br.KIND and payload["architecture"]["width"] <= 16
+    detector = br.load_branch_model(path, device="cpu")
+    assert not detector.settings.mask_input and detector.settings.mask_head  # image only, own root mask
+    image, truth, ignore = unseen_crop
+    assert (~ignore).sum() >= 10
+    e = br.evaluate(detector.detect(image), truth, 6, ignore=ignore)
+    assert e["f1"] >= 0.75, e
+
+
+def test_cli_detect_uses_the_shipped_model_by_default(unseen_crop, tmp_path: Path):
+    io.write_image(tmp_path / "imgs" / "crop.png", unseen_crop[0][:256, :256])
+    result = CliRunner().invoke(app, ["branches", "detect", str(tmp_path / "imgs"), "-o", str(tmp_path / "p.csv"),
+                                      "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["image", "x", "y", "score"]
+
