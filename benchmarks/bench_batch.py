@@ -6,9 +6,11 @@ Run: ``.venv/bin/python benchmarks/bench_batch.py [--plates 4] [--frames 2] [--s
 A synthetic experiment is written to a temporary folder with a pixel classifier trained on one
 extra synthetic frame; every figure is timed in this script on the same input. The baselines:
 a serial run (``--workers 1``) for the cluster, the first run for the rerun, and hashing the whole
-file on every check for the manifest check. CPU seconds count this process and its finished
-children (the Dask worker processes), so they show the work a run costs whatever else the machine
-is doing; wall timings on a shared machine are noisy: read the ratios.
+file on every check for the manifest check. A one-scan run first warms this process up (imports,
+numba start-up), so the serial and thread runs are timed warm; worker processes start cold, as
+they do in use. CPU seconds count this process and its finished children (the Dask worker
+processes), so they show the work a run costs whatever else the machine is doing; wall timings on
+a shared machine are noisy: read the ratios.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         make_experiment(base, args.plates, args.frames, args.size)
+        # untimed: this process's first run pays its imports and numba start-up (worker processes pay theirs)
+        warm = Path(tmp) / "warm-up"
+        make_experiment(warm, 1, 1, args.size)
+        run_experiment(warm, workers=1, progress=False)
         runs = {"serial": {"workers": 1}, "dask": {"workers": k}, "threads": {"workers": k, "processes": False}}
         results, wall, cpu = {}, {}, {}
         for name, options in runs.items():
