@@ -16,8 +16,9 @@ when other jobs share the machine; ``--threads 1`` then). It counts the training
 hard-example mining, not validation, checkpoints or the Dice curve printed on the way. Sparse labels
 are person-like scribbles (``rootscope.scribbles``, 0.4 % of pixels) on the same training frames,
 then ``--rounds`` RootPainter-style rounds within the same budget: the model's masks of the training
-frames are "shown", correction strokes are painted where they are wrong (each frame in one round,
-the validation frame left as it is), and training resumes. ``--real`` trains the U-Net (dense masks
+frames are "shown", correction strokes are painted where they are wrong (up to
+``--correction-fraction`` of each frame per round; the validation frame is left as it is), and
+training resumes. ``--real`` trains the U-Net (dense masks
 rendered from RSML) and the pixel classifier on the same images of ``../shared/data`` and scores
 both on the same held-out images.
 """
@@ -25,6 +26,7 @@ both on the same held-out images.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -104,7 +106,7 @@ def train_and_track(samples: list[Sample], test: list, out: Path, config: TrainC
 
 
 def final_row(name: str, out: Path, test: list, curve: list, seconds: float) -> tuple:
-    """Unseen root Dice, precision and recall of the model file (best checkpoint, calibrated)."""
+    """Unseen root Dice, precision and recall of the model file ``out`` (calibrated)."""
     seg = load_segmenter(out, device="cpu")
     pred = [seg.predict(f.image) == 2 for f in test]
     truth = [f.mask == 1 for f in test]
@@ -114,6 +116,19 @@ def final_row(name: str, out: Path, test: list, curve: list, seconds: float) -> 
     curve.append((seconds, -1, float("nan"), score))
     print(f"  {name}: unseen root Dice {score:.3f} (precision {precision:.3f}, recall {recall:.3f})", flush=True)
     return name, f"{score:.3f}", precision, recall
+
+
+def correct(labels: np.ndarray, predicted: np.ndarray, truth: np.ndarray, budget_px: int, seed: int) -> np.ndarray:
+    """Correction strokes where ``predicted`` is wrong, pass after pass (each pass one stroke per wrong
+    region, largest first), until ``budget_px`` new pixels are painted or nothing is left to correct."""
+    start = np.count_nonzero(labels)
+    for p in range(20):
+        left = budget_px - (np.count_nonzero(labels) - start)
+        more = add_corrections(labels, predicted, truth, left, seed=100 * seed + p) if left > 0 else labels
+        if np.count_nonzero(more) == np.count_nonzero(labels):
+            break
+        labels = more
+    return labels
 
 
 def sparse_rounds(train_frames: list, test: list, out: Path, config: TrainConfig, args: argparse.Namespace,
@@ -129,15 +144,20 @@ def sparse_rounds(train_frames: list, test: list, out: Path, config: TrainConfig
         frac = sum(np.count_nonzero(lab) for lab in labels) / sum(lab.size for lab in labels)
         part = replace(config, time_limit=limit * (r + 1) / (args.rounds + 1))
         print(f"  round {r}: {100 * frac:.2f} % of pixels labelled, training to {budget(part)}", flush=True)
-        train_and_track(label_samples(train_frames, labels), test, out, part, marks, curve, resume=r > 0,
-                        calibrate=r == args.rounds)
+        samples = label_samples(train_frames, labels)
+        train_and_track(samples, test, out, part, marks, curve, resume=r > 0, calibrate=False)
         if r == args.rounds:
+            # scored on sparse labels, validation saturates (root Dice ~1 from round 1 on), so the "best"
+            # checkpoint is an early one: the model is the last one, calibrated like the dense one
+            shutil.copyfile(last_path(out), out)
+            print(f"  last model, class logit offsets tuned on the validation frame: "
+                  f"{calibrate_biases(out, samples, part)}", flush=True)
             return frac, predict_s
         t = time.perf_counter()
         seg = load_segmenter(last_path(out), device="cpu")
-        for i in shown[r :: args.rounds]:  # each training frame is corrected in one round
-            labels[i] = add_corrections(labels[i], seg.predict(train_frames[i].image), truths[i],
-                                        budget_px=int(args.correction_fraction * truths[i].size), seed=r)
+        for i in shown:
+            labels[i] = correct(labels[i], seg.predict(train_frames[i].image), truths[i],
+                                int(args.correction_fraction * truths[i].size), seed=r)
         predict_s += time.perf_counter() - t
     raise AssertionError("unreachable")
 
@@ -242,7 +262,7 @@ def main() -> None:
     ap.add_argument("--no-dense", action="store_true", help="skip the dense-mask run")
     ap.add_argument("--sparse-fraction", type=float, default=0.01, help="fraction of pixels scribbled")
     ap.add_argument("--rounds", type=int, default=3, help="correction rounds of the sparse run")
-    ap.add_argument("--correction-fraction", type=float, default=0.003,
+    ap.add_argument("--correction-fraction", type=float, default=0.004,
                     help="correction strokes per frame and round (fraction of its pixels)")
     ap.add_argument("--mine-every", type=int, default=5, help="hard-example mining every N epochs (0 = off)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
