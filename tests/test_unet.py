@@ -345,3 +345,17 @@ def test_calibration_undoes_a_biased_root_output_on_the_validation_images(tmp_pa
     assert offsets["background"] == 0.0 and offsets["root"] <= -1.5
     assert read_model_file(result.best_path)["bias_offsets"] == offsets
     assert val_dice() > before + 0.05
+
+
+def test_cli_time_limit_alone_trains_by_the_clock(tmp_path):
+    from rootscope.cli import main
+
+    images, masks = write_set(tmp_path, n=2)
+    out = tmp_path / "clock.pt"
+    assert main(["unet", "train", str(images), "--masks", str(masks), "-o", str(out), "--time-limit", "0.05",
+                 "--tile", "64", "--depth", "2", "--width", "4", "--batch", "4", "--tiles-per-epoch", "8",
+                 "--device", "cpu", "--mine-every", "2"]) == 0
+    payload = read_model_file(out)
+    history = read_model_file(last_path(out))["history"]
+    assert history[-1]["train_s"] >= 3.0  # neither 40 epochs nor early stopping ended it first
+    assert payload["training"]["config"]["mine_every"] == 2 and set(payload["bias_offsets"]) == {"background", "root"}

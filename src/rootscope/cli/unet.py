@@ -21,8 +21,10 @@ def train_cmd(
     labels: Path | None = typer.Option(None, "--labels", help="Folder of sparse label images (0 = unlabelled, 1..K)."),
     out: Path = typer.Option(..., "-o", "--out", help="Model file to write (best checkpoint), e.g. root_unet.pt."),
     classes: list[str] | None = typer.Option(None, "--classes", help="Class names in value order (repeat or comma-separate); default background, root, seed, shoot."),
-    epochs: int = typer.Option(40, "--epochs", help="Maximum number of epochs."),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes of training."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum number of epochs (default 40; no limit "
+                                      "with --time-limit)."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes of "
+                                            "training (the learning-rate schedule is planned over them)."),
     tile: int = typer.Option(256, "--tile", help="Training tile side in pixels (multiple of 2^depth)."),
     batch: int = typer.Option(8, "--batch", help="Tiles per step."),
     tiles_per_epoch: int = typer.Option(128, "--tiles-per-epoch", help="Tiles seen per epoch."),
@@ -30,7 +32,8 @@ def train_cmd(
     width: int = typer.Option(16, "--width", help="Channels of the first level (doubled per level)."),
     norm: str = typer.Option("batch", "--norm", help="batch or group normalisation."),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW)."),
-    patience: int = typer.Option(12, "--patience", help="Early stopping: epochs without a better validation Dice."),
+    patience: int | None = typer.Option(None, "--patience", help="Early stopping: epochs without a better "
+                                        "validation Dice (default 12; none with --time-limit)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (tiles, augmentation, weights, split)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch while training (0 = its default; "
@@ -54,19 +57,21 @@ def train_cmd(
     console.print(f"{len(samples)} training images ({', '.join(names)})"
                   + (f"; {len(skipped)} without {'mask' if masks else 'labels'} skipped" if skipped else ""))
     task = SegmentationTask(names, balanced_class_weights(samples, len(names)))
-    config = TrainConfig(epochs=epochs, time_limit=time_limit, tile=tile, batch=batch, tiles_per_epoch=tiles_per_epoch,
-                         depth=depth, width=width, norm=norm, lr=lr, patience=patience, seed=seed, device=device,
+    by_clock = time_limit is not None and epochs is None  # the schedule and the bar run to the time limit
+    config = TrainConfig(epochs=1_000_000 if by_clock else epochs or 40, time_limit=time_limit, tile=tile,
+                         batch=batch, tiles_per_epoch=tiles_per_epoch, depth=depth, width=width, norm=norm, lr=lr,
+                         patience=patience or (1_000_000 if time_limit else 12), seed=seed, device=device,
                          threads=threads or None, mine_every=mine_every)
     meta = {"training_data": {"image_dir": str(image_dir), "targets": str(masks or labels),
                               "target_kind": "mask" if masks else "labels", "images": len(samples),
                               "skipped": skipped, "class_weights": task.class_weights}}
 
-    progress = Progress(TextColumn("epochs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("(Ctrl-C keeps the last checkpoint)"), console=console)
-    bar = progress.add_task("train", total=epochs)
+    progress = Progress(TextColumn("training s" if by_clock else "epochs"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("(Ctrl-C keeps the last checkpoint)"), console=console)
+    bar = progress.add_task("train", total=round(time_limit * 60) if by_clock else config.epochs)
 
     def report(row: dict[str, Any]) -> None:
-        progress.update(bar, completed=row["epoch"])
+        progress.update(bar, completed=round(row["train_s"]) if by_clock else row["epoch"])
         dice = "  ".join(f"{n} {row[f'dice_{n}']:.3f}" for n in names)
         progress.console.print(
             f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
