@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -33,6 +34,10 @@ from . import io, rsml, synth
 from .align import apply, corner_error
 from .branches import DEFAULT_MODEL as SHIPPED
 from .metrics import dice, match_points
+
+if TYPE_CHECKING:
+    from .architecture import ImageArchitecture
+    from .config import ArchitectureSettings
 
 #: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
 CLASSES = ["root", "seed", "shoot", "background"]
@@ -324,7 +329,8 @@ def score_experiment(root: str | os.PathLike, radii: Sequence[float] = (5.0, 6.0
                       as_tuples(emerged["network"]) if network else {})
 
 
-def _truth_mask_architecture(mask: np.ndarray, opts, px_per_mm: float, name: str):
+def _truth_mask_architecture(mask: np.ndarray, opts: ArchitectureSettings, px_per_mm: float,
+                             name: str) -> ImageArchitecture:
     """:func:`rootscope.architecture.find_architecture` on a synthetic truth mask (0 bg, 1 root, 2 seed,
     3 shoot) with the settings ``opts`` (:class:`rootscope.config.ArchitectureSettings`) the pipeline uses."""
     from .architecture import find_architecture
