@@ -167,8 +167,8 @@ def synthetic(args, tmp: Path) -> None:
         for label, given in (("TRUE mask (upper bound)", true_masks), ("image-only network's mask", masks)):
             mpreds = [mdet.predict(f.image, m) for f, m in zip(test_frames, given)]
             score(rows, f"network + mask input: {label}", [mdet.peaks(p) for p in mpreds], truths, args.radius, hidden)
-    print_rows(f"synthetic plates ({args.size} px, {len(test_frames)} frames of unseen plates), F1 at {args.radius:g} px "
-               "(F1 vis: laterals hidden inside their parent ignored)", rows)
+    print_rows(f"synthetic plates ({args.size} px, {len(test_frames)} frames of unseen plates), "
+               f"F1 at {args.radius:g} px (F1 vis: laterals hidden inside their parent ignored)", rows)
     baseline = max(raw, arch, key=lambda r: r["f1"])
     best = max(net, fused, key=lambda r: r["f1"])
     print(f"\nacceptance (issue 7): baseline = the better skeleton baseline a user has, on the SEGMENTED mask: "

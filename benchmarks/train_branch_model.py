@@ -55,8 +55,8 @@ def main() -> None:
     config = SynthConfig(size=args.size)
     frames = [f for seed in range(args.plates) for f in make_series(frames=args.frames, seed=seed, config=config)]
     settings = br.BranchSettings(sigma=args.sigma)
-    samples = [br.make_sample(f.image, br.synthetic_points(f), f.mask == 1, settings=settings, name=f"p{k // args.frames}f{k % args.frames}",
-                              seed=k) for k, f in enumerate(frames)]
+    samples = [br.make_sample(f.image, br.synthetic_points(f), f.mask == 1, settings=settings,
+                              name=f"p{k // args.frames}f{k % args.frames}", seed=k) for k, f in enumerate(frames)]
     n_points = sum(len(br.synthetic_points(f)) for f in frames)
     print(f"{len(samples)} training frames from plates 0..{args.plates - 1}, {n_points} branching points "
           f"({time.perf_counter() - t0:.0f} s to generate)", flush=True)
@@ -70,7 +70,8 @@ def main() -> None:
                                      threads=args.threads, augment=Augment(p_blur=0.0))
 
     def report(row: dict) -> None:
-        print(f"epoch {row['epoch']:3d} {row['train_s'] / 60:6.1f} min loss {row['train_loss']:.4f}/{row['val_loss']:.4f} "
+        print(f"epoch {row['epoch']:3d} {row['train_s'] / 60:6.1f} min "
+              f"loss {row['train_loss']:.4f}/{row['val_loss']:.4f} "
               f"tile F1 {row['f1']:.3f} (t {row['threshold']:.2f}) root Dice {row.get('dice_root', float('nan')):.3f} "
               f"{row['tiles_per_s']:.0f} tiles/s" + (" best" if row["best"] else ""), flush=True)
         if row["epoch"] in snapshots:

@@ -321,7 +321,8 @@ def test_shipped_model_is_small_safe_and_finds_branching_points(unseen_crop):
     assert path.stat().st_size < 2_000_000
     payload = torch.load(path, weights_only=True)  # plain tensors and data: no pickled code
     assert payload["kind"] == br.KIND and payload["architecture"]["width"] <= 16
-    detector = br.load_branch_model(path, device="cpu")
+    detector = br.load_branch_model(device="cpu")
+    assert detector.path == path
     assert not detector.settings.mask_input and detector.settings.mask_head  # image only, own root mask
     image, truth, ignore = unseen_crop
     assert (~ignore).sum() >= 10

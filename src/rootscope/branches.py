@@ -487,9 +487,9 @@ def is_branch_model(path: str | os.PathLike) -> bool:
     return is_unet_model(path) and read_model_file(path).get("kind") == KIND
 
 
-def load_branch_model(path: str | os.PathLike, *, device: str = "auto", precision: str = "auto", tile: int = 512,
-                      overlap: int = 64, batch: int = 4) -> BranchDetector:
-    """Load a branch-point model file (safely) made by :func:`train_branches`.
+def load_branch_model(path: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", precision: str = "auto",
+                      tile: int = 512, overlap: int = 64, batch: int = 4) -> BranchDetector:
+    """Load a branch-point model file (safely) made by :func:`train_branches` (default: the shipped one).
 
     Raises ModelError naming the file when it is another kind of model.
     """
