@@ -54,7 +54,7 @@ def main() -> None:
     t0 = time.perf_counter()
     config = SynthConfig(size=args.size)
     frames = [f for seed in range(args.plates) for f in make_series(frames=args.frames, seed=seed, config=config)]
-    settings = br.BranchSettings(sigma=args.sigma)
+    settings = br.BranchSettings(sigma=args.sigma, work_px_per_mm=frames[0].px_per_mm * 0.5)
     samples = [br.make_sample(f.image, br.synthetic_points(f), f.mask == 1, settings=settings,
                               name=f"p{k // args.frames}f{k % args.frames}", seed=k) for k, f in enumerate(frames)]
     n_points = sum(len(br.synthetic_points(f)) for f in frames)

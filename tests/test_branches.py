@@ -330,6 +330,20 @@ def test_shipped_model_is_small_safe_and_finds_branching_points(unseen_crop):
     assert e["f1"] >= 0.75, e
 
 
+def test_shipped_model_sees_a_coarser_scan_at_its_training_resolution():
+    """A 1000 px plate (half the training px/mm): given the scan's px/mm, the image is enlarged to the
+    resolution the network learnt, and far more branching points are found than at the fixed half scale."""
+    from rootscope.synth import SynthConfig, make_series
+
+    frame = make_series(frames=1, seed=123, config=SynthConfig(size=1000, start_h=216.0))[0]
+    truth, ignore = br.synthetic_points(frame), br.synthetic_hidden(frame)
+    detector = br.load_branch_model(device="cpu")
+    assert detector.scale_for(frame.px_per_mm) == pytest.approx(2 * detector.settings.scale, rel=1e-6)
+    fixed = br.evaluate(detector.detect(frame.image), truth, 3, ignore=ignore)
+    scaled = br.evaluate(detector.detect(frame.image, px_per_mm=frame.px_per_mm), truth, 3, ignore=ignore)
+    assert scaled["f1"] >= 0.65 and scaled["f1"] >= fixed["f1"] + 0.15, (fixed, scaled)
+
+
 def test_cli_detect_uses_the_shipped_model_by_default(unseen_crop, tmp_path: Path):
     io.write_image(tmp_path / "imgs" / "crop.png", unseen_crop[0][:256, :256])
     result = CliRunner().invoke(app, ["branches", "detect", str(tmp_path / "imgs"), "-o", str(tmp_path / "p.csv"),

@@ -123,7 +123,9 @@ class BranchSettings:
     ``scale``: work resolution relative to the image; ``sigma``: heat-map Gaussian in work px;
     ``mask_input``: the root mask is an extra input channel; ``mask_head``: a second output learns the
     root mask (for the skeleton baseline and fusion); ``radius``: matching radius in full-size px used
-    for the validation F1; ``pos_weight``: extra loss weight on heat-map pixels (x target value).
+    for the validation F1; ``pos_weight``: extra loss weight on heat-map pixels (x target value);
+    ``work_px_per_mm``: the resolution the network was trained at (training px/mm x ``scale``), so that an
+    image of another resolution is resized to it at detection (None: unknown, ``scale`` is used as is).
     """
 
     scale: float = 0.5
@@ -132,6 +134,7 @@ class BranchSettings:
     mask_head: bool = True
     radius: float = 6.0
     pos_weight: float = 20.0
+    work_px_per_mm: float | None = None
 
 
 def _resize(array: np.ndarray, scale: float, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
@@ -408,22 +411,36 @@ class BranchDetector:
         self.path = path
         self.meta = {k: v for k, v in payload.items() if k != "state_dict"}
 
-    def predict(self, image: np.ndarray, mask: np.ndarray | None = None) -> BranchPrediction:
-        """Heat-map and root probability of an ``H x W [x 3]`` image in [0, 1] (``mask`` if the model reads one)."""
+    def scale_for(self, px_per_mm: float | None) -> float:
+        """Work scale for an image of ``px_per_mm``: the network's training resolution over the image's
+        (when both are known), else the trained ``scale``."""
+        if px_per_mm is None or self.settings.work_px_per_mm is None:
+            return self.settings.scale
+        if px_per_mm <= 0:
+            raise InputError(f"px_per_mm must be positive, not {px_per_mm}.")
+        return float(self.settings.work_px_per_mm / px_per_mm)
+
+    def predict(self, image: np.ndarray, mask: np.ndarray | None = None, *,
+                px_per_mm: float | None = None) -> BranchPrediction:
+        """Heat-map and root probability of an ``H x W [x 3]`` image in [0, 1] (``mask`` if the model reads one),
+        worked on at the network's training resolution when ``px_per_mm`` is given (:meth:`scale_for`)."""
         image = np.asarray(image)
         if image.dtype.kind != "f":
             image = io.to_float(image)[0]
         colour = self.model.config.in_channels - int(self.settings.mask_input)
-        return self.predict_work(work_image(image, mask, self.settings, colour))
+        settings = replace(self.settings, scale=self.scale_for(px_per_mm))
+        return self.predict_work(work_image(image, mask, settings, colour), settings.scale)
 
-    def predict_work(self, x: np.ndarray) -> BranchPrediction:
-        """Outputs for an input already at work scale (``h x w x C``, as :func:`work_image` makes it)."""
+    def predict_work(self, x: np.ndarray, scale: float | None = None) -> BranchPrediction:
+        """Outputs for an input already at work scale (``h x w x C``, as :func:`work_image` makes it;
+        ``scale``: its size relative to the image, default the trained one)."""
         from .unet import predict_tiled
 
         out = predict_tiled(self.model, (x - self.mean) / self.std, self.runtime, tile=self.tile,
                             overlap=self.overlap, batch=self.batch, activation="sigmoid",
                             multiple=self.model.config.multiple)
-        return BranchPrediction(out[0], out[1] if self.settings.mask_head else None, self.settings.scale)
+        return BranchPrediction(out[0], out[1] if self.settings.mask_head else None,
+                                self.settings.scale if scale is None else scale)
 
     @property
     def min_distance(self) -> int:
@@ -448,13 +465,14 @@ class BranchDetector:
         return to_full(peaks, prediction.scale)
 
     def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
-               fuse_junctions: bool = False) -> np.ndarray:
+               fuse_junctions: bool = False, px_per_mm: float | None = None) -> np.ndarray:
         """Branching points of an image as ``K x 3`` (x, y, score), full-size px.
 
         With ``fuse_junctions``, skeleton branch points of the predicted root mask (or of ``mask``)
-        are fused with the network peaks (:func:`fuse`).
+        are fused with the network peaks (:func:`fuse`). ``px_per_mm``: the image's scale, so that it is
+        seen at the resolution the network was trained at.
         """
-        prediction = self.predict(image, mask)
+        prediction = self.predict(image, mask, px_per_mm=px_per_mm)
         peaks = self.peaks(prediction, threshold)
         if not fuse_junctions:
             return peaks

@@ -324,7 +324,7 @@ def _branches(inputs: Mapping[str, Path], outputs: Mapping[str, Path], detector:
     if "root" not in classes:
         raise ConfigError(f"{inputs['classes']}: the segmentation model has no 'root' class (classes: {classes}).")
     roots = io.read_labels(inputs["mask"]) == classes.index("root") + 1
-    points = detector.detect(io.read_scan(inputs["image"]).pixels, roots, fuse_junctions=True)
+    points = detector.detect(io.read_scan(inputs["image"]).pixels, roots, fuse_junctions=True, px_per_mm=px_per_mm)
     table = pd.DataFrame({"image": Path(inputs["mask"]).stem, "x_px": points[:, 0], "y_px": points[:, 1],
                           "score": points[:, 2], "x_mm": points[:, 0] / px_per_mm, "y_mm": points[:, 1] / px_per_mm})
     io.write_table(outputs["branches"], table)

@@ -31,6 +31,8 @@ def train_cmd(
     time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes."),
     epochs: int = typer.Option(200, "--epochs", help="Maximum number of epochs."),
     scale: float = typer.Option(0.5, "--scale", help="Work resolution relative to the images (0.5 = half size)."),
+    px_per_mm: float | None = typer.Option(None, "--px-per-mm", help="Scale of the training images (px/mm), "
+                                           "stored so that images of another scale are resized at detection."),
     sigma: float = typer.Option(2.0, "--sigma", help="Heat-map Gaussian sigma in work pixels."),
     root_width: float = typer.Option(5.0, "--root-width", help="Root width (px) when drawing masks from RSML."),
     mask_input: bool = typer.Option(False, "--mask-input", help="Feed the root mask as an extra input channel "
@@ -52,7 +54,8 @@ def train_cmd(
     from .. import branches as br
 
     console = Console()
-    settings = br.BranchSettings(scale=scale, sigma=sigma, mask_input=mask_input)
+    settings = br.BranchSettings(scale=scale, sigma=sigma, mask_input=mask_input,
+                                 work_px_per_mm=None if px_per_mm is None else px_per_mm * scale)
     samples, settings, skipped = br.load_point_set(image_dir, points, mask_dir=masks, settings=settings,
                                                    root_width_px=root_width)
     console.print(f"{len(samples)} training images"
@@ -87,6 +90,8 @@ def detect_cmd(
     fuse: bool = typer.Option(False, "--fuse", help="Fuse with skeleton junctions of the root mask."),
     masks: Path | None = typer.Option(None, "--masks", help="Folder of root masks (<stem>.png) for --mask-input "
                                       "models or --fuse (default for --fuse: the model's own mask output)."),
+    px_per_mm: float | None = typer.Option(None, "--px-per-mm", help="Scale of the images (px/mm; default: "
+                                           "their DPI tags). Images are resized to the model's training scale."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch (0 = its default)."),
 ) -> None:
@@ -113,7 +118,9 @@ def detect_cmd(
                 raise InputError(f"{path}: no mask {masks}/{path.stem}.png; give one mask per image.")
             labels = io.read_labels(partner)
             mask = labels == 1 if 1 < labels.max() < 255 else labels > 0
-        points = detector.detect(io.read_image(path), mask, threshold=threshold, fuse_junctions=fuse)
+        scan = io.read_scan(path)
+        points = detector.detect(scan.pixels, mask, threshold=threshold, fuse_junctions=fuse,
+                                 px_per_mm=px_per_mm or scan.px_per_mm)
         tables.append(pd.DataFrame({"image": path.name, "x": points[:, 0], "y": points[:, 1], "score": points[:, 2]}))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "x", "y", "score"])
     io.write_table(out, table.round({"x": 2, "y": 2, "score": 4}))
