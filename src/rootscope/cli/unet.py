@@ -25,11 +25,11 @@ def train_cmd(
                                       "with --time-limit)."),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Stop cleanly after this many minutes of "
                                             "training (the learning-rate schedule is planned over them)."),
-    tile: int = typer.Option(256, "--tile", help="Training tile side in pixels (multiple of 2^depth)."),
+    tile: int = typer.Option(128, "--tile", help="Training tile side in pixels (multiple of 2^depth)."),
     batch: int = typer.Option(8, "--batch", help="Tiles per step."),
-    tiles_per_epoch: int = typer.Option(128, "--tiles-per-epoch", help="Tiles seen per epoch."),
+    tiles_per_epoch: int = typer.Option(64, "--tiles-per-epoch", help="Tiles seen per epoch."),
     depth: int = typer.Option(4, "--depth", help="Down-sampling levels of the U-Net."),
-    width: int = typer.Option(16, "--width", help="Channels of the first level (doubled per level)."),
+    width: int = typer.Option(8, "--width", help="Channels of the first level (doubled per level)."),
     norm: str = typer.Option("batch", "--norm", help="batch or group normalisation."),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW)."),
     patience: int | None = typer.Option(None, "--patience", help="Early stopping: epochs without a better "
