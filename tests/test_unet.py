@@ -38,13 +38,7 @@ FP32 = Runtime(torch.device("cpu"), None, channels_last=False)
 TINY = dict(depth=2, width=8, tile=64, batch=8, tiles_per_epoch=32, val_tiles=8, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on the shared 2-core machine, two threads spin against other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_plate(seed: int, size: int = 128) -> tuple[np.ndarray, np.ndarray]:

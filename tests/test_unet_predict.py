@@ -15,13 +15,7 @@ from rootscope.unet.runtime import Runtime
 FP32 = Runtime(torch.device("cpu"), None, channels_last=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on the shared 2-core machine, two threads spin against other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_like(config: UNetConfig, seed: int = 0) -> UNet:
