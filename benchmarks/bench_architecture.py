@@ -57,16 +57,8 @@ def total_ours(arch) -> float:
 def emerged(frame) -> np.ndarray:
     """Per row of ``frame.lengths``: False for laterals shorter than their parent's diameter at the
     insertion (still inside the parent's outline in the mask, so invisible to any mask method)."""
-    roots = {r.id: r for r in frame.scene.all_roots()}
-    out = []
-    for row in frame.lengths.itertuples():
-        if row.parent_root < 0:
-            out.append(True)
-            continue
-        parent, child = roots[f"{row.plant}.{row.parent_root}"], roots[f"{row.plant}.{row.root}"]
-        j = int(np.argmin(np.hypot(*(parent.points - child.points[0]).T)))
-        out.append(row.length_px >= parent.functions["diameter"][j])
-    return np.array(out, bool)
+    hidden = {child.id for _, child in rsml.hidden_laterals(frame.scene)}
+    return np.array([f"{row.plant}.{row.root}" not in hidden for row in frame.lengths.itertuples()], bool)
 
 
 def rough(root: np.ndarray, seed: int) -> np.ndarray:

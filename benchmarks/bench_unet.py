@@ -292,8 +292,8 @@ def main() -> None:
     print(f"\n{'figure':44s} | {'ours':>8s} | {'baseline':>28s} | {'ratio':>6s} | note")
     for r in rows:
         print(f"{r[0]:44s} | {r[1]:>8s} | {r[2]:>28s} | {r[3]:>6s} | {r[4]}")
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; torch threads {args.threads}; CPU shared with other helpers' "
-          "jobs (absolute times are pessimistic; ratios come from the same script and input)")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; torch threads {args.threads}; absolute times "
+          "grow with the machine's load (ratios come from the same script and input)")
 
 if __name__ == "__main__":
     main()

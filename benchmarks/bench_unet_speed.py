@@ -188,8 +188,8 @@ def main() -> None:
     print(f"\n{'figure':40s} | {'ours':>9s} | {'baseline':>24s} | {'ratio':>6s} | note")
     for r in rows:
         print(f"{r[0]:40s} | {r[1]:>9s} | {r[2]:>24s} | {r[3]:>6s} | {r[4]}")
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; torch threads {args.threads}; best of {args.repeats}; CPU shared "
-          "with other helpers' jobs (absolute times are pessimistic; ratios come from the same script and input)")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; torch threads {args.threads}; best of {args.repeats}; absolute times "
+          "grow with the machine's load (ratios come from the same script and input)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 from rootscope import io
 from rootscope.align import apply
 from rootscope.architecture import find_architecture
-from rootscope.demo import SHIPPED, run_demo, score_experiment
+from rootscope.demo import run_demo, score_experiment
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,6 @@ def test_points_of_a_branch_point_network_are_scored(demo, tmp_path):
     assert "branch network + skeleton" in scores.table()
 
 
-@pytest.mark.skipif(not SHIPPED.is_file(), reason="no branch-point model shipped in this tree (src/rootscope/models/)")
 def test_the_demo_runs_the_shipped_branch_point_model(demo):
     assert "branches" in (demo.root / "rootscope.toml").read_text()
     assert len(list((demo.root / "out" / "plate01" / "branches").glob("*.csv"))) == 3

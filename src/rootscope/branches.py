@@ -90,15 +90,7 @@ def synthetic_points(frame: Any) -> np.ndarray:
 def synthetic_hidden(frame: Any) -> np.ndarray:
     """For each point of :func:`synthetic_points`: True when its lateral is still shorter than the
     parent's diameter there (it lies inside the parent's outline, so no image or mask shows it)."""
-    hidden = []
-    for plant in frame.scene.plants:
-        for parent in plant.all_roots():
-            width = parent.functions.get("diameter", np.zeros(len(parent.points)))
-            for child in parent.children:
-                if len(child.points):
-                    j = int(np.argmin(np.hypot(*(parent.points[:, :2] - child.points[0, :2]).T)))
-                    if rsml.root_length(child) < width[j]:
-                        hidden.append(child.points[0, :2])
+    hidden = [child.points[0, :2] for _, child in rsml.hidden_laterals(frame.scene)]
     xy = synthetic_points(frame)
     if not hidden or not len(xy):
         return np.zeros(len(xy), bool)

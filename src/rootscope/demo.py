@@ -271,7 +271,8 @@ def score_experiment(root: str | os.PathLike, radii: Sequence[float] = (5.0, 6.0
             # plants, matched by seed; the ceiling's plants in the scan's frame
             scene = rsml.read_rsml(truth_dir / f"{stem}.rsml")
             lengths = pd.read_csv(truth_dir / f"{stem}_lengths.csv")
-            short = _short_laterals(scene)
+            short = {(plant.id, int(child.id.split(".")[-1]))
+                     for plant, child in rsml.hidden_laterals(scene)}
             hidden = np.array([(str(p), int(r)) in short for p, r in zip(lengths.plant, lengths.root)], bool)
             kept = [p for p in scene.plants if p.roots and len(p.roots[0].points)]
             scan_seeds = np.array([p.roots[0].points[0, :2] for p in kept]).reshape(-1, 2)
@@ -340,23 +341,6 @@ def _truth_mask_architecture(mask: np.ndarray, opts: ArchitectureSettings, px_pe
         bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
         min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
         seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm, name=name)
-
-
-def _short_laterals(scene: rsml.Scene) -> set[tuple[str, int]]:
-    """(plant id, root number) of the laterals shorter than their parent's diameter where they leave
-    it: they lie inside the parent's outline, so no mask shows them. Root numbers as in the truth
-    tables (RSML ids ``<plant>.<root>``)."""
-    out = set()
-    for plant in scene.plants:
-        for parent in plant.all_roots():
-            for child in parent.children:
-                if not len(child.points):
-                    continue
-                j = int(np.argmin(np.hypot(*(parent.points[:, :2] - child.points[0, :2]).T)))
-                width = parent.functions.get("diameter", np.zeros(len(parent.points)))[j]
-                if rsml.root_length(child) < width:
-                    out.add((plant.id, int(child.id.split(".")[-1])))
-    return out
 
 
 # ----------------------------------------------------------------------------------------- demo

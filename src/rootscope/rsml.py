@@ -503,6 +503,22 @@ def _walk_with_parent(plant: Plant) -> list[tuple[Root, int]]:
     return out
 
 
+def hidden_laterals(scene: Scene) -> list[tuple[Plant, Root]]:
+    """(plant, lateral) of every lateral still shorter than its parent's diameter (RSML function
+    ``diameter``) where it leaves the parent: it lies inside the parent's outline, so no image or mask
+    shows it. Roots without a diameter function count as width 0 (nothing hidden)."""
+    out = []
+    for plant in scene.plants:
+        for parent in plant.all_roots():
+            width = parent.functions.get("diameter", np.zeros(len(parent.points)))
+            for child in parent.children:
+                if len(child.points) and len(parent.points):
+                    j = int(np.argmin(np.hypot(*(parent.points[:, :2] - child.points[0, :2]).T)))
+                    if root_length(child) < width[j]:
+                        out.append((plant, child))
+    return out
+
+
 def branching_points(scene: Scene) -> pd.DataFrame:
     """Where each lateral root starts: its first point, with its distance to the parent polyline.
 
