@@ -90,7 +90,7 @@ def test_changed_measure_settings_redo_only_the_measurements(experiment, first_r
     io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[architecture]\n'
                   'min_area_px = 60\n[regions.plate01]\nroot_zone = [0, 100, 384, 284]\n')
     result = run_experiment(folder, workers=1, progress=False)
-    assert result.plates["plate01"].ran == {"measure": 2, "plate-tables": 1, "track": 1}
+    assert result.plates["plate01"].ran == {"measure": 2, "plate-tables": 1, "track": 1, "label": 2}  # new pictures
     regions = pd.read_csv(folder / "out" / "regions.csv")
     assert set(regions.plate) == {"plate01"} and set(regions.region) == {"root_zone"}
     assert (regions[regions.name == "root"].area_mm2 > 0).all()
@@ -189,3 +189,45 @@ def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_p
     table = pd.read_csv(folder / "out" / "branches.csv")
     assert list(table.columns[:4]) == ["plate", "species", "scan", "hours"]
     assert {"x_px", "y_px", "score", "x_mm", "y_mm"} <= set(table.columns)
+
+
+def _overlay_pair(folder: Path, plate: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    read = lambda p: np.rint(io.read_image(p) * 255).astype(np.uint8)  # noqa: E731
+    out = folder / "out" / plate / "overlays"
+    return read(out / "unlabelled" / f"{stem}.png"), read(out / f"{stem}.png")
+
+
+def test_overlays_show_the_persistent_plant_ids_of_the_tracks(first_run):
+    from rootscope.report import label_plants
+
+    folder, result = first_run
+    plants = pd.read_csv(folder / "out" / "tracks" / "plants.csv")
+    drawn = 0
+    for plate, frame in ((p, f) for p, r in result.plates.items() for f in r.frames):
+        stem = Path(frame["scan"]).stem
+        unlabelled, labelled = _overlay_pair(folder, plate, stem)
+        here = plants[(plants.plate == plate) & (plants.scan == frame["scan"])]
+        factor = unlabelled.shape[1] / SIZE
+        expected = label_plants(unlabelled.copy(), here[["x_ref_px", "y_ref_px"]].to_numpy() * factor,
+                                [f"plant {p}" for p in here.plant])
+        assert np.array_equal(labelled, expected)
+        drawn += len(here)
+    assert drawn > 0
+
+
+def test_a_label_comes_from_the_tracks_not_from_the_scan(first_run, tmp_path):
+    from rootscope.pipeline import _label
+    from rootscope.report import label_plants
+
+    folder, result = first_run
+    frame = result.plates["plate01"].frames[0]
+    unlabelled, _ = _overlay_pair(folder, "plate01", Path(frame["scan"]).stem)
+    plants = pd.DataFrame({"plate": "plate01", "plant": [7], "scan": [frame["scan"]], "plant_in_scan": [1],
+                           "x_ref_px": [100.0], "y_ref_px": [50.0]})
+    io.write_table(tmp_path / "plants.csv", plants)
+    _label({"drawing": frame["drawing"], "mask": frame["mask"], "plants": tmp_path / "plants.csv"},
+           {"overlay": tmp_path / "out.png"})
+    written = np.rint(io.read_image(tmp_path / "out.png") * 255).astype(np.uint8)
+    xy = np.array([[100.0, 50.0]]) * unlabelled.shape[1] / SIZE
+    assert np.array_equal(written, label_plants(unlabelled.copy(), xy, ["plant 7"]))
+    assert not np.array_equal(written, label_plants(unlabelled.copy(), xy, ["plant 1"]))

@@ -10,9 +10,10 @@ when up to date:
                ``masks/<scan>.json`` (the class names).
 4. ``measure`` mask -> ``traits/<scan>.csv`` (one row per plant, :func:`rootscope.traits.plant_table`),
                ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
-               ``rsml/<scan>.rsml``, ``overlays/<scan>.png`` (architecture over the aligned scan,
-               ``report.thumbnail_px`` at most) and ``regions/<scan>.csv`` (area per class and region)
-               when the config sets regions for the plate. Lengths in mm, areas in mm^2.
+               ``rsml/<scan>.rsml``, ``overlays/unlabelled/<scan>.png`` (architecture over the aligned
+               scan, ``report.thumbnail_px`` at most, plants not yet labelled) and ``regions/<scan>.csv``
+               (area per class and region) when the config sets regions for the plate. Lengths in mm,
+               areas in mm^2.
 5. ``branches`` (when ``models.branches`` is set) aligned scan + mask + branch-point model ->
                ``branches/<scan>.csv``: x, y (px and mm) and score of each branching point (U-Net
                heat-map peaks fused with the root mask's skeleton junctions).
@@ -24,6 +25,8 @@ points followed from scan to scan (:mod:`rootscope.track`) -> ``out/<plate>/trac
 lateral ids, emergence times and length per scan), ``branch_points.csv``, ``growth.csv`` (growth
 rates in mm/h) and ``<plate>.rsml`` (2D+t RSML: the last scan's architecture with persistent ids,
 emergence times and, per point, the time its root reached it; :func:`rootscope.track.timed_scene`).
+Then, per scan, ``label``: the unlabelled overlay with each plant's persistent id written beside its
+seed -> ``overlays/<scan>.png`` (the pictures of the report; redone only where the ids change).
 Over all plates (:func:`run_experiment`): ``out/tracks/*.csv``, ``out/traits.csv`` and
 ``out/traits.parquet`` (per plant and scan, ``plant`` the persistent id and ``plant_in_scan`` the
 scan's own number: for R and pandas), ``out/roots.csv`` (the same two plant columns),
@@ -144,14 +147,14 @@ def run_plate(job: PlateJob) -> PlateResult:
         if regions.given():
             measured["regions"] = folder / "regions" / f"{stem}.csv"
         if config.report.enabled:
-            measured["overlay"] = folder / "overlays" / f"{stem}.png"
+            measured["drawing"] = folder / "overlays" / "unlabelled" / f"{stem}.png"
         settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions,
                     "report": config.report}
         measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm),
                         {**segmented, "image": image}, measured, settings=_json(settings))
         if not step(measure, scan):
             continue
-        row = {"scan": scan.name, "hours": hours[i], **measured}
+        row = {"scan": scan.name, "hours": hours[i], **measured, "mask": segmented["mask"]}
         if detector is not None:
             points = {"branches": folder / "branches" / f"{stem}.csv"}
             found = Stage("branches", lambda i, o: _branches(i, o, detector.get(), px_per_mm),
@@ -176,6 +179,13 @@ def run_plate(job: PlateJob) -> PlateResult:
                        {**tracks, **timed}, settings={"px_per_mm": px_per_mm, "track": config.track})
         result.count(run_stage(follow, force=job.force))
         result.tables.update(tracks)
+        for row in rows:
+            if "drawing" in row:
+                row["overlay"] = folder / "overlays" / f"{Path(row['drawing']).name}"
+                label = Stage("label", _label, {"drawing": row["drawing"], "mask": row["mask"],
+                                                "plants": tracks["tracks/plants"]},
+                              {"overlay": row["overlay"]})
+                result.count(run_stage(label, force=job.force))
     return result
 
 
@@ -390,18 +400,18 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
     rsml.write_rsml(outputs["rsml"], architecture.to_scene(arch, name=stem, px_per_mm=px_per_mm))
     if "regions" in outputs:
         io.write_table(outputs["regions"], region_areas(mask, regions.given(), names, px_per_mm))
-    if "overlay" in outputs:
-        io.write_image(outputs["overlay"], _thumbnail(arch, inputs["image"], px_per_mm, config.report.thumbnail_px))
+    if "drawing" in outputs:
+        io.write_image(outputs["drawing"], _thumbnail(arch, inputs["image"], px_per_mm, config.report.thumbnail_px))
 
 
 def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.ndarray:
-    """The architecture (roots by order, branching points, tips) over the aligned scan, at most
-    ``side_px`` on its longest side (uint8 RGB)."""
+    """The architecture (roots by order, branching points, tips, seeds; no plant labels) over the
+    aligned scan, at most ``side_px`` on its longest side (uint8 RGB)."""
     import cv2
 
     from .report import overlay
 
-    picture = overlay(arch, io.read_scan(image).pixels, px_per_mm)
+    picture = overlay(arch, io.read_scan(image).pixels, px_per_mm, labels=False)
     factor = side_px / max(picture.shape[:2])
     if factor >= 1:
         return picture
@@ -441,6 +451,20 @@ def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: f
         io.write_table(outputs[f"tracks/{kind}"], table)
     scene = timed_scene(read_rsml(inputs["rsml"]), tables["plants"], tables["laterals"], last, px_per_mm)
     write_rsml(outputs["rsml"], scene)
+
+
+def _label(inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
+    """The scan's unlabelled overlay with "plant <id>" beside each seed, ``id`` the persistent plant id
+    of ``tracks/plants.csv`` (seed positions there are in the aligned frame, the mask's; the overlay is
+    that frame scaled down)."""
+    from .report import label_plants
+
+    picture = np.rint(io.read_image(inputs["drawing"]) * 255).astype(np.uint8)
+    factor = picture.shape[1] / io.read_labels(inputs["mask"]).shape[1]
+    plants = pd.read_csv(inputs["plants"])
+    here = plants[plants.scan.map(lambda s: Path(s).stem) == Path(inputs["drawing"]).stem]
+    io.write_image(outputs["overlay"], label_plants(picture, here[["x_ref_px", "y_ref_px"]].to_numpy(float) * factor,
+                                                    [f"plant {p}" for p in here.plant]))
 
 
 # --------------------------------------------------------------------------------- experiment

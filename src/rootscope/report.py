@@ -1,15 +1,22 @@
 """Pictures of results: the per-image architecture overlay.
 
 :func:`overlay` draws on the mask (or scan): roots coloured by order, branching points, tips,
-crossings, plant labels and a scale bar. Colours are RGB; points are converted from (row, col) here.
+crossings, plant labels and a scale bar. :func:`label_plants` writes plant labels on a finished
+picture (the pipeline's overlays show the persistent plant ids of the ``track`` stage, known only
+once every scan of the plate is measured). Colours are RGB; points are converted from (row, col) here.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from .architecture import ImageArchitecture
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: RGB colour per root order (1 = primary / first order, 2, 3, 4+).
 ORDER_COLOURS = {1: (230, 60, 50), 2: (40, 120, 240), 3: (30, 180, 60), 4: (200, 90, 220)}
@@ -25,12 +32,31 @@ def _scale_bar_mm(width_px: int, px_per_mm: float) -> float:
     return float(max(m for m in (1, 2, 5, 10) if m * k <= max(target, k)) * k)
 
 
-def overlay(arch: ImageArchitecture, background: np.ndarray, px_per_mm: float | None = None, line_px: int | None = None) -> np.ndarray:
+def _sizes(shape: tuple[int, ...], line_px: int | None = None) -> tuple[int, int, float]:
+    """Line width, marker size (px) and font scale for a picture of ``shape``."""
+    side = max(shape[:2])
+    lw = line_px or max(1, int(round(side / 1000)))
+    return lw, 2 * lw + 2, max(0.4, side / 2500)
+
+
+def label_plants(picture: np.ndarray, seeds_xy: np.ndarray, labels: Sequence[str], line_px: int | None = None) -> np.ndarray:
+    """``picture`` (RGB uint8, changed in place and returned) with ``labels[k]`` written beside the seed
+    ``seeds_xy[k]`` (x, y in the picture's px), white as in :func:`overlay`."""
+    lw, mark, font = _sizes(picture.shape, line_px)
+    for (x, y), text in zip(np.asarray(seeds_xy, float).reshape(-1, 2), labels):
+        cv2.putText(picture, text, (int(x) + 3 * mark, max(int(y) - 2 * mark, 12)), cv2.FONT_HERSHEY_SIMPLEX, font,
+                    (255, 255, 255), lw, cv2.LINE_AA)
+    return picture
+
+
+def overlay(arch: ImageArchitecture, background: np.ndarray, px_per_mm: float | None = None, line_px: int | None = None,
+            labels: bool = True) -> np.ndarray:
     """RGB uint8 picture of the architecture drawn over ``background``.
 
     ``background`` is a mask (``H x W`` ints: non-zero shown grey) or an image (float [0, 1] or uint8,
     gray or RGB). ``px_per_mm`` adds a scale bar. Line and marker sizes follow the image size unless
-    ``line_px`` is given.
+    ``line_px`` is given. ``labels``: write "plant <id>" beside each seed (False: only the seed's cross,
+    for :func:`label_plants` to label later).
     """
     bg = np.asarray(background)
     if bg.ndim == 2 and bg.dtype.kind in "iub" and bg.max(initial=0) <= 16:
@@ -41,9 +67,7 @@ def overlay(arch: ImageArchitecture, background: np.ndarray, px_per_mm: float | 
         base = np.clip(img * 255 * 0.7, 0, 255).astype(np.uint8)
     out = np.ascontiguousarray(base)
     h, w = out.shape[:2]
-    lw = line_px or max(1, int(round(max(h, w) / 1000)))
-    mark = 2 * lw + 2
-    font = max(0.4, max(h, w) / 2500)
+    lw, mark, font = _sizes(out.shape, line_px)
     for plant in arch.plants:
         for r in sorted(plant.roots, key=lambda r: r.order):
             pts = np.rint(r.points[:, ::-1] * 16).astype(np.int32).reshape(-1, 1, 2)
@@ -54,8 +78,8 @@ def overlay(arch: ImageArchitecture, background: np.ndarray, px_per_mm: float | 
             cv2.circle(out, (int(round(x)), int(round(y))), mark, TIP_COLOUR, lw, cv2.LINE_AA)
         sy, sx = plant.seed
         cv2.drawMarker(out, (int(sx), int(sy)), (255, 255, 255), cv2.MARKER_CROSS, 4 * mark, lw)
-        cv2.putText(out, f"plant {plant.id}", (int(sx) + 3 * mark, max(int(sy) - 2 * mark, 12)),
-                    cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), max(1, lw), cv2.LINE_AA)
+        if labels:
+            label_plants(out, np.array([[sx, sy]]), [f"plant {plant.id}"], line_px)
     for y, x in arch.crossings:
         cv2.drawMarker(out, (int(round(x)), int(round(y))), CROSSING_COLOUR, cv2.MARKER_TILTED_CROSS, 3 * mark, lw)
     if px_per_mm:

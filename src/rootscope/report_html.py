@@ -133,9 +133,6 @@ def _plate_section(plate: str, traits: pd.DataFrame, thumbnails: list[Path], gro
             figures.append(f"<figure>{_img(_jpeg(path), '', path.stem)}<figcaption>{html.escape(caption)}"
                            "</figcaption></figure>")
         parts.append(f"<div class='thumbs'>{''.join(figures)}</div>")
-        if len(growth):
-            parts.append("<p class='meta'>The numbers drawn on the pictures are each scan's own plant numbers "
-                         "(plant_in_scan in traits.csv); the tables use the plant numbers followed over time.</p>")
     if len(traits):
         last = traits[traits.hours == traits.hours.max()] if traits.hours.notna().any() else traits
         scan = last.scan.iloc[-1]
