@@ -33,6 +33,7 @@ from . import run  # noqa: E402,F401
 from . import analyze  # noqa: E402,F401
 from . import branches  # noqa: E402,F401
 from . import track  # noqa: E402,F401
+from . import serve  # noqa: E402,F401
 
 
 @app.callback()

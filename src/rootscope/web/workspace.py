@@ -1,0 +1,315 @@
+"""What the labelling page works on: the scans of a folder, their label images, a live pixel classifier.
+
+A workspace is an experiment folder (scans under ``raw/<plate>/`` or flat in ``raw/``, settings from
+its ``rootscope.toml``) or any folder of images. Everything here is plain Python on arrays, so the web
+layer (:mod:`rootscope.web.app`) stays thin and this is tested without HTTP.
+
+- Labels are the label images every other command reads: ``labels/<plate>/<scan stem>.png`` (or
+  ``labels/<stem>.png`` for a plain folder), uint8, 0 = unlabelled, ``k`` = ``classes[k - 1]``, at the
+  scan's full size. Strokes arrive in preview pixels and are drawn at full size, without
+  anti-aliasing, and each stroke is written atomically; the last strokes can be undone.
+- The live model is a :class:`~rootscope.pixel.PixelClassifier` trained from every labelled scan and
+  saved atomically to ``[models] pixel`` of the config (default ``models/pixel.model``), so
+  ``rootscope run`` uses what was painted here; the model it replaces is kept as ``*.previous.model``. A U-Net named in the config can be shown instead,
+  to correct its output by painting.
+- Review: the pipeline's overlay and trait rows of a scan, when ``out/`` holds them.
+- Scans are only read, never written.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..config import Config, load_config
+from ..errors import InputError, ModelError
+from ..experiment import discover
+from ..pixel import PixelClassifier, is_pixel_model
+
+#: RGB colours for well-known class names; other classes take the palette in order.
+CLASS_COLOURS = {"background": (60, 110, 230), "root": (250, 190, 20), "seed": (40, 190, 90),
+                 "shoot": (220, 60, 200), "bubble": (0, 200, 220), "label": (150, 150, 150)}
+PALETTE = [(230, 80, 60), (130, 90, 220), (240, 140, 40), (90, 200, 200), (200, 200, 60)]
+UNDO_STEPS = 20
+
+
+class UnknownScanError(InputError):
+    """A scan key that the workspace does not have (HTTP 404 on the page)."""
+
+
+@dataclass(frozen=True)
+class ScanRef:
+    """One scan of the workspace: ``key`` is ``<plate>/<stem>`` (or ``<stem>``), unique and URL-safe."""
+
+    key: str
+    path: Path
+    plate: str
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """A brush stroke in preview pixels: ``points`` N x 2 (x, y), ``width`` the brush diameter,
+    ``label`` the class value to paint (0 erases)."""
+
+    points: np.ndarray
+    width: float
+    label: int
+
+
+def class_colours(classes: list[str]) -> list[tuple[int, int, int]]:
+    """RGB colour per class, known names first, the palette for the others."""
+    others = iter(PALETTE * (len(classes) // len(PALETTE) + 1))
+    return [CLASS_COLOURS.get(name.lower()) or next(others) for name in classes]
+
+
+def find_scans(root: Path, config: Config) -> list[ScanRef]:
+    """The experiment's scans (plates in order, scans in time order) or a plain folder's images."""
+    if (root / config.input.raw).is_dir():
+        return [ScanRef(f"{plate.name}/{path.stem}", path, plate.name)
+                for plate in discover(root, config).plates for path in plate.scans]
+    scans = [ScanRef(path.stem, path, "") for path in io.list_images(root)]
+    if not scans:
+        raise InputError(f"{root}: no scans found. Give an experiment folder (scans in raw/) or a folder of "
+                         "PNG, JPEG or TIFF images.")
+    return scans
+
+
+def paint(labels: np.ndarray, stroke: Stroke, scale: float) -> np.ndarray:
+    """``labels`` with ``stroke`` (preview pixels; preview = full size x ``scale``) drawn at full size."""
+    points = np.rint(np.asarray(stroke.points, float) / scale).astype(np.int32).reshape(-1, 1, 2)
+    thickness = max(1, int(round(stroke.width / scale)))
+    out = labels.copy()
+    if len(points) == 1:
+        cv2.circle(out, tuple(int(v) for v in points[0, 0]), max(thickness // 2, 0), stroke.label, -1, cv2.LINE_8)
+    else:
+        cv2.polylines(out, [points], False, stroke.label, thickness, cv2.LINE_8)
+    return out
+
+
+def class_overlay(classes: np.ndarray, colours: list[tuple[int, int, int]], shape: tuple[int, int],
+                  transparent: set[int] = frozenset()) -> np.ndarray:
+    """RGBA picture (``shape``, usually the preview) of a class-index image (0 and ``transparent``
+    values clear). Downsizing keeps thin strokes: each preview pixel shows the class covering most of it."""
+    h, w = shape
+    if classes.shape != (h, w):
+        values = np.arange(1, len(colours) + 1)
+        cover = np.stack([cv2.resize((classes == v).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+                          for v in values])
+        classes = np.where(cover.max(axis=0) > 0, values[cover.argmax(axis=0)], 0)
+    lut = np.zeros((256, 4), np.uint8)
+    for value, colour in enumerate(colours, start=1):
+        if value not in transparent:
+            lut[value] = (*colour, 255)
+    return lut[classes.astype(np.uint8)]
+
+
+class Workspace:
+    """Scans, labels and the live pixel classifier of one folder (see the module docstring).
+
+    ``preview_px`` caps the longer side of the pictures the page shows and paints on.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, preview_px: int = 1600) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: folder not found. Give an experiment folder or a folder of images.")
+        self.config = load_config(self.root)
+        self.classes = list(self.config.classes)
+        self.colours = class_colours(self.classes)
+        self.scans = {scan.key: scan for scan in find_scans(self.root, self.config)}
+        self.model_path = self.config.models.pixel or self.root / "models" / "pixel.model"
+        self.preview_px = preview_px
+        self._lock = threading.RLock()
+        self._undo: dict[str, deque[np.ndarray]] = {}
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._predictions: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
+        self.model: PixelClassifier | None = None
+        if self.model_path.is_file() and is_pixel_model(self.model_path):
+            self.model = PixelClassifier.load(self.model_path)
+
+    # ------------------------------------------------------------------ scans
+    def scan(self, key: str) -> ScanRef:
+        """The scan called ``key``; InputError listing a few valid keys otherwise."""
+        if key not in self.scans:
+            raise UnknownScanError(f"no scan '{key}' in {self.root}; known scans: {', '.join(list(self.scans)[:5])}...")
+        return self.scans[key]
+
+    def image(self, key: str) -> np.ndarray:
+        """The scan as float32 in [0, 1] at full size (the last few are kept in memory)."""
+        with self._lock:
+            if key not in self._images:
+                self._images[key] = io.read_image(self.scan(key).path)
+                while len(self._images) > 4:
+                    self._images.popitem(last=False)
+            self._images.move_to_end(key)
+            return self._images[key]
+
+    def scale(self, key: str) -> float:
+        """Preview size / full size (<= 1)."""
+        h, w = self.image(key).shape[:2]
+        return min(1.0, self.preview_px / max(h, w))
+
+    def preview_shape(self, key: str) -> tuple[int, int]:
+        h, w = self.image(key).shape[:2]
+        s = self.scale(key)
+        return max(1, round(h * s)), max(1, round(w * s))
+
+    def preview(self, key: str) -> np.ndarray:
+        """The scan as 8-bit RGB at preview size."""
+        image = io.from_float(self.image(key))
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        h, w = self.preview_shape(key)
+        return cv2.resize(image[..., :3], (w, h), interpolation=cv2.INTER_AREA)
+
+    # ------------------------------------------------------------------ labels
+    def label_path(self, key: str) -> Path:
+        scan = self.scan(key)
+        return self.root / "labels" / scan.plate / f"{scan.path.stem}.png"
+
+    def labels(self, key: str) -> np.ndarray:
+        """The scan's label image at full size (zeros when nothing is painted yet)."""
+        path = self.label_path(key)
+        shape = self.image(key).shape[:2]
+        if not path.exists():
+            return np.zeros(shape, np.uint8)
+        labels = io.read_labels(path)
+        if labels.shape != shape:
+            raise InputError(f"{path} is {labels.shape[1]}x{labels.shape[0]} but its scan {self.scan(key).path} is "
+                             f"{shape[1]}x{shape[0]}; move the label file away (it is not this scan's).")
+        return labels
+
+    def add_stroke(self, key: str, stroke: Stroke) -> dict[str, int]:
+        """Draw ``stroke`` into the scan's labels and write them; returns labelled pixels per class."""
+        if not 0 <= stroke.label <= len(self.classes):
+            raise InputError(f"label {stroke.label} is not a class: use 0 (erase) or 1..{len(self.classes)} "
+                             f"({', '.join(self.classes)}).")
+        points = np.asarray(stroke.points, float)
+        if points.ndim != 2 or points.shape[1] != 2 or not len(points) or not np.isfinite(points).all():
+            raise InputError("a stroke needs one or more finite (x, y) points.")
+        if not (np.isfinite(stroke.width) and stroke.width > 0):
+            raise InputError(f"brush width must be a positive number (got {stroke.width}).")
+        with self._lock:
+            before = self.labels(key)
+            after = paint(before, stroke, self.scale(key))
+            io.write_image(self.label_path(key), after)
+            self._undo.setdefault(key, deque(maxlen=UNDO_STEPS)).append(before)
+        return self.label_counts(after)
+
+    def undo(self, key: str) -> dict[str, int]:
+        """Put back the labels as they were before the last stroke; InputError when there is none."""
+        with self._lock:
+            history = self._undo.get(key)
+            if not history:
+                raise InputError(f"nothing to undo for {key} (strokes of this session only).")
+            labels = history.pop()
+            io.write_image(self.label_path(key), labels)
+        return self.label_counts(labels)
+
+    def label_counts(self, labels: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(labels.ravel(), minlength=len(self.classes) + 1)
+        return {name: int(n) for name, n in zip(self.classes, counts[1:])}
+
+    def labelled(self) -> list[str]:
+        """Keys of the scans that have a label file."""
+        return [key for key in self.scans if self.label_path(key).exists()]
+
+    def label_picture(self, key: str) -> np.ndarray:
+        """RGBA picture of the labels at preview size."""
+        return class_overlay(self.labels(key), self.colours, self.preview_shape(key))
+
+    # ------------------------------------------------------------------ model
+    def train(self) -> dict[str, Any]:
+        """Train the pixel classifier on every labelled scan, save it, and return what it learnt from."""
+        keys = [key for key in self.labelled() if self.labels(key).any()]
+        if not keys:
+            raise InputError(f"{self.root / 'labels'}: nothing is labelled yet; paint a few strokes of each "
+                             f"class ({', '.join(self.classes)}) and train again.")
+        with self._lock:
+            model = PixelClassifier(seed=0)
+            model.fit([self.image(k) for k in keys], [self.labels(k) for k in keys], self.classes,
+                      sources=[self.scan(k).path for k in keys], label_sources=[self.label_path(k) for k in keys])
+            if self.model_path.is_file():
+                io.write_bytes(self.previous_model_path, self.model_path.read_bytes())
+            model.save(self.model_path)
+            self.model = model
+            self._predictions.clear()
+        return {"model": str(self.model_path), "scans": keys, **model.training}
+
+    @property
+    def previous_model_path(self) -> Path:
+        """Where the model a training replaces is kept."""
+        return self.model_path.with_name(f"{self.model_path.stem}.previous{self.model_path.suffix}")
+
+    def models(self) -> dict[str, str]:
+        """Models the page can show: ``live`` (trained here) and the config's U-Net, when they exist."""
+        found = {"live": self.model_path} if self.model is not None else {}
+        if self.config.models.unet is not None and self.config.models.unet.is_file():
+            found["unet"] = self.config.models.unet
+        return {name: str(path) for name, path in found.items()}
+
+    def segmentation(self, key: str, which: str = "live") -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Class mask H x W (1..K, after the model's own clean-up, as the pipeline has it), probabilities
+        K x H x W and class names of a scan, by the ``live`` or ``unet`` model (the last few are kept)."""
+        from ..segment import load_segmenter, segment_image
+
+        if which == "live":
+            if self.model is None:
+                raise ModelError("no pixel classifier yet: paint a few strokes of each class and press Train.")
+            model, stamp = self.model, self.model_path.stat().st_mtime
+        elif which == "unet" and "unet" in self.models():
+            path = self.config.models.unet
+            model, stamp = load_segmenter(path), path.stat().st_mtime
+        else:
+            raise ModelError(f"no model '{which}' here; available: {', '.join(self.models()) or 'none'}.")
+        with self._lock:
+            cache = (key, which, stamp)
+            if cache not in self._predictions:
+                self._predictions[cache] = (*segment_image(model, self.image(key)), list(model.classes))
+                while len(self._predictions) > 4:
+                    self._predictions.popitem(last=False)
+            return self._predictions[cache]
+
+    def prediction_picture(self, key: str, which: str = "live") -> np.ndarray:
+        """RGBA picture (preview size) of the predicted classes; the background class is left clear."""
+        mask, _, names = self.segmentation(key, which)
+        clear = {k + 1 for k, name in enumerate(names) if name.lower() == "background"}
+        return class_overlay(mask, class_colours(names), self.preview_shape(key), clear)
+
+    def uncertainty_picture(self, key: str, which: str = "live") -> np.ndarray:
+        """RGBA picture (preview size): red where the model is unsure (1 - top probability, scaled to
+        the 1 - 1/K range), the places worth a correction stroke."""
+        _, proba, _ = self.segmentation(key, which)
+        doubt = (1.0 - proba.max(axis=0)) * len(proba) / max(len(proba) - 1, 1)
+        h, w = self.preview_shape(key)
+        doubt = cv2.resize(doubt.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        out = np.zeros((h, w, 4), np.uint8)
+        out[..., 0] = 255
+        out[..., 3] = np.clip(doubt * 255, 0, 255).astype(np.uint8)
+        return out
+
+    # ------------------------------------------------------------------ review
+    def result_overlay(self, key: str) -> Path | None:
+        """The pipeline's overlay picture of this scan, when ``out/`` has one."""
+        scan = self.scan(key)
+        path = self.root / "out" / scan.plate / "overlays" / f"{scan.path.stem}.png"
+        return path if scan.plate and path.is_file() else None
+
+    def result_rows(self, key: str) -> list[dict[str, Any]]:
+        """This scan's rows of ``out/traits.csv`` (empty when the pipeline has not run)."""
+        path = self.root / "out" / "traits.csv"
+        scan = self.scan(key)
+        if not (scan.plate and path.is_file()):
+            return []
+        table = pd.read_csv(path)
+        rows = table[(table.plate.astype(str) == scan.plate) & (table.scan.astype(str) == scan.path.name)]
+        return rows.astype(object).where(rows.notna(), None).to_dict("records")

@@ -1,0 +1,172 @@
+"""The labelling page: strokes become full-size label PNGs, training from them segments a root with
+known ground truth, bad requests get the file and the fix, scans are never written."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from rootscope import io
+from rootscope.cli import main
+from rootscope.web.app import create_app
+from rootscope.web.workspace import Stroke, Workspace, class_overlay, paint
+
+
+def plate(seed: int, shape=(240, 320)) -> tuple[np.ndarray, np.ndarray]:
+    """A grey plate with noise and one bright curved root 5 px wide; returns (RGB image, root mask)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    mask = np.zeros(shape, np.uint8)
+    rows = np.arange(20, h - 20)
+    cols = (w / 2 + 40 * np.sin(rows / 50 + seed)).astype(np.int32)
+    cv2.polylines(mask, [np.stack([cols, rows], 1).reshape(-1, 1, 2)], False, 1, 5)
+    grey = 0.35 + 0.45 * cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.8) + rng.normal(0, 0.04, shape)
+    image = np.repeat(np.clip(grey, 0, 1)[..., None], 3, axis=2).astype(np.float32)
+    return image, mask
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """An experiment: two plates of two scans each, classes background and root."""
+    for p in (1, 2):
+        for s in (0, 1):
+            image, _ = plate(2 * p + s)
+            io.write_image(tmp_path / "raw" / f"plate{p}" / f"scan{s}.png", image)
+    (tmp_path / "rootscope.toml").write_text('classes = ["background", "root"]\n')
+    return tmp_path
+
+
+def root_strokes(seed: int) -> list[dict]:
+    """Strokes a user would paint at preview scale 1: one along the root, three on the background."""
+    _, mask = plate(seed)
+    rows, cols = np.nonzero(mask)
+    on = [[float(cols[rows == r].mean()), float(r)] for r in range(40, 200, 10)]
+    off = [[[20, 30], [20, 200]], [[300, 30], [300, 200]], [[60, 225], [260, 225]]]
+    return [{"points": on, "width": 2, "label": 2}] + [{"points": p, "width": 3, "label": 1} for p in off]
+
+
+def test_a_stroke_is_drawn_at_full_size_without_blending(tmp_path):
+    labels = np.zeros((300, 400), np.uint8)
+    out = paint(labels, Stroke(np.array([[10, 20], [60, 20]]), width=4, label=2), scale=0.5)
+    assert set(np.unique(out)) == {0, 2}  # no anti-aliased in-between values
+    rows, cols = np.nonzero(out)
+    assert cols.min() == pytest.approx(20, abs=4) and cols.max() == pytest.approx(120, abs=4)
+    assert rows.min() >= 40 - 5 and rows.max() <= 40 + 5 and rows.max() - rows.min() + 1 == pytest.approx(8, abs=1)
+    assert not labels.any()  # the input is left alone
+
+
+def test_a_thin_label_survives_the_preview(tmp_path):
+    labels = np.zeros((400, 400), np.uint8)
+    labels[:, 100] = 2  # 1 px wide at full size, a quarter of a pixel in a 100 px preview
+    picture = class_overlay(labels, [(0, 0, 255), (255, 0, 0)], (100, 100))
+    assert (picture[:, 25, :3] == (255, 0, 0)).all() and (picture[:, 25, 3] == 255).all()
+    assert picture[:, 60, 3].max() == 0
+
+
+def test_strokes_become_the_label_png_the_cli_reads_and_can_be_undone(folder):
+    raw = {p: p.read_bytes() for p in (folder / "raw").rglob("*.png")}
+    client = TestClient(create_app(folder, preview_px=160))  # scans are 320 px wide: preview scale 0.5
+    info = client.get("/api/info").json()
+    assert [s["key"] for s in info["scans"]] == ["plate1/scan0", "plate1/scan1", "plate2/scan0", "plate2/scan1"]
+    assert [c["name"] for c in info["classes"]] == ["background", "root"]
+    answer = client.post("/api/scans/plate1/scan1/strokes", json={"points": [[10, 10], [50, 10]], "width": 2, "label": 2})
+    assert answer.status_code == 200, answer.text
+    labels = io.read_labels(folder / "labels" / "plate1" / "scan1.png")
+    assert labels.shape == (240, 320) and answer.json()["labelled"]["root"] == int((labels == 2).sum()) > 0
+    assert labels[20, 20:100].min() == 2 and labels[:10].max() == 0  # preview (10, 10) is full size (20, 20)
+    client.post("/api/scans/plate1/scan1/strokes", json={"points": [[30, 10]], "width": 4, "label": 0})
+    assert io.read_labels(folder / "labels" / "plate1" / "scan1.png")[20, 60] == 0  # erased
+    assert client.post("/api/scans/plate1/scan1/undo").status_code == 200
+    assert np.array_equal(io.read_labels(folder / "labels" / "plate1" / "scan1.png"), labels)
+    client.post("/api/scans/plate1/scan1/undo")
+    assert not io.read_labels(folder / "labels" / "plate1" / "scan1.png").any()
+    refused = client.post("/api/scans/plate1/scan1/undo")
+    assert refused.status_code == 400 and "nothing to undo" in refused.json()["detail"]
+    picture = cv2.imdecode(np.frombuffer(client.get("/api/scans/plate1/scan1/image.jpg").content, np.uint8), 1)
+    assert picture.shape == (120, 160, 3)
+    assert {p: p.read_bytes() for p in (folder / "raw").rglob("*.png")} == raw  # scans never written
+
+
+def test_bad_requests_name_the_problem(folder):
+    client = TestClient(create_app(folder))
+    bad_label = client.post("/api/scans/plate1/scan0/strokes", json={"points": [[1, 1]], "width": 3, "label": 5})
+    assert bad_label.status_code == 400 and "background, root" in bad_label.json()["detail"]
+    assert client.post("/api/scans/plate1/scan0/strokes", json={"points": [], "width": 3, "label": 1}).status_code == 422
+    no_width = client.post("/api/scans/plate1/scan0/strokes", json={"points": [[1, 1]], "width": 0, "label": 1})
+    assert no_width.status_code == 400 and "brush width" in no_width.json()["detail"]
+    unknown = client.get("/api/scans/plate9/scan0/labels.png")
+    assert unknown.status_code == 404 and "plate1/scan0" in unknown.json()["detail"]
+    untrained = client.get("/api/scans/plate1/scan0/prediction.png")
+    assert untrained.status_code == 400 and "Train" in untrained.json()["detail"]
+    nothing = client.post("/api/train")
+    assert nothing.status_code == 400 and "nothing is labelled" in nothing.json()["detail"]
+    client.post("/api/scans/plate1/scan0/strokes", json={"points": [[5, 5], [30, 5]], "width": 3, "label": 2})
+    one_class = client.post("/api/train")
+    assert one_class.status_code == 400 and "background" in one_class.json()["detail"]
+    wrong_size = folder / "labels" / "plate2" / "scan0.png"
+    io.write_image(wrong_size, np.zeros((10, 10), np.uint8))
+    clash = client.get("/api/scans/plate2/scan0/labels.png")
+    assert clash.status_code == 400 and str(wrong_size) in clash.json()["detail"]
+
+
+def test_training_from_strokes_segments_an_unlabelled_scan(folder):
+    client = TestClient(create_app(folder, preview_px=400))  # preview = full size
+    for stroke in root_strokes(2):  # plate1/scan0 is plate(2)
+        assert client.post("/api/scans/plate1/scan0/strokes", json=stroke).status_code == 200
+    answer = client.post("/api/train")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scans"] == ["plate1/scan0"] and (folder / "models" / "pixel.model").is_file()
+    assert client.get("/api/info").json()["models"] == {"live": str(folder / "models" / "pixel.model")}
+    space: Workspace = client.app.state.workspace
+    mask, _, names = space.segmentation("plate2/scan1")  # a scan nobody painted: plate(5)
+    found = mask == names.index("root") + 1
+    truth = plate(5)[1] == 1
+    assert 2 * (found & truth).sum() / (found.sum() + truth.sum()) > 0.85
+    picture = cv2.imdecode(np.frombuffer(client.get("/api/scans/plate2/scan1/prediction.png").content, np.uint8),
+                           cv2.IMREAD_UNCHANGED)
+    assert picture.shape == (240, 320, 4) and ((picture[..., 3] > 0) == found).mean() > 0.99  # background clear
+    unsure = cv2.imdecode(np.frombuffer(client.get("/api/scans/plate2/scan1/uncertainty.png").content, np.uint8),
+                          cv2.IMREAD_UNCHANGED)
+    assert unsure[..., 3][truth].mean() > unsure[..., 3][~truth].mean()  # doubt lies along the root, not the agar
+    first = (folder / "models" / "pixel.model").read_bytes()
+    client.post("/api/scans/plate2/scan1/strokes", json=root_strokes(5)[0])
+    assert client.post("/api/train").json()["scans"] == ["plate1/scan0", "plate2/scan1"]
+    assert (folder / "models" / "pixel.previous.model").read_bytes() == first  # the replaced model is kept
+
+
+def test_review_shows_the_pipelines_rows_and_overlay_of_the_scan(folder):
+    out = folder / "out"
+    rows = [{"plate": "plate1", "scan": "scan1.png", "image": "scan1", "plant": k, "primary_length_mm": 10.0 + k}
+            for k in (1, 2)] + [{"plate": "plate2", "scan": "scan1.png", "image": "scan1", "plant": 1,
+                                 "primary_length_mm": 99.0}]
+    io.write_table(out / "traits.csv", pd.DataFrame(rows))
+    io.write_image(out / "plate1" / "overlays" / "scan1.png", np.zeros((8, 8, 3), np.uint8))
+    client = TestClient(create_app(folder))
+    answer = client.get("/api/scans/plate1/scan1/results").json()
+    assert answer["overlay"] and [r["primary_length_mm"] for r in answer["rows"]] == [11.0, 12.0]
+    assert client.get("/api/scans/plate1/scan1/overlay.png").status_code == 200
+    assert client.get("/api/scans/plate2/scan1/results").json() == {"rows": [{**rows[2]}], "overlay": False}
+    missing = client.get("/api/scans/plate2/scan1/overlay.png")
+    assert missing.status_code == 404 and "rootscope run" in missing.json()["detail"]
+
+
+def test_the_page_and_its_files_are_served(folder):
+    client = TestClient(create_app(folder))
+    page = client.get("/").text
+    assert "<canvas id=\"ink\">" in page and "/static/app.js" in page
+    assert "loadPicture" in client.get("/static/app.js").text
+    assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_a_plain_folder_of_images_works_too_and_a_missing_one_is_named(tmp_path):
+    io.write_image(tmp_path / "a.png", plate(0)[0])
+    space = Workspace(tmp_path)
+    assert list(space.scans) == ["a"] and space.label_path("a") == tmp_path / "labels" / "a.png"
+    assert main(["serve", str(tmp_path / "nowhere")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Exception, match="no scans found"):
+        Workspace(empty)
