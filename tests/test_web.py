@@ -170,3 +170,23 @@ def test_a_plain_folder_of_images_works_too_and_a_missing_one_is_named(tmp_path)
     empty.mkdir()
     with pytest.raises(Exception, match="no scans found"):
         Workspace(empty)
+
+
+def test_a_unet_from_the_config_can_be_shown_to_correct_it(tmp_path, one_torch_thread):
+    from test_unet import TINY, segmentation_samples, toy_plate
+
+    from rootscope.unet import SegmentationTask, TrainConfig, balanced_class_weights, load_segmenter, train
+
+    samples = segmentation_samples(3)
+    task = SegmentationTask(["background", "root"], balanced_class_weights(samples, 2))
+    model = train(samples, task, tmp_path / "unet.pt", TrainConfig(epochs=2, lr=1e-2, **TINY)).best_path
+    io.write_image(tmp_path / "raw" / "p1" / "a.png", toy_plate(7)[0])
+    (tmp_path / "rootscope.toml").write_text(f'classes = ["background", "root"]\n[models]\nunet = "{model.name}"\n')
+    client = TestClient(create_app(tmp_path))
+    assert list(client.get("/api/info").json()["models"]) == ["unet"]
+    picture = cv2.imdecode(np.frombuffer(client.get("/api/scans/p1/a/prediction.png?model=unet").content, np.uint8),
+                           cv2.IMREAD_UNCHANGED)
+    expected = load_segmenter(model).predict(io.read_image(tmp_path / "raw" / "p1" / "a.png")) == 2
+    assert picture.shape == (128, 128, 4) and expected.any() and np.array_equal(picture[..., 3] > 0, expected)
+    live = client.get("/api/scans/p1/a/prediction.png?model=live")
+    assert live.status_code == 400 and "press Train" in live.json()["detail"]
