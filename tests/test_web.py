@@ -179,7 +179,7 @@ def test_a_unet_from_the_config_can_be_shown_to_correct_it(tmp_path, one_torch_t
 
     samples = segmentation_samples(3)
     task = SegmentationTask(["background", "root"], balanced_class_weights(samples, 2))
-    model = train(samples, task, tmp_path / "unet.pt", TrainConfig(epochs=2, lr=1e-2, **TINY)).best_path
+    model = train(samples, task, tmp_path / "unet.pt", TrainConfig(epochs=8, lr=1e-2, **TINY)).best_path
     io.write_image(tmp_path / "raw" / "p1" / "a.png", toy_plate(7)[0])
     (tmp_path / "rootscope.toml").write_text(f'classes = ["background", "root"]\n[models]\nunet = "{model.name}"\n')
     client = TestClient(create_app(tmp_path))
