@@ -139,8 +139,9 @@ def synthetic(args, tmp: Path) -> None:
     true_masks = [f.mask == 1 for f in test_frames]
     seeds = [f.mask == 2 for f in test_frames]
     root_dice = np.median([dice(m, tm) for m, tm in zip(masks, true_masks)])
-    print(f"network's root mask (its second head) vs truth: median Dice {root_dice:.3f}; "
-          f"threshold {det.threshold:.2f}, NMS {det.min_distance} work px, fusion {det.fusion_levels()}")
+    print(f"network's root mask (its second head) vs truth: median Dice {root_dice:.3f}; test-time augmentation "
+          f"{det.tta} view(s), threshold {det.threshold:.2f}, NMS {det.min_distance} work px, "
+          f"fusion {det.fusion_levels()} (all stored in the model file, chosen on validation plates)")
 
     rows: list[dict] = []
     t = time.perf_counter()
@@ -154,6 +155,14 @@ def synthetic(args, tmp: Path) -> None:
     arch_true = [br.skeleton_points(m, s) for m, s in zip(true_masks, seeds)]
     score(rows, "(upper bound) architecture branch points, TRUE mask", arch_true, truths, args.radius, hidden)
     net = score(rows, f"network, image only ({source})", peaks, truths, args.radius, hidden)
+    if det.tta > 1 and not args.train_minutes:
+        tuning = det.meta.get("detection_tuning", {}).get("candidates", [])
+        plain = next((c for c in tuning if c["tta"] == 1), None)
+        if plain is not None:  # the no-TTA settings chosen on the same validation plates
+            det1 = br.load_branch_model(args.model, tta=1)
+            det1.threshold, det1.nms_px = plain["threshold"], plain["nms_px"]
+            score(rows, f"network without test-time augmentation (its own validation threshold {plain['threshold']:.2f})",
+                  [det1.detect(f.image) for f in test_frames], truths, args.radius, hidden)
     fused = score(rows, "fusion: network + architecture on its own mask",
                   [br.fuse(pk, a, p, **det.fusion_levels()) for pk, a, p in zip(peaks, arch_seg, preds)],
                   truths, args.radius, hidden)
@@ -250,11 +259,14 @@ def speed(args) -> None:
     plain.load_state_dict(torch.load(args.model, weights_only=True)["state_dict"])
     plain.eval()
     fp32 = Runtime(torch.device("cpu"), None, channels_last=False)
-    ours, fused, base = [], [], []
+    ours, plain, fused, base = [], [], [], []
     for _ in range(args.repeats):
         t = time.perf_counter()
         det.detect(image)
         ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        det.detect(image, tta=1)
+        plain.append(time.perf_counter() - t)
         t = time.perf_counter()
         det.detect(image, fuse_junctions=True)
         fused.append(time.perf_counter() - t)
@@ -266,10 +278,11 @@ def speed(args) -> None:
     print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} torch threads, machine shared), "
           f"seconds, best of {args.repeats}")
     print(f"{'figure':34s} {'ours':>8s} {'baseline':>9s} {'ratio':>6s}")
-    for name, times in (("network peaks", ours), ("network + skeleton fusion", fused)):
+    for name, times in ((f"network peaks ({det.tta} TTA views)", ours), ("network peaks, no TTA", plain),
+                        (f"network + skeleton fusion ({det.tta} views)", fused)):
         print(f"{name:34s} {min(times):8.2f} {min(base):9.2f} {min(base) / min(times):6.1f}x")
     print(f"  ours: half-size work image, BatchNorm folded, {det.runtime.label}, batched tiles; "
-          "baseline: same network at full size, plain fp32, one tile at a time. Target < 5 s.")
+          "baseline: same network at full size, plain fp32, one tile at a time, no TTA. Target < 5 s.")
 
 
 def main() -> None:

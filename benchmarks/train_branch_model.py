@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_branch_model.py                       # writes the shipped model
     .venv/bin/python benchmarks/train_branch_model.py --epochs 20 -o /tmp/b.pt --snapshots 5,10
+    .venv/bin/python benchmarks/train_branch_model.py --tune-only -o /tmp/copy.pt   # re-tune detection only
 
 Training data: ``--plates`` synthetic plates (``rootscope.synth`` seeds 0..N-1, the benchmark tests on
 seeds 100+), ``--frames`` frames each, 2000 px scans: laterals of every age and roots crossing on
@@ -13,6 +14,12 @@ is only a safety stop (a run it ends is not reproducible; the script says so). `
 copies of the checkpoint after those epochs (``<work>/<stem>.e<N>.pt``) for the F1-vs-training-time
 table of ``bench_branches.py --curve``. The training files (last checkpoint, metrics CSV) stay in
 ``--work``; only the best model (weights + metadata, loadable with ``weights_only=True``) goes to ``-o``.
+
+Detection settings (test-time augmentation 1 / 4 / 8 views, peak threshold, suppression radius, fusion
+levels) are then chosen on VALIDATION plates ``--val-plates`` (default seeds 50-53, 5 frames each:
+neither trained on nor the benchmark's test plates 100+) and stored in the model file; the table of
+the best validation F1 of each augmentation choice is printed. ``--tune-only`` skips training and
+re-tunes the model file ``-o`` as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
 from rootscope import branches as br
 from rootscope.synth import SynthConfig, make_series
 from rootscope.unet import Augment
@@ -49,8 +58,57 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=90.0, help="safety stop (minutes)")
     parser.add_argument("--snapshots", default="", help="comma-separated epochs to keep a copy of")
+    parser.add_argument("--val-plates", default="50-53", help="validation plate seeds (first-last) for detection tuning")
+    parser.add_argument("--tune-only", action="store_true", help="no training: re-tune the detection of -o")
     args = parser.parse_args()
+    first, last = map(int, args.val_plates.split("-"))
+    if first < args.plates or last >= 100:
+        parser.error("--val-plates must be neither training plates (0..--plates-1) nor test plates (100+)")
 
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if not args.tune_only:
+        train(args)
+    tune(args.out, range(first, last + 1), args.frames, args.size)
+    print(f"total {time.perf_counter() - t0:.0f} s")
+
+
+def tune(path: Path, plates: range, n_frames: int, size: int) -> dict:
+    """Choose and store the detection settings of ``path`` on the validation plates; print the candidates."""
+    t = time.perf_counter()
+    config = SynthConfig(size=size)
+    frames = [f for seed in plates for f in make_series(frames=n_frames, seed=seed, config=config)]
+    frames = [f for f in frames if len(br.synthetic_points(f))]
+    truths = [br.synthetic_points(f) for f in frames]
+    detector = br.load_branch_model(path)
+    stored = (detector.tta, detector.threshold, detector.min_distance)
+    before = br._pooled_f1([detector.detect(f.image) for f in frames], truths, detector.settings.radius)
+    print(f"validation: {len(frames)} frames of plates {plates.start}..{plates.stop - 1}, {sum(map(len, truths))} "
+          f"points; stored settings (tta {stored[0]}, threshold {stored[1]:.2f}, NMS {stored[2]}): F1 {before:.3f}",
+          flush=True)
+
+    def junctions(p: br.BranchPrediction) -> np.ndarray:
+        return br.skeleton_points(detector.root_mask(p, tuple(round(n / p.scale) for n in p.heat.shape)))
+
+    tuned = br.tune_detection(lambda n: [detector.predict(f.image, tta=n) for f in frames], truths,
+                              detector.settings, junctions=junctions if detector.settings.mask_head else None)
+    print(f"{'model':28s} {'tta':>3s} {'thr':>5s} {'nms':>3s} {'F1 val':>7s}")
+    for c in tuned["candidates"]:
+        print(f"{path.name:28s} {c['tta']:3d} {c['threshold']:5.2f} {c['nms_px']:3d} {c['f1']:7.3f}"
+              + ("  <- chosen" if c["tta"] == tuned["tta"] else ""))
+    if "fusion" in tuned:
+        print(f"fusion with tta {tuned['tta']}: support {tuned['fusion']['support']:.2f} strong "
+              f"{tuned['fusion']['strong']:.2f}: F1 val {tuned['fusion']['f1']:.3f}")
+    br.store_detection(path, tuned, detection_tuning={
+        "generator": "rootscope.synth.make_series", "plates": list(plates), "frames": n_frames, "size": size,
+        "points": int(sum(map(len, truths))), "script": "benchmarks/train_branch_model.py",
+        "candidates": tuned["candidates"]})
+    print(f"stored in {path} ({time.perf_counter() - t:.0f} s)", flush=True)
+    return tuned
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train on plates 0..``--plates``-1 and write the best model to ``--out``."""
     t0 = time.perf_counter()
     config = SynthConfig(size=args.size)
     frames = [f for seed in range(args.plates) for f in make_series(frames=args.frames, seed=seed, config=config)]

@@ -238,10 +238,75 @@ def test_training_tunes_the_threshold_on_whole_images_and_validates_anywhere(toy
     # the finish hook stored the threshold tuned on the whole held-out image, and the detector uses it
     assert 0.1 <= payload["threshold"] <= 0.95 and payload["threshold_f1_validation_images"] >= 0.5
     assert payload["nms_px"] in br.NMS_PX and "fusion" not in payload  # no mask head: nothing to fuse
+    assert payload["tta"] in br.TTA_CHOICES  # test-time augmentation chosen with the threshold
     detector = br.load_branch_model(toy_model)
-    assert (detector.threshold, detector.min_distance) == (payload["threshold"], payload["nms_px"])
+    assert (detector.threshold, detector.min_distance, detector.tta) == (payload["threshold"], payload["nms_px"],
+                                                                          payload["tta"])
     t = detector.threshold
     assert detector.fusion_levels() == {"support": t / 2, "strong": (1 + t) / 2, "radius": 6.0}
+
+
+DIHEDRAL = [lambda a: a, lambda a: a[::-1], lambda a: a[:, ::-1], lambda a: a[::-1, ::-1],
+            lambda a: a.swapaxes(0, 1), lambda a: a.swapaxes(0, 1)[::-1], lambda a: a.swapaxes(0, 1)[:, ::-1],
+            lambda a: a.swapaxes(0, 1)[::-1, ::-1]]
+INVERSE = [0, 1, 2, 3, 4, 6, 5, 7]  # a transpose then a flip is undone by the other flip then the transpose
+
+
+def test_tta_averages_the_views_mapped_back(toy_model: Path):
+    """4 views: the flips; 8 views: also those of the transpose; each mapped back before the mean."""
+    detector = br.load_branch_model(toy_model, tile=96, overlap=0)  # one 96 px tile: nothing else changes
+    image = toy_plate(300)[0][:, :, None]
+    x = image.astype(np.float32)
+    plain = [DIHEDRAL[INVERSE[k]](detector.predict_work(np.ascontiguousarray(g(x)), 1.0, tta=1).heat)
+             for k, g in enumerate(DIHEDRAL)]
+    for n in (4, 8):
+        heat = detector.predict_work(x, 1.0, tta=n).heat
+        np.testing.assert_allclose(heat, np.mean(plain[:n], axis=0), atol=2e-6)
+    assert np.abs(plain[0] - plain[4]).max() > 1e-3  # the network alone is not symmetric: the mean is no no-op
+
+
+def test_tta_with_all_views_gives_mirrored_points_for_a_mirrored_image(toy_model: Path):
+    detector = br.load_branch_model(toy_model, tile=96, overlap=0, tta=8)
+    image = toy_plate(301)[0]
+    points = detector.detect(image)
+    assert len(points) >= 3 and detector.tta == 8
+    for flipped, mirror in ((image[:, ::-1], lambda p: np.column_stack([95 - p[:, 0], p[:, 1]])),
+                            (image.T, lambda p: p[:, ::-1])):
+        found = detector.detect(np.ascontiguousarray(flipped))
+        assert len(found) == len(points)
+        np.testing.assert_allclose(found[:, 2], points[:, 2], atol=1e-5)
+        assert match_points(found[:, :2], mirror(points[:, :2]), 0.01).tp == len(points)
+    without = br.load_branch_model(toy_model, tile=96, overlap=0, tta=1)
+    assert np.abs(without.predict(image).heat - detector.predict(image).heat).max() > 1e-3  # tta=1: plain
+    assert np.array_equal(detector.detect(image, tta=1), without.detect(image))  # per-call override
+
+
+def test_tta_must_be_one_four_or_eight(toy_model: Path):
+    with pytest.raises(InputError, match="must be one of 1, 4, 8"):
+        br.load_branch_model(toy_model, tta=2)
+    with pytest.raises(InputError, match="not 3"):
+        br.load_branch_model(toy_model).predict(toy_plate(0)[0], tta=3)
+
+
+def test_tuning_picks_the_settings_of_the_best_validation_f1():
+    """Two made-up TTA choices: the one whose heat-map has the points wins, with a threshold between
+    its true peaks (0.9) and its false ones (0.4); fusion adds nothing without junctions."""
+    truth = [np.array([[20.0, 20.0], [60.0, 30.0]]), np.array([[40.0, 40.0]])]
+    noise = np.array([[70.0, 70.0]])
+
+    def predict(n: int) -> list[br.BranchPrediction]:
+        out = []
+        for t in truth:
+            heat = 0.9 * br.heatmap(t, (80, 80)) if n == 4 else 0.9 * br.heatmap(t[:1] + 9, (80, 80))
+            heat = np.maximum(heat, 0.4 * br.heatmap(noise, (80, 80)))
+            out.append(br.BranchPrediction(heat, None, 1.0))
+        return out
+
+    tuned = br.tune_detection(predict, truth, br.BranchSettings(), tta=(1, 4),
+                              junctions=lambda p: np.zeros((0, 2)))
+    assert tuned["tta"] == 4 and tuned["f1"] == 1.0 and 0.4 < tuned["threshold"] <= 0.9
+    assert [c["tta"] for c in tuned["candidates"]] == [1, 4] and tuned["candidates"][0]["f1"] < 0.5
+    assert tuned["fusion"]["f1"] == 1.0 and tuned["fusion"]["strong"] <= 0.9
 
 
 def test_root_mask_is_the_mask_head_at_full_size(toy_model: Path):

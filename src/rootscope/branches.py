@@ -324,53 +324,91 @@ def _pooled_f1(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius
 
 THRESHOLDS = np.round(np.arange(0.1, 0.96, 0.05), 2)
 NMS_PX = (1, 2, 3, 4)
+#: Test-time augmentation choices: 1 = none, 4 = the four flips, 8 = the eight rotations and flips.
+TTA_CHOICES = (1, 4, 8)
+
+
+def tune_detection(predict: Callable[[int], Sequence[BranchPrediction]], truths: Sequence[np.ndarray],
+                   settings: BranchSettings, *, tta: Sequence[int] = TTA_CHOICES,
+                   junctions: Callable[[BranchPrediction], np.ndarray] | None = None) -> dict[str, Any]:
+    """Detection settings of the best pooled F1 on validation images.
+
+    ``predict(n)`` gives the validation predictions with ``n``-fold test-time augmentation;
+    ``truths`` their full-size (x, y) points. For each ``tta`` choice the peak threshold and the
+    non-maximum-suppression radius (``nms_px``, work px) are searched; the choice with the best F1
+    wins (ties: the cheaper one). With ``junctions`` (skeleton points of a prediction, full size)
+    the :func:`fuse` levels are then tuned for the winner. Returns ``{"tta", "threshold", "nms_px",
+    "f1"[, "fusion"], "candidates"}`` (``candidates``: the best of each ``tta`` choice).
+    """
+    candidates, kept = [], {}
+    for n in tta:
+        predictions = list(predict(n))
+        best: dict[str, Any] = {"tta": int(n), "f1": -1.0}
+        for nms in NMS_PX:
+            peaks = [to_full(find_peaks(p.heat, 0.05, nms), p.scale) for p in predictions]
+            for t in THRESHOLDS:
+                f1 = _pooled_f1([c[c[:, 2] >= t] for c in peaks], truths, settings.radius)
+                if f1 > best["f1"]:
+                    best = {"tta": int(n), "threshold": float(t), "nms_px": nms, "f1": f1}
+        candidates.append(best)
+        if max(candidates, key=lambda c: c["f1"]) is best:
+            kept = {"best": best, "predictions": predictions}
+    best = dict(kept["best"])
+    if junctions is not None:
+        predictions = kept["predictions"]
+        peaks = [to_full(find_peaks(p.heat, 0.05, best["nms_px"]), p.scale) for p in predictions]
+        points = [junctions(p) for p in predictions]
+        fusion = {"f1": -1.0}
+        for support in np.round(np.arange(0.05, 0.65, 0.05), 2):
+            for strong in THRESHOLDS:
+                fused = [fuse(pk, j, p, support=support, strong=strong, radius=settings.radius)
+                         for pk, j, p in zip(peaks, points, predictions)]
+                f1 = _pooled_f1(fused, truths, settings.radius)
+                if f1 > fusion["f1"]:
+                    fusion = {"support": float(support), "strong": float(strong), "f1": f1}
+        best["fusion"] = fusion
+    return {**best, "candidates": candidates}
+
+
+def store_detection(path: str | os.PathLike, tuned: dict[str, Any], **notes: Any) -> Path:
+    """Write the detection settings of :func:`tune_detection` (and ``notes``) into the model file ``path``."""
+    from .unet import build_model, read_model_file, save_model_file
+
+    payload = read_model_file(path)
+    model = build_model(payload, path)
+    fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict")
+    settings = {"threshold": tuned["threshold"], "nms_px": tuned["nms_px"], "tta": tuned["tta"],
+                "threshold_f1_validation_images": tuned["f1"],
+                **({"fusion": tuned["fusion"]} if "fusion" in tuned else {})}
+    return save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed}, **settings,
+                                         **notes})
 
 
 def tune_threshold(path: str | os.PathLike, samples: Sequence[Any], config: Any) -> dict[str, Any]:
     """Store in the model file the detection settings with the best F1 on the held-out validation images.
 
     Validation tiles are few and cut points at their edges; this runs the model on the whole
-    validation images of ``train`` (same split) instead and picks the peak threshold and the
-    non-maximum-suppression radius (``nms_px``, work px) of the best pooled F1; with a root-mask output
-    also the :func:`fuse` levels (``support``, ``strong``) on the skeleton of the network's own mask.
-    Returns ``{"threshold", "nms_px", "f1"[, "fusion"]}``.
+    validation images of ``train`` (same split) instead and tunes with :func:`tune_detection`
+    (test-time augmentation, peak threshold, suppression radius and, with a root-mask output, the
+    :func:`fuse` levels on the skeleton of the network's own mask). Returns its result.
     """
-    from .unet import build_model, read_model_file, save_model_file, select_runtime
+    from .unet import build_model, read_model_file, select_runtime
     from .unet.data import split_samples
 
     _, val = split_samples(samples, config.val_fraction, config.seed)
     payload = read_model_file(path)
-    model = build_model(payload, path)
-    detector = BranchDetector(model, payload, runtime=select_runtime(config.device, config.precision))
+    detector = BranchDetector(build_model(payload, path), payload,
+                              runtime=select_runtime(config.device, config.precision))
     s = detector.settings
-    predictions = [detector.predict_work(sample.image) for sample in val]
     truths = [to_full(find_peaks(sample.target[..., 0], 0.5, 2), s.scale)[:, :2] for sample in val]
-    best: dict[str, Any] = {"f1": -1.0}
-    for nms in NMS_PX:
-        candidates = [to_full(find_peaks(p.heat, 0.05, nms), s.scale) for p in predictions]
-        for t in THRESHOLDS:
-            f1 = _pooled_f1([c[c[:, 2] >= t] for c in candidates], truths, s.radius)
-            if f1 > best["f1"]:
-                best = {"threshold": float(t), "nms_px": nms, "f1": f1}
-    if s.mask_head:
-        peaks = [to_full(find_peaks(p.heat, 0.05, best["nms_px"]), s.scale) for p in predictions]
-        junctions = [skeleton_points(detector.root_mask(p, tuple(round(n / s.scale) for n in p.heat.shape)))
-                     for p in predictions]
-        fusion = {"f1": -1.0}
-        for support in np.round(np.arange(0.05, 0.65, 0.05), 2):
-            for strong in THRESHOLDS:
-                fused = [fuse(pk, j, p, support=support, strong=strong, radius=s.radius)
-                         for pk, j, p in zip(peaks, junctions, predictions)]
-                f1 = _pooled_f1(fused, truths, s.radius)
-                if f1 > fusion["f1"]:
-                    fusion = {"support": float(support), "strong": float(strong), "f1": f1}
-        best["fusion"] = fusion
-    fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict")
-    save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed},
-                                  "threshold": best["threshold"], "nms_px": best["nms_px"],
-                                  "threshold_f1_validation_images": best["f1"],
-                                  **({"fusion": best["fusion"]} if "fusion" in best else {})})
-    return best
+
+    def junctions(p: BranchPrediction) -> np.ndarray:
+        return skeleton_points(detector.root_mask(p, tuple(round(n / p.scale) for n in p.heat.shape)))
+
+    tuned = tune_detection(lambda n: [detector.predict_work(sample.image, tta=n) for sample in val], truths, s,
+                           junctions=junctions if s.mask_head else None)
+    store_detection(path, tuned)
+    return tuned
 
 
 # ------------------------------------------------------------------------------------ detection
@@ -383,11 +421,23 @@ class BranchPrediction:
     scale: float
 
 
+def check_tta(tta: int, path: Path | None = None) -> int:
+    """``tta`` if it is one of :data:`TTA_CHOICES`, else InputError."""
+    if tta not in TTA_CHOICES:
+        raise InputError(f"{path or 'branch model'}: test-time augmentation must be one of "
+                         f"{', '.join(map(str, TTA_CHOICES))} (views averaged), not {tta}.")
+    return tta
+
+
 class BranchDetector:
-    """A trained branch-point U-Net: heat-map (and root mask) of any image, peaks as full-size (x, y, score)."""
+    """A trained branch-point U-Net: heat-map (and root mask) of any image, peaks as full-size (x, y, score).
+
+    ``tta``: views averaged before peak finding (1, 4 flips or 8 rotations and flips; default the
+    model file's, tuned on validation images with the threshold it goes with).
+    """
 
     def __init__(self, model: Any, payload: dict[str, Any], *, runtime: Any, path: Path | None = None,
-                 tile: int = 512, overlap: int = 64, batch: int = 4) -> None:
+                 tile: int = 512, overlap: int = 64, batch: int = 4, tta: int | None = None) -> None:
         from .unet.model import fuse_batchnorm
 
         self.settings = BranchSettings(**payload["branch_settings"])
@@ -399,6 +449,7 @@ class BranchDetector:
         self.threshold = float(payload.get("threshold", (payload.get("metrics") or {}).get("threshold", 0.5)))
         self.nms_px = int(payload.get("nms_px", max(1, round(self.settings.radius * self.settings.scale / 2))))
         self.fusion = payload.get("fusion")
+        self.tta = check_tta(int(payload.get("tta", 1)) if tta is None else tta, path)
         self.tile, self.overlap, self.batch = tile, overlap, batch
         self.path = path
         self.meta = {k: v for k, v in payload.items() if k != "state_dict"}
@@ -412,25 +463,35 @@ class BranchDetector:
             raise InputError(f"px_per_mm must be positive, not {px_per_mm}.")
         return float(self.settings.work_px_per_mm / px_per_mm)
 
-    def predict(self, image: np.ndarray, mask: np.ndarray | None = None, *,
-                px_per_mm: float | None = None) -> BranchPrediction:
+    def predict(self, image: np.ndarray, mask: np.ndarray | None = None, *, px_per_mm: float | None = None,
+                tta: int | None = None) -> BranchPrediction:
         """Heat-map and root probability of an ``H x W [x 3]`` image in [0, 1] (``mask`` if the model reads one),
-        worked on at the network's training resolution when ``px_per_mm`` is given (:meth:`scale_for`)."""
+        worked on at the network's training resolution when ``px_per_mm`` is given (:meth:`scale_for`);
+        ``tta`` overrides the detector's test-time augmentation."""
         image = np.asarray(image)
         if image.dtype.kind != "f":
             image = io.to_float(image)[0]
         colour = self.model.config.in_channels - int(self.settings.mask_input)
         settings = replace(self.settings, scale=self.scale_for(px_per_mm))
-        return self.predict_work(work_image(image, mask, settings, colour), settings.scale)
+        return self.predict_work(work_image(image, mask, settings, colour), settings.scale, tta=tta)
 
-    def predict_work(self, x: np.ndarray, scale: float | None = None) -> BranchPrediction:
+    def predict_work(self, x: np.ndarray, scale: float | None = None, *, tta: int | None = None) -> BranchPrediction:
         """Outputs for an input already at work scale (``h x w x C``, as :func:`work_image` makes it;
-        ``scale``: its size relative to the image, default the trained one)."""
+        ``scale``: its size relative to the image, default the trained one), averaged over ``tta`` views
+        (default the detector's): 4 = the flips, 8 = the flips of the image and of its transpose."""
         from .unet import predict_tiled
 
-        out = predict_tiled(self.model, (x - self.mean) / self.std, self.runtime, tile=self.tile,
-                            overlap=self.overlap, batch=self.batch, activation="sigmoid",
-                            multiple=self.model.config.multiple)
+        tta = self.tta if tta is None else check_tta(tta, self.path)
+        x = (x - self.mean) / self.std
+        views = [x, x.transpose(1, 0, 2)] if tta == 8 else [x]
+        out = None
+        for k, view in enumerate(views):
+            y = predict_tiled(self.model, np.ascontiguousarray(view), self.runtime, tile=self.tile,
+                              overlap=self.overlap, batch=self.batch, tta=tta > 1, activation="sigmoid",
+                              multiple=self.model.config.multiple)
+            y = y.transpose(0, 2, 1) if k else y
+            out = y if out is None else (out + y) / 2
+        assert out is not None
         return BranchPrediction(out[0], out[1] if self.settings.mask_head else None,
                                 self.settings.scale if scale is None else scale)
 
@@ -457,14 +518,15 @@ class BranchDetector:
         return to_full(peaks, prediction.scale)
 
     def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
-               fuse_junctions: bool = False, px_per_mm: float | None = None) -> np.ndarray:
+               fuse_junctions: bool = False, px_per_mm: float | None = None, tta: int | None = None) -> np.ndarray:
         """Branching points of an image as ``K x 3`` (x, y, score), full-size px.
 
         With ``fuse_junctions``, skeleton branch points of the predicted root mask (or of ``mask``)
         are fused with the network peaks (:func:`fuse`). ``px_per_mm``: the image's scale, so that it is
-        seen at the resolution the network was trained at.
+        seen at the resolution the network was trained at. ``tta`` overrides the test-time augmentation
+        (the stored threshold was tuned with the stored one).
         """
-        prediction = self.predict(image, mask, px_per_mm=px_per_mm)
+        prediction = self.predict(image, mask, px_per_mm=px_per_mm, tta=tta)
         peaks = self.peaks(prediction, threshold)
         if not fuse_junctions:
             return peaks
@@ -498,8 +560,10 @@ def is_branch_model(path: str | os.PathLike) -> bool:
 
 
 def load_branch_model(path: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", precision: str = "auto",
-                      tile: int = 512, overlap: int = 64, batch: int = 4) -> BranchDetector:
+                      tile: int = 512, overlap: int = 64, batch: int = 4, tta: int | None = None) -> BranchDetector:
     """Load a branch-point model file (safely) made by :func:`train_branches` (default: the shipped one).
+
+    ``tta`` overrides the test-time augmentation stored in the file (1, 4 or 8 views).
 
     Raises ModelError naming the file when it is another kind of model.
     """
@@ -512,7 +576,7 @@ def load_branch_model(path: str | os.PathLike = DEFAULT_MODEL, *, device: str = 
                          "one with `rootscope branches train`.")
     model = build_model(payload, path)
     multiple = model.config.multiple
-    return BranchDetector(model, payload, runtime=select_runtime(device, precision), path=path, batch=batch,
+    return BranchDetector(model, payload, runtime=select_runtime(device, precision), path=path, batch=batch, tta=tta,
                           tile=-(-tile // multiple) * multiple, overlap=-(-overlap // multiple) * multiple)
 
 

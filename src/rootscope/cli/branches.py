@@ -87,6 +87,8 @@ def detect_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
     threshold: float | None = typer.Option(None, "--threshold", help="Peak score threshold (default: the one "
                                            "that gave the best validation F1)."),
+    tta: int | None = typer.Option(None, "--tta", help="Test-time augmentation: views averaged, 1 (none), 4 (flips) "
+                                   "or 8 (flips and rotations); default: the model's, tuned with its threshold."),
     fuse: bool = typer.Option(False, "--fuse", help="Fuse with skeleton junctions of the root mask."),
     masks: Path | None = typer.Option(None, "--masks", help="Folder of root masks (<stem>.png) for --mask-input "
                                       "models or --fuse (default for --fuse: the model's own mask output)."),
@@ -108,7 +110,7 @@ def detect_cmd(
     _set_threads(threads)
     paths = io.expand_inputs(images)
     io.check_not_input(out, paths)
-    detector = br.load_branch_model(model or br.DEFAULT_MODEL, device=device)
+    detector = br.load_branch_model(model or br.DEFAULT_MODEL, device=device, tta=tta)
     tables = []
     for path in track(paths, description="detecting", console=Console(stderr=True)):
         mask = None
