@@ -166,6 +166,24 @@ def test_a_lateral_branching_where_another_root_crosses_keeps_its_branching_poin
     assert len(arch.branch_points()) == 1
 
 
+def test_two_branched_laterals_leaving_one_point_on_opposite_sides_are_not_a_crossing():
+    # their straight line through the primary looks like a root passing over it, but neither side
+    # leads back to the seed: two laterals, two branching points, no crossing
+    mask = np.zeros((500, 600), np.uint8)
+    primary = arc(300, 20, 450, 90)
+    left, right = arc(*primary[200], 200, 180), arc(*primary[200], 200, 0)
+    subs = [arc(*left[120], 50, 120), arc(*right[120], 50, 60)]  # so neither lateral ends in a free tip
+    for xy in (primary, left, right, *subs):
+        draw(mask, xy, 5)
+    arch = find_architecture(mask > 0, seed_points=np.array([[20, 300]]))
+    (plant,) = arch.plants
+    assert len(arch.crossings) == 0
+    assert sorted(r.order for r in plant.roots) == [1, 2, 2, 3, 3]
+    assert sorted(np.round([r.length_px for r in plant.roots if r.order == 2], -1)) == [200, 200]
+    bp = plant.branch_points()
+    assert (np.hypot(*(bp - primary[200][::-1]).T) < 4).sum() == 2
+
+
 def test_touching_root_systems_are_split_by_path_to_their_seed():
     mask_a, prim_a, lats_a = plant_with_laterals(shape=(700, 800), x0=250)
     mask_b, prim_b, lats_b = plant_with_laterals(shape=(700, 800), x0=420, insert=(110, 180))

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import median_filter
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from .errors import InputError
@@ -170,6 +170,32 @@ def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[i
     return [(sorted(nodes), inner.get(root, [])) for root, nodes in groups.items()]
 
 
+def _two_laterals(g: SkeletonGraph, nodes: list[int], far: list[int], pairs: list[tuple[int, int]], at_seed: np.ndarray) -> bool:
+    """Whether one of the two straight ``pairs`` of edge ends at a junction group (``nodes``; ``far``:
+    the far node of each end) is two roots leaving the same point of their parent rather than one root
+    passing over it. A passing root comes from a seed, so at least one of its sides reaches a seed
+    (``at_seed``, per node) without going through the group. Only where the group itself is joined
+    to a seed: a piece cut off from every seed tells nothing."""
+    if not at_seed.any():
+        return False
+    n = len(g.nodes)
+    u = np.array([e.u for e in g.edges.values()])
+    v = np.array([e.v for e in g.edges.values()])
+
+    def labels(keep: np.ndarray) -> np.ndarray:
+        return connected_components(coo_matrix((np.ones(keep.sum()), (u[keep], v[keep])), shape=(n, n)), directed=False)[1]
+
+    whole = labels(np.ones(len(u), bool))
+    if not np.isin(whole[nodes[0]], whole[at_seed]):
+        return False
+    inside = np.isin(np.arange(n), nodes)
+    cut = labels(~(inside[u] | inside[v]))
+    seeded = np.zeros(n, bool)
+    seeded[cut[at_seed & ~inside]] = True
+    reaches = [bool(inside[f] or seeded[cut[f]]) for f in far]
+    return any(not (reaches[i] or reaches[j]) for i, j in pairs)
+
+
 def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg: float = 35.0,
                       seeds: np.ndarray | None = None, seed_radii: np.ndarray | None = None) -> np.ndarray:
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
@@ -184,6 +210,9 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     cos_ok = np.cos(np.radians(180 - max_turn_deg))
     candidates = []
     deg = g.degree()
+    at_seed = np.zeros(len(g.nodes), bool)
+    if seeds is not None and len(seeds):
+        at_seed = (np.hypot(*(g.nodes[:, None, :] - seeds[None, :, :]).transpose(2, 0, 1)) <= seed_radii).any(axis=1)
     for nodes, inner in _junction_clusters(g, max_bridge):
         if len(nodes) > 3:
             continue
@@ -218,9 +247,9 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
                     n5 = ends[e5][1]
                     if n5 not in (ends[c][1], ends[d][1]) and n5 in (ends[a][1], ends[b][1]) and len(nodes) > 1:
                         continue
-                best, best_cost = (a, b), cost
-        if best is not None and best_cost <= cos_ok:
-            candidates.append((best_cost, nodes, [ends[i] for i in best], centre))
+                best, best_cost = (a, b, c, d), cost
+        if best is not None and best_cost <= cos_ok and not _two_laterals(g, nodes, far, [best[:2], best[2:]], at_seed):
+            candidates.append((best_cost, nodes, [ends[i] for i in best[:2]], centre))
     used: set[int] = set()
     for _, nodes, pair, centre in sorted(candidates, key=lambda c: c[0]):
         if used & set(nodes) or any(k not in g.edges for k, _ in pair):
