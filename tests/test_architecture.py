@@ -239,6 +239,25 @@ def test_two_roots_running_together_each_get_the_shared_stretch():
     assert sum(p.total_length_px for p in once.plants) < 0.9 * sum(truth)  # the band counted once
 
 
+def test_three_roots_running_together_each_get_the_shared_stretches():
+    # a and b meet, c joins their band, c leaves, then a and b part: the bands nest, and each root
+    # gets every stretch it runs in
+    def path(*corners):
+        corners = np.array(corners, float)
+        return np.vstack([corners[:1]] + [np.linspace(p, q, int(np.hypot(*(q - p))) + 1)[1:] for p, q in zip(corners[:-1], corners[1:])])
+
+    a = path((300, 20), (300, 560))
+    b = path((180, 20), (300, 200), (300, 430), (200, 560))  # meeting and leaving a at 30-40 degrees, each on its side
+    c = path((420, 60), (300, 260), (300, 340), (400, 460))
+    mask = np.zeros((600, 620), np.uint8)
+    for xy in (a, b, c):
+        draw(mask, xy, 5)
+    seeds = np.array([xy[0][::-1] for xy in (a, b, c)])
+    arch = find_architecture(mask > 0, seed_points=seeds, seed_radius_px=20)
+    assert len(arch.bundles) == 2 and len(arch.branch_points()) == 0
+    assert np.allclose([p.total_length_px for p in arch.plants], [rsml.polyline_length(xy) for xy in (a, b, c)], rtol=0.03)
+
+
 def test_a_band_as_wide_as_two_roots_counts_twice():
     mask = np.zeros((660, 400), np.uint8)
     a = arc(200, 20, 600, 90)

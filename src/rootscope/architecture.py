@@ -675,7 +675,8 @@ def find_architecture(
     has not yet emerged from its parent in the mask). Roots from a seed mask or seed points start at
     the seed. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
-    (:func:`resolve_bundles`); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
+    (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
+    inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
     second root runs along it and the plant's total length counts that stretch again
     (:func:`overlap_lengths`; None: never). Lengths in px.
     """
@@ -718,7 +719,10 @@ def find_architecture(
     arch.crossings = resolve_crossings(g, seeds=seeds, seed_radii=np.asarray(radii, float))
     merge_degree_two(g)
     if bundle_angle_deg > 0:
-        arch.bundles = resolve_bundles(g, max_angle_deg=bundle_angle_deg, seeds=seeds, seed_radii=np.asarray(radii, float))
+        found = [resolve_bundles(g, max_angle_deg=bundle_angle_deg, seeds=seeds, seed_radii=np.asarray(radii, float))]
+        while len(found[-1]) and len(found) < 8:  # a resolved band can leave a merge facing a split around it
+            found.append(resolve_bundles(g, max_angle_deg=bundle_angle_deg, seeds=seeds, seed_radii=np.asarray(radii, float)))
+        arch.bundles = np.vstack(found)
     if len(seeds) == 0:
         arch.warnings.append(f"{name}: no seed or root system found")
         arch.unassigned_length_px = g.total_length()
