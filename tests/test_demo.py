@@ -30,6 +30,7 @@ def test_the_pipeline_writes_its_report_and_tables(demo):
     traits = pd.read_csv(demo.root / "out" / "traits.csv")
     assert traits.scan.nunique() == 3 and (traits.primary_length_mm > 0).all()
     assert demo.scores.scans == 3 and demo.scores.align_failed == 0
+    assert demo.scores.scan_px == 1000 and "at 1000 px" in demo.scores.table()
 
 
 def test_alignment_recovers_the_synthetic_plate_motion(demo):

@@ -33,13 +33,15 @@ def synth(
 @app.command()
 def demo(
     out: Path = typer.Argument(Path("out/demo"), help="Folder for the demo experiment."),
-    size: int = typer.Option(1000, "--size", help="Side of each square scan in pixels."),
+    size: int | None = typer.Option(None, "--size", help="Side of each square scan in pixels "
+                                    "(default 1500: rootscope.demo.DEMO_SIZE)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed of the demo plates."),
 ) -> None:
     """Synthetic experiment (2 plates x 4 scans) -> model trained on the fly -> rootscope run -> report,
     with errors against the synthetic ground truth."""
-    from ..demo import run_demo
+    from ..demo import DEMO_SIZE, run_demo
 
+    size = size or DEMO_SIZE
     start = time.perf_counter()
     result = run_demo(out, size=size, seed=seed, echo=typer.echo)
     typer.echo(f"\n{result.summary}")
