@@ -21,6 +21,9 @@ masks) and scores it fed with the true mask (upper bound) and with the image-onl
 ``--curve DIR`` scores the snapshots ``*.e<N>.pt`` of ``train_branch_model.py --snapshots`` (one run:
 its learning rate is still high at early snapshots) with threshold and NMS tuned on a validation plate
 (seed 50), against training time. Real: rootnav-osr ``train/`` -> ``valid/`` (``--real-minutes``).
+The shipped model's detection settings (test-time augmentation views, threshold, suppression
+radius, fusion levels) were chosen on validation plates 50-53 (``train_branch_model.py``), never on
+these test plates; the no-TTA row uses the no-TTA settings chosen on the same validation plates.
 F1 at a 6 px radius, Hungarian one-to-one matching. Training uses one torch thread on a shared 2-core
 CPU. Detection speed on a 4 MP image (2000 x 2000) against the same network at full resolution in
 plain fp32, one tile at a time (the baseline a user would write).
@@ -259,14 +262,14 @@ def speed(args) -> None:
     plain.load_state_dict(torch.load(args.model, weights_only=True)["state_dict"])
     plain.eval()
     fp32 = Runtime(torch.device("cpu"), None, channels_last=False)
-    ours, plain, fused, base = [], [], [], []
+    ours, no_tta, fused, base = [], [], [], []
     for _ in range(args.repeats):
         t = time.perf_counter()
         det.detect(image)
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
         det.detect(image, tta=1)
-        plain.append(time.perf_counter() - t)
+        no_tta.append(time.perf_counter() - t)
         t = time.perf_counter()
         det.detect(image, fuse_junctions=True)
         fused.append(time.perf_counter() - t)
@@ -277,10 +280,10 @@ def speed(args) -> None:
         base.append(time.perf_counter() - t)
     print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} torch threads, machine shared), "
           f"seconds, best of {args.repeats}")
-    print(f"{'figure':34s} {'ours':>8s} {'baseline':>9s} {'ratio':>6s}")
-    for name, times in ((f"network peaks ({det.tta} TTA views)", ours), ("network peaks, no TTA", plain),
+    print(f"{'figure':40s} {'ours':>8s} {'baseline':>9s} {'ratio':>6s}")
+    for name, times in ((f"network peaks ({det.tta} TTA views)", ours), ("network peaks, no TTA", no_tta),
                         (f"network + skeleton fusion ({det.tta} views)", fused)):
-        print(f"{name:34s} {min(times):8.2f} {min(base):9.2f} {min(base) / min(times):6.1f}x")
+        print(f"{name:40s} {min(times):8.2f} {min(base):9.2f} {min(base) / min(times):6.1f}x")
     print(f"  ours: half-size work image, BatchNorm folded, {det.runtime.label}, batched tiles; "
           "baseline: same network at full size, plain fp32, one tile at a time, no TTA. Target < 5 s.")
 

@@ -44,10 +44,10 @@ def main() -> None:
     parser.add_argument("-o", "--out", type=Path, default=SHIPPED, help="model file to write")
     parser.add_argument("--work", type=Path, default=Path("/tmp/rootscope_branch_model"),
                         help="folder for the last checkpoint, metrics CSV and snapshots")
-    parser.add_argument("--plates", type=int, default=6, help="synthetic plates (seeds 0..N-1)")
+    parser.add_argument("--plates", type=int, default=10, help="synthetic plates (seeds 0..N-1)")
     parser.add_argument("--frames", type=int, default=5, help="frames per plate")
     parser.add_argument("--size", type=int, default=2000, help="scan side (px)")
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--tiles-per-epoch", type=int, default=2048)
     parser.add_argument("--val-tiles", type=int, default=512)
     parser.add_argument("--width", type=int, default=8)

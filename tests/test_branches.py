@@ -406,7 +406,8 @@ def test_shipped_model_sees_a_coarser_scan_at_its_training_resolution():
     assert detector.scale_for(frame.px_per_mm) == pytest.approx(2 * detector.settings.scale, rel=1e-6)
     fixed = br.evaluate(detector.detect(frame.image), truth, 3, ignore=ignore)
     scaled = br.evaluate(detector.detect(frame.image, px_per_mm=frame.px_per_mm), truth, 3, ignore=ignore)
-    assert scaled["f1"] >= 0.65 and scaled["f1"] >= fixed["f1"] + 0.15, (fixed, scaled)
+    assert scaled["recall"] >= fixed["recall"] + 0.15, (fixed, scaled)
+    assert scaled["f1"] >= 0.65 and scaled["f1"] > fixed["f1"], (fixed, scaled)
 
 
 def test_cli_detect_uses_the_shipped_model_by_default(unseen_crop, tmp_path: Path):
