@@ -43,11 +43,13 @@ if TYPE_CHECKING:
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
 #: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
-#: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). Over
-#: demo seeds 0-2 it beats 1000 px (7.35 px/mm) on length errors and branching-point F1 (0.909, 0.921,
-#: 0.792 against 0.895, 0.823, 0.758) at ~1.8x the CPU time; 2000 px costs ~3x and is not better on
-#: the classifier's masks. The lateral count and F1 targets are met at none of them (run ``rootscope demo
-#: DIR --size N --seed S``; the "true masks" rows give the ceiling at each scale).
+#: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On
+#: demo seeds 0-2 against 1000 px (7.35 px/mm), at ~1.5x the CPU time: total length error 0.90, 0.97,
+#: 1.24 % (1.20, 2.52, 4.17), lateral count exact 82, 80, 73 % (78, 65, 71), branching-point F1 0.895,
+#: 0.921, 0.812 (0.895, 0.823, 0.758); but on seed 2 only 22 of 40 plants match (35 at 1000 px): root
+#: ends a few px beyond a seed blob's reach belong to no seed. 2000 px costs ~2.2x and is not better on
+#: the classifier's masks (F1 0.879, 0.921, 0.722). The lateral count and F1 targets are met at none of
+#: them (``rootscope demo DIR --size N --seed S``; the "true masks" rows give the ceiling at each scale).
 DEMO_SIZE = 1500
 TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
 #: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
