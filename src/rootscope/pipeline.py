@@ -459,7 +459,7 @@ def _label(inputs: Mapping[str, Path], outputs: Mapping[str, Path]) -> None:
     that frame scaled down)."""
     from .report import label_plants
 
-    picture = np.rint(io.read_image(inputs["drawing"]) * 255).astype(np.uint8)
+    picture = io.from_float(io.read_image(inputs["drawing"]))
     factor = picture.shape[1] / io.read_labels(inputs["mask"]).shape[1]
     plants = pd.read_csv(inputs["plants"])
     here = plants[plants.scan.map(lambda s: Path(s).stem) == Path(inputs["drawing"]).stem]
