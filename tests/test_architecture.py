@@ -210,6 +210,29 @@ def test_seeds_from_the_seed_class_and_roots_start_at_the_seed_centre():
         assert abs(plant.roots[plant.primary].length_px - rsml.polyline_length(xy)) / rsml.polyline_length(xy) < 0.02
 
 
+def test_a_seed_whose_root_starts_a_few_px_below_it_takes_that_root():
+    # thin roots (median radius ~1 px, so the usual reach is ~5 px) starting 7 and 8 px below their seed
+    # blob's outline, as where the segmentation gives the hypocotyl to the shoot class; a third attached
+    mask = np.zeros((420, 500), np.uint8)
+    seeds, gaps, primaries = [(100, 40), (250, 40), (400, 40)], [7, 8, 0], []
+    for (x, y), gap in zip(seeds, gaps):
+        primaries.append(arc(x, y + 3 + gap, 330, 90, 0.2))
+        draw(mask, primaries[-1], 3)
+        for i in (60, 120, 180, 240):
+            draw(mask, arc(*primaries[-1][i], 60, 35 if i % 120 else 145), 3)
+    for x, y in [*seeds, (470, 20)]:  # the last one has no root within reach: not a plant
+        cv2.circle(mask, (x, y), 3, 2, -1)
+    root, seed = split_classes(mask)
+    arch = find_architecture(root, seed_mask=seed)
+    assert len(arch.plants) == 3 and arch.unassigned_length_px == 0
+    assert any("1 seed(s)" in w for w in arch.warnings)
+    for plant, (x, y), gap, xy in zip(arch.plants, seeds, gaps, primaries):
+        assert np.hypot(*(plant.seed - (y, x))) < 1.0
+        assert len(plant.roots) == 5 and sum(r.order == 1 for r in plant.roots) == 1
+        primary = plant.roots[plant.primary].length_px  # from the seed's centre: the gap counts
+        assert abs(primary - (rsml.polyline_length(xy) + 3 + gap)) < 0.02 * primary
+
+
 def test_without_seeds_each_root_system_starts_at_its_top_and_seminal_roots_are_first_order():
     mask = np.zeros((500, 600), np.uint8)
     draw(mask, arc(150, 30, 400, 90), 7)  # plant 1: one root

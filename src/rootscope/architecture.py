@@ -570,6 +570,32 @@ def _assign(g: SkeletonGraph, seeds: np.ndarray, zones: list[np.ndarray]) -> tup
     return dist[:n], pred[:n], np.where(np.isfinite(dist[:n]), src[:n] - n, -1), best
 
 
+def _seed_zones(g: SkeletonGraph, blobs: list[np.ndarray], *, reach: float, max_reach: float) -> tuple[list[np.ndarray], list[float]]:
+    """The nodes each seed blob's roots may start from, and how far (px) from its outline they lie.
+
+    A root starts within ``reach`` px of its seed's outline. A seed with no root within ``reach``
+    (the segmentation left a gap between seed and root, or gave the hypocotyl to the shoot class)
+    reaches its nearest root end up to ``max_reach`` px away, plus ``reach`` beyond it (its other
+    seminal roots), taking only nodes nearer to it than to any other seed.
+    """
+    owner = np.repeat(np.arange(len(blobs)), [len(b) for b in blobs])
+    gap, nearest = cKDTree(np.vstack(blobs)).query(g.nodes, distance_upper_bound=max_reach + reach)
+    nearest = owner[np.minimum(nearest, len(owner) - 1)]
+    edged = g.degree() > 0
+    ends = g.degree() == 1
+    zones, reaches = [], []
+    for i, blob in enumerate(blobs):
+        near = cKDTree(blob).query(g.nodes, distance_upper_bound=max_reach + reach)[0]
+        r = reach
+        if not (edged & (near <= reach)).any():
+            own = ends & (nearest == i) & (gap <= max_reach)
+            if own.any():
+                r = float(near[own].min()) + reach
+        zones.append(np.flatnonzero((near <= r) & ((near <= reach) | (nearest == i))))
+        reaches.append(r)
+    return zones, reaches
+
+
 def _start_nodes(g: SkeletonGraph, seed: np.ndarray, zone: np.ndarray, deg: np.ndarray) -> np.ndarray:
     """The nodes of ``zone`` (near ``seed``) that roots start from: its root ends, else its node
     nearest the seed (nodes left without edges, pruned spurs, start nothing)."""
@@ -697,11 +723,8 @@ def find_architecture(
     radii: list[float] = []
     fans = np.zeros(0, int)
     if blobs:
-        reach = 2 * root_r + 3  # a root starts within this many px of its seed's outline
-        for blob in blobs:
-            near = cKDTree(blob).query(g.nodes, distance_upper_bound=reach)[0]
-            zones.append(np.flatnonzero(np.isfinite(near)))
-        radii = [float(np.sqrt(len(b) / np.pi)) + reach for b in blobs]
+        zones, reaches = _seed_zones(g, blobs, reach=2 * root_r + 3, max_reach=radius)
+        radii = [float(np.sqrt(len(b) / np.pi)) + r for b, r in zip(blobs, reaches)]
         tops = np.zeros((0, 2))
     elif seed_points is not None:
         tops = np.asarray(seed_points, float).reshape(-1, 2)
