@@ -210,6 +210,18 @@ def test_seeds_from_the_seed_class_and_roots_start_at_the_seed_centre():
         assert abs(plant.roots[plant.primary].length_px - rsml.polyline_length(xy)) / rsml.polyline_length(xy) < 0.02
 
 
+@pytest.mark.parametrize("tilt, angle, parent_w, lateral_w", [(70, 26, 4, 3), (70, 26, 5, 3), (60, 30, 4, 3), (60, 34, 6, 4)])
+def test_a_lateral_leaving_at_a_shallow_angle_starts_on_its_parent(tilt, angle, parent_w, lateral_w):
+    # the skeleton junction of a shallow lateral lies several px out along it (5-7 px here)
+    mask = np.zeros((400, 400), np.uint8)
+    primary = arc(150, 20, 360, tilt)
+    draw(mask, primary, parent_w)
+    draw(mask, arc(*primary[150], 100, tilt - angle), lateral_w)
+    arch = find_architecture(mask > 0, seed_points=primary[:1, ::-1])
+    assert len(arch.branch_points()) == 1
+    assert np.hypot(*(arch.branch_points()[0] - primary[150][::-1])) < 2.5
+
+
 def test_a_seed_whose_root_starts_a_few_px_below_it_takes_that_root():
     # thin roots (median radius ~1 px, so the usual reach is ~5 px) starting 7 and 8 px below their seed
     # blob's outline, as where the segmentation gives the hypocotyl to the shoot class; a third attached

@@ -477,7 +477,10 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
     The skeleton junction sits off the parent's centreline, displaced along the lateral (far, for a
     lateral leaving at a shallow angle). The lateral's line, fitted where it is clear of the parent's
     outline, is intersected with the parent's line there; the lateral then starts at that point.
-    Left unchanged when the two are within 15 degrees of parallel or the lateral never clears its parent.
+    Left unchanged when the two are within 15 degrees of parallel, the lateral never clears its parent,
+    or the point lies farther from the junction than the stretch inside the parent plus the parent's
+    diameter over the sine of the angle between the two (the junction's shift grows as the lateral
+    leaves at a shallower angle).
     """
     j = int(np.argmin(np.hypot(*(parent.points - raw[0]).T)))
     r_par = float(parent.diameter[j]) / 2
@@ -495,11 +498,12 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
     if len(fit) < 3 or len(local) < 3:
         return raw
     (cc, dc), (cp, dp) = _line(fit), _line(local)
-    if abs(dc[0] * dp[1] - dc[1] * dp[0]) < min_sin:
+    sin = abs(dc[0] * dp[1] - dc[1] * dp[0])
+    if sin < min_sin:
         return raw
     t = np.linalg.solve(np.stack([dc, -dp], 1), cp - cc)[0]
     base = cc + t * dc
-    if np.hypot(*(base - raw[0])) > arc[start] + 2 * r_par:
+    if np.hypot(*(base - raw[0])) > arc[start] + 2 * r_par / sin:
         return raw
     return np.vstack([base, raw[start:]])
 
