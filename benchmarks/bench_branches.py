@@ -164,7 +164,7 @@ def synthetic(args, tmp: Path) -> None:
         if plain is not None:  # the no-TTA settings chosen on the same validation plates
             det1 = br.load_branch_model(args.model, tta=1)
             det1.threshold, det1.nms_px = plain["threshold"], plain["nms_px"]
-            score(rows, f"network without test-time augmentation (its own validation threshold {plain['threshold']:.2f})",
+            score(rows, f"network, no TTA (its validation threshold {plain['threshold']:.2f})",
                   [det1.detect(f.image) for f in test_frames], truths, args.radius, hidden)
     fused = score(rows, "fusion: network + architecture on its own mask",
                   [br.fuse(pk, a, p, **det.fusion_levels()) for pk, a, p in zip(peaks, arch_seg, preds)],
