@@ -40,6 +40,9 @@ CLASS_COLOURS = {"background": (60, 110, 230), "root": (250, 190, 20), "seed": (
                  "shoot": (220, 60, 200), "bubble": (0, 200, 220), "label": (150, 150, 150)}
 PALETTE = [(230, 80, 60), (130, 90, 220), (240, 140, 40), (90, 200, 200), (200, 200, 60)]
 UNDO_STEPS = 20
+#: Scans (full-size pixels) and predictions (class probabilities) kept in memory: a 16 MP RGB scan is
+#: 190 MB as float32 and its four-class probabilities 250 MB.
+KEEP_IN_MEMORY = 3
 
 
 class UnknownScanError(InputError):
@@ -148,7 +151,7 @@ class Workspace:
         with self._lock:
             if key not in self._images:
                 self._images[key] = io.read_image(self.scan(key).path)
-                while len(self._images) > 4:
+                while len(self._images) > KEEP_IN_MEMORY:
                     self._images.popitem(last=False)
             self._images.move_to_end(key)
             return self._images[key]
@@ -275,7 +278,7 @@ class Workspace:
             cache = (key, which, stamp)
             if cache not in self._predictions:
                 self._predictions[cache] = (*segment_image(model, self.image(key)), list(model.classes))
-                while len(self._predictions) > 4:
+                while len(self._predictions) > KEEP_IN_MEMORY:
                     self._predictions.popitem(last=False)
             return self._predictions[cache]
 
