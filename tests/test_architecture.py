@@ -92,6 +92,21 @@ def test_bumps_on_the_outline_are_pruned_but_a_short_lateral_is_kept():
     assert len(g.edges) == 3  # primary above and below the lateral, and the lateral; no spur at the bump
 
 
+def test_a_short_lateral_protruding_from_a_smooth_outline_is_kept_but_not_among_ragged_bumps():
+    mask = np.zeros((300, 200), np.uint8)
+    draw(mask, arc(100, 10, 280, 90), 4)  # a root 3 px wide
+    cv2.circle(mask, (101, 80), 2, 1, -1)  # a bump 2 px proud of the outline and 3 px wide
+    draw(mask, arc(100, 200, 4, 0), 3)  # a lateral 1 px wide reaching 3 px out of the root
+    seed = np.array([[10.0, 100.0]])
+    assert len(skeleton_graph(mask > 0)[0].edges) == 3  # the lateral's spur stays, the bump's goes
+    assert sum(r.order == 2 for r in find_architecture(mask > 0, seed_points=seed).plants[0].roots) == 1
+    ragged = mask.copy()
+    for y in range(20, 280, 6):  # bumps every 6 px on both sides: a spur this short is one of them
+        cv2.circle(ragged, (103 if y % 12 else 97, y), 2, 1, -1)
+    assert len(skeleton_graph(ragged > 0)[0].edges) == 1
+    assert not any(r.order == 2 for r in find_architecture(ragged > 0, seed_points=seed).plants[0].roots)
+
+
 def test_clean_mask_removes_specks_fills_holes_and_bridges_gaps():
     mask = np.zeros((200, 200), np.uint8)
     draw(mask, arc(100, 10, 80, 90), 7)

@@ -352,31 +352,65 @@ def merge_degree_two(g: SkeletonGraph) -> None:
         inc[node] = []
 
 
-def prune_spurs(g: SkeletonGraph, *, factor: float = 1.0, min_px: float = 2.0, rounds: int = 5) -> int:
+def prune_spurs(g: SkeletonGraph, *, factor: float = 1.0, min_px: float = 2.0, rounds: int = 5,
+                dist: np.ndarray | None = None, keep_protrusion_px: float = 0.5, max_spur_density: float = 0.015) -> int:
     """Remove terminal edges shorter than ``factor`` x the root radius at their junction + ``min_px``.
 
-    Such spurs come from bumps on the mask outline, not from roots. Repeats (spurs on spurs) up to
-    ``rounds`` times and merges the nodes left with two edges. Returns the number of edges removed.
+    Such spurs come from bumps on the mask outline, not from roots. On a smooth mask (fewer such spurs
+    than ``max_spur_density`` per skeleton px) a spur thinner than the parent whose tip reaches
+    ``keep_protrusion_px`` or more beyond the parent's diameter from its centre line (the mask's
+    distance transform ``dist``, px: distance from the tip to the parent's centre line + half-width at
+    the tip - the parent's median diameter there) is a lateral that has emerged and stays (None: no
+    spur stays). On a ragged mask bumps of that size are everywhere and the length rule alone holds.
+    Repeats (spurs on spurs) up to ``rounds`` times and merges the nodes left with two edges.
+    Returns the number of edges removed.
     """
+
+    def short(g: SkeletonGraph, deg: np.ndarray) -> list[tuple[int, int]]:
+        """(edge, junction node) of each spur under the length threshold."""
+        out = []
+        for k, e in g.edges.items():
+            if e.u != e.v and min(deg[e.u], deg[e.v]) == 1 and max(deg[e.u], deg[e.v]) >= 3:
+                b = e.u if deg[e.u] >= 3 else e.v
+                if e.length < factor * g.radius[b] + min_px:
+                    out.append((k, b))
+        return out
+
+    skeleton_px = sum(len(e.path) - 1 for e in g.edges.values())
+    smooth = dist is not None and len(short(g, g.degree())) < max_spur_density * max(skeleton_px, 1)
     removed = 0
     for _ in range(rounds):
         deg = g.degree()
-        drop = [
-            k
-            for k, e in g.edges.items()
-            if e.u != e.v
-            and min(deg[e.u], deg[e.v]) == 1
-            and max(deg[e.u], deg[e.v]) >= 3
-            and e.length < factor * g.radius[e.u if deg[e.u] >= 3 else e.v] + min_px
-        ]
-        if not drop:
+        found = short(g, deg)
+        if smooth and found:
+            inc = g.incident()
+            found = [(k, b) for k, b in found if _protrusion(g, k, b, inc, dist) < keep_protrusion_px]
+        if not found:
             break
-        for k in drop:
+        for k, _ in found:
             del g.edges[k]
-        removed += len(drop)
+        removed += len(found)
         merge_degree_two(g)
     merge_degree_two(g)
     return removed
+
+
+def _protrusion(g: SkeletonGraph, k: int, b: int, inc: dict[int, list[int]], dist: np.ndarray) -> float:
+    """How far (px) the mask at the tip of spur ``k`` (junction node ``b``) reaches from the centre
+    line of the roots it leaves (near ``b``), beyond their diameter there: tip distance to that line +
+    half-width at the tip - twice their median half-width; -inf where the tip is no thinner than
+    they are (a bulge of the outline, not a lateral)."""
+    e = g.edges[k]
+    tip = e.path[-1] if e.u == b else e.path[0]
+    reach = int(4 * g.radius[b] + 8)
+    others = [g.edges[j].oriented(b)[:reach] for j in inc[b] if j != k]
+    if not others:
+        return -np.inf
+    line = np.vstack(others)
+    half, parent_half = float(dist[tip[0], tip[1]]), float(np.median(dist[line[:, 0], line[:, 1]]))
+    if half >= parent_half:
+        return -np.inf
+    return float(np.hypot(*(line - tip).T).min()) + half - 2 * parent_half
 
 
 def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 1.0, spur_min_px: float = 2.0) -> tuple[SkeletonGraph, np.ndarray]:
@@ -397,5 +431,5 @@ def skeleton_graph(mask: np.ndarray, *, spur_factor: float = 1.0, spur_min_px: f
     for e in g.edges.values():
         e.path = e.path + np.array([r0, c0], e.path.dtype)
     g.shape = m.shape
-    prune_spurs(g, factor=spur_factor, min_px=spur_min_px)
+    prune_spurs(g, factor=spur_factor, min_px=spur_min_px, dist=dist)
     return g, dist
