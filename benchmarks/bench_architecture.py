@@ -24,6 +24,8 @@ The machine is shared with other jobs (2 cores): timings are noisy, compare the 
 
 from __future__ import annotations
 
+import os
+
 import sys
 import time
 from pathlib import Path
@@ -466,7 +468,8 @@ def main() -> None:
     print(f"{'figure':<{width}} | ours | baseline | ratio")
     for figure, ours, base, ratio in rows:
         print(f"{figure:<{width}} | {ours} | {base} | {ratio}")
-    print("(shared 2-core machine; baseline = skeleton pixel count or skan summed branch distance, same masks)")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; baseline = skeleton pixel count or skan "
+          "summed branch distance, same masks)")
     print("* a lateral shorter than its parent's diameter (measured from the parent's centreline) ends inside, or within a\n"
           "  half-width of, the parent's outline: in a mask it is a bump on the outline, which no mask-based method can tell\n"
           "  from one (find_architecture drops such stubs). 'Protrude' counts only the laterals longer than that.")

@@ -140,8 +140,8 @@ def main() -> None:
         ("  (first + last MB read only, not used: misses mid-file edits) (ms)", 1e3 * partial_check, 1e3 * full_check),
     ]
     print("\n".join(r.summary for r in [*results.values(), rerun]))
-    print(f"{n} scans ({args.plates} plates x {args.frames} frames, {args.size} px); shared 2-core machine, "
-          f"timings noisy. Tables vs serial: {same}.")
+    print(f"{n} scans ({args.plates} plates x {args.frames} frames, {args.size} px); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. Tables vs serial: {same}.")
     print(f"{'figure':<78} | {'ours':>9} | {'baseline':>9} | {'ratio':>7}")
     for name, ours, baseline in rows:
         print(f"{name:<78} | {ours:9.3f} | {baseline:9.3f} | {ours / baseline:7.3f}")
