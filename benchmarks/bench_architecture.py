@@ -25,7 +25,6 @@ The machine is shared with other jobs (2 cores): timings are noisy, compare the 
 from __future__ import annotations
 
 import os
-
 import sys
 import time
 from pathlib import Path
