@@ -32,6 +32,7 @@ plain fp32, one tile at a time (the baseline a user would write).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import tempfile
 import time
@@ -189,7 +190,7 @@ def synthetic(args, tmp: Path) -> None:
     print(f"{'F1 @6 px, ' + best['name'][:34]:44s} {best['f1']:7.3f} {baseline['f1']:9.3f} "
           f"{best['f1'] / max(baseline['f1'], 1e-9):6.2f}x   margin {best['f1'] - baseline['f1']:+.3f} "
           f"(need >= 0.90 and >= +0.05)")
-    print(f"{f'seconds for the {len(test_frames)} frames (machine shared)':44s} {net_s:7.1f} {arch_s:9.1f}   "
+    print(f"{f'seconds for the {len(test_frames)} frames':44s} {net_s:7.1f} {arch_s:9.1f}   "
           "(network incl. its mask / architecture on that mask)")
 
 
@@ -204,7 +205,7 @@ def curve(args) -> None:
             if len(br.synthetic_points(f))]
     truths = [br.synthetic_points(f) for f in test]
     print(f"\nF1 vs training time ({len(paths)} checkpoints of one run; threshold and NMS tuned on plate 50, "
-          f"scored on {len(test)} frames of plates 100..; machine shared)")
+          f"scored on {len(test)} frames of plates 100..)")
     print(f"{'checkpoint':28s} {'epoch':>5s} {'train min':>9s} {'tiles':>8s} {'thr':>5s} {'nms':>3s} {'F1 net':>7s} "
           f"{'F1 fusion':>9s}")
     for path in paths:
@@ -278,7 +279,7 @@ def speed(args) -> None:
                              activation="sigmoid")[0]
         br.find_peaks(heat, det.threshold, 3)
         base.append(time.perf_counter() - t)
-    print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} torch threads, machine shared), "
+    print(f"\ndetection on a 4 MP image (2000 x 2000, {torch.get_num_threads()} torch threads), "
           f"seconds, best of {args.repeats}")
     print(f"{'figure':40s} {'ours':>8s} {'baseline':>9s} {'ratio':>6s}")
     for name, times in ((f"network peaks ({det.tta} TTA views)", ours), ("network peaks, no TTA", no_tta),
@@ -325,8 +326,8 @@ def main() -> None:
             real(args, tmp)
         if not args.skip_speed:
             speed(args)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s ({args.threads} torch thread(s), 2 CPU cores shared with "
-          "other jobs)")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s ({args.threads} torch thread(s); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
