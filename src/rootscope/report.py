@@ -41,11 +41,15 @@ def _sizes(shape: tuple[int, ...], line_px: int | None = None) -> tuple[int, int
 
 def label_plants(picture: np.ndarray, seeds_xy: np.ndarray, labels: Sequence[str], line_px: int | None = None) -> np.ndarray:
     """``picture`` (RGB uint8, changed in place and returned) with ``labels[k]`` written beside the seed
-    ``seeds_xy[k]`` (x, y in the picture's px), white as in :func:`overlay`."""
-    lw, mark, font = _sizes(picture.shape, line_px)
+    ``seeds_xy[k]`` (x, y in the picture's px): white on a black outline, large enough to read when the
+    picture is shown at a third of its size (report thumbnails)."""
+    lw, mark, _ = _sizes(picture.shape, line_px)
+    font = max(0.5, max(picture.shape[:2]) / 1200)
+    bold = max(1, int(round(2 * font)))
     for (x, y), text in zip(np.asarray(seeds_xy, float).reshape(-1, 2), labels):
-        cv2.putText(picture, text, (int(x) + 3 * mark, max(int(y) - 2 * mark, 12)), cv2.FONT_HERSHEY_SIMPLEX, font,
-                    (255, 255, 255), lw, cv2.LINE_AA)
+        at = (int(x) + 3 * mark, max(int(y) - 2 * mark, 12))
+        cv2.putText(picture, text, at, cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), bold + 2, cv2.LINE_AA)
+        cv2.putText(picture, text, at, cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), bold, cv2.LINE_AA)
     return picture
 
 
