@@ -585,8 +585,8 @@ def _seed_zones(g: SkeletonGraph, blobs: list[np.ndarray], *, reach: float, max_
     owner = np.repeat(np.arange(len(blobs)), [len(b) for b in blobs])
     gap, nearest = cKDTree(np.vstack(blobs)).query(g.nodes, distance_upper_bound=max_reach + reach)
     nearest = owner[np.minimum(nearest, len(owner) - 1)]
-    edged = g.degree() > 0
-    ends = g.degree() == 1
+    deg = g.degree()
+    edged, ends = deg > 0, deg == 1
     zones, reaches = [], []
     for i, blob in enumerate(blobs):
         near = cKDTree(blob).query(g.nodes, distance_upper_bound=max_reach + reach)[0]

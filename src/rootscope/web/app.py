@@ -62,7 +62,7 @@ def create_app(folder: str | os.PathLike, *, preview_px: int = 1600) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> FileResponse:
+    def static(name: str) -> Response:
         path = STATIC / Path(name).name
         if not path.is_file():
             return JSONResponse({"detail": f"no file {name}"}, status_code=404)

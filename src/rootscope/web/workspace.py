@@ -233,13 +233,14 @@ class Workspace:
     # ------------------------------------------------------------------ model
     def train(self) -> dict[str, Any]:
         """Train the pixel classifier on every labelled scan, save it, and return what it learnt from."""
-        keys = [key for key in self.labelled() if self.labels(key).any()]
+        labels = {key: painted for key in self.labelled() if (painted := self.labels(key)).any()}
+        keys = list(labels)
         if not keys:
             raise InputError(f"{self.root / 'labels'}: nothing is labelled yet; paint a few strokes of each "
                              f"class ({', '.join(self.classes)}) and train again.")
         with self._lock:
             model = PixelClassifier(seed=0)
-            model.fit([self.image(k) for k in keys], [self.labels(k) for k in keys], self.classes,
+            model.fit([self.image(k) for k in keys], list(labels.values()), self.classes,
                       sources=[self.scan(k).path for k in keys], label_sources=[self.label_path(k) for k in keys])
             if self.model_path.is_file():
                 io.write_bytes(self.previous_model_path, self.model_path.read_bytes())
