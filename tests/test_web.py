@@ -190,3 +190,100 @@ def test_a_unet_from_the_config_can_be_shown_to_correct_it(tmp_path, one_torch_t
     assert picture.shape == (128, 128, 4) and expected.any() and np.array_equal(picture[..., 3] > 0, expected)
     live = client.get("/api/scans/p1/a/prediction.png?model=live")
     assert live.status_code == 400 and "press Train" in live.json()["detail"]
+
+
+def decode(response) -> np.ndarray:
+    """A picture answer as RGB(A), in RGB order."""
+    assert response.status_code == 200, response.text
+    picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    return cv2.cvtColor(picture, cv2.COLOR_BGRA2RGBA if picture.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def test_views_are_crops_of_the_full_size_scan_and_labels_zoomed_pixel_by_pixel(folder):
+    client = TestClient(create_app(folder, preview_px=160))  # the whole scan is shown at half size
+    space: Workspace = client.app.state.workspace
+    for stroke in root_strokes(2):
+        client.post("/api/scans/plate1/scan0/strokes", json={**stroke, "full_size": True})
+    full = io.from_float(space.image("plate1/scan0"))
+    labels = io.read_labels(folder / "labels" / "plate1" / "scan0.png")
+    view = "x0=130&y0=30&x1=250&y1=110"  # 120 x 80 full-size pixels: 1:1 by default
+    assert np.array_equal(space.preview("plate1/scan0", space.window("plate1/scan0", (130, 30, 250, 110))),
+                          full[30:110, 130:250])
+    jpeg = decode(client.get(f"/api/scans/plate1/scan0/image.jpg?{view}")).astype(int)
+    error = [np.abs(jpeg - full[30 + d : 110 + d, 130:250]).mean() for d in (0, 1)]  # JPEG, quality 90
+    assert jpeg.shape == (80, 120, 3) and error[0] < 4 and error[0] < error[1] / 2  # not one pixel off
+    picture = decode(client.get(f"/api/scans/plate1/scan0/labels.png?{view}"))
+    colours = np.array([(0, 0, 0), *space.colours])
+    assert np.array_equal(picture[..., 3] > 0, labels[30:110, 130:250] > 0)
+    assert np.array_equal(picture[..., :3], colours[labels[30:110, 130:250]])
+    zoomed = decode(client.get("/api/scans/plate1/scan0/labels.png?x0=150&y0=40&x1=170&y1=55&px=160"))
+    assert zoomed.shape == (120, 160, 4)  # 8 picture pixels per full-size pixel, each one a crisp block
+    assert np.array_equal(zoomed, np.repeat(np.repeat(picture[10:25, 20:40], 8, axis=0), 8, axis=1))
+    assert (zoomed[..., 3] > 0).any() and not (zoomed[..., 3] > 0).all()
+    whole = decode(client.get("/api/scans/plate1/scan0/labels.png?x0=0&y0=0&x1=320&y1=240&px=80"))
+    assert whole.shape == (60, 80, 4) and (whole[..., 3] > 0).sum() >= (labels[::4, ::4] > 0).sum()  # thin kept
+    assert decode(client.get("/api/scans/plate1/scan0/image.jpg")).shape == (120, 160, 3)  # no view: as before
+
+
+def test_a_one_pixel_stroke_at_high_zoom_lands_on_exactly_those_full_size_pixels(folder):
+    client = TestClient(create_app(folder, preview_px=160))
+    # At zoom 16 the page maps the cursor to fractional full-size pixels; the pixel under it is painted.
+    line = {"points": [[100.2, 50.9], [104.5, 50.1], [110.97, 50.5]], "width": 1, "label": 2, "full_size": True}
+    assert client.post("/api/scans/plate2/scan0/strokes", json=line).json()["labelled"]["root"] == 11
+    labels = io.read_labels(folder / "labels" / "plate2" / "scan0.png")
+    expected = np.zeros_like(labels)
+    expected[50, 100:111] = 2
+    assert np.array_equal(labels, expected)
+    dot = {"points": [[7.99, 3.01]], "width": 1, "label": 1, "full_size": True}
+    client.post("/api/scans/plate2/scan0/strokes", json=dot)
+    expected[3, 7] = 1
+    assert np.array_equal(io.read_labels(folder / "labels" / "plate2" / "scan0.png"), expected)
+    brush = {"points": [[200.5, 100.5], [200.5, 120.5]], "width": 5, "label": 2, "full_size": True}
+    client.post("/api/scans/plate2/scan0/strokes", json=brush)  # the brush width is in full-size pixels too
+    painted = io.read_labels(folder / "labels" / "plate2" / "scan0.png")[90:130, 190:215] == 2
+    assert painted.sum(axis=1).max() == 5 and np.flatnonzero(painted.any(axis=0)).tolist() == list(range(8, 13))
+
+
+def test_a_view_of_a_prediction_equals_that_part_of_the_whole_scans(folder):
+    client = TestClient(create_app(folder, preview_px=160))
+    for stroke in root_strokes(2):
+        client.post("/api/scans/plate1/scan0/strokes", json={**stroke, "full_size": True})
+    assert client.post("/api/train").status_code == 200
+    fresh = Workspace(folder, preview_px=160)  # nothing predicted yet: small views are predicted alone
+    views = {(130, 90, 190, 150): None, (0, 0, 100, 80): None}  # inside (the halo on all sides) and at a corner
+    for rect in views:
+        views[rect] = fresh.segmentation("plate2/scan1", window=fresh.window("plate2/scan1", rect))
+    assert not fresh._predictions  # the whole scan was not predicted for them
+    mask, proba, names = fresh.segmentation("plate2/scan1")
+    for (x0, y0, x1, y1), (view_mask, view_proba, view_names) in views.items():
+        assert view_names == names and np.array_equal(view_mask, mask[y0:y1, x0:x1])
+        np.testing.assert_allclose(view_proba, proba[:, y0:y1, x0:x1], atol=1e-6)
+        assert np.unique(view_mask).size == 2 or (x0, y0) == (0, 0)  # the inner view holds root and background
+    root = mask == names.index("root") + 1
+    picture = decode(client.get("/api/scans/plate2/scan1/prediction.png?x0=130&y0=90&x1=190&y1=150&px=120"))
+    assert np.array_equal(picture[..., 3] > 0, np.repeat(np.repeat(root[90:150, 130:190], 2, 0), 2, 1))
+    doubt = (1 - proba.max(axis=0)) * 2
+    unsure = decode(client.get("/api/scans/plate2/scan1/uncertainty.png?x0=130&y0=90&x1=190&y1=150"))
+    assert np.abs(unsure[..., 3].astype(int) - np.clip(doubt[90:150, 130:190] * 255, 0, 255).astype(int)).max() <= 1
+    cached = client.app.state.workspace
+    cached.segmentation("plate2/scan1")  # once the whole scan is predicted, views are cut from it
+    assert np.array_equal(cached.segmentation("plate2/scan1", window=cached.window("plate2/scan1", (0, 0, 100, 80)))[0],
+                          mask[:80, :100])
+
+
+def test_bad_views_name_the_scan_and_the_fix(folder):
+    client = TestClient(create_app(folder, preview_px=160))  # scans are 320 x 240
+    for what in ("image.jpg", "labels.png", "prediction.png", "uncertainty.png"):
+        outside = client.get(f"/api/scans/plate1/scan0/{what}?x0=300&y0=0&x1=400&y1=50")
+        assert outside.status_code == 400, what
+        assert "plate1/scan0" in outside.json()["detail"] and "0 <= x0 < x1 <= 320" in outside.json()["detail"]
+    for query in ("x0=10&y0=10&x1=10&y1=50", "x0=-5&y0=0&x1=20&y1=20", "x0=0&y0=100&x1=20&y1=90"):
+        empty = client.get(f"/api/scans/plate1/scan0/labels.png?{query}")
+        assert empty.status_code == 400 and "empty or outside" in empty.json()["detail"], query
+    half = client.get("/api/scans/plate1/scan0/labels.png?x0=0&y0=0")
+    assert half.status_code == 400 and "all four of x0, y0, x1, y1" in half.json()["detail"]
+    large = client.get("/api/scans/plate1/scan0/labels.png?x0=0&y0=0&x1=20&y1=20&px=400")
+    assert large.status_code == 400 and "at most 160 px" in large.json()["detail"]
+    assert client.get("/api/scans/plate1/scan0/labels.png?x0=0&y0=0&x1=20&y1=20&px=0").status_code == 400
+    assert client.get("/api/scans/plate1/scan0/labels.png?x0=a&y0=0&x1=20&y1=20").status_code == 422
+    assert client.get("/api/scans/plate1/scan0/size").json() == {"width": 320, "height": 240}

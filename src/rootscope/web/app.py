@@ -3,13 +3,19 @@
 Routes (``KEY`` is a scan key, ``<plate>/<stem>``; pictures are PNG or JPEG at preview size):
 
 - ``GET  /api/info``                      classes and colours, scans, models, where labels and the model go;
+- ``GET  /api/scans/KEY/size``            the scan's full size in pixels;
 - ``GET  /api/scans/KEY/image.jpg``       the scan;
-- ``GET  /api/scans/KEY/labels.png``      its labels (RGBA); ``POST .../strokes`` paints one stroke,
-  ``POST .../undo`` takes the last one back;
+- ``GET  /api/scans/KEY/labels.png``      its labels (RGBA); ``POST .../strokes`` paints one stroke (points and
+  width in preview pixels, or in full-size pixels with ``"full_size": true``), ``POST .../undo`` takes
+  the last one back;
 - ``POST /api/train``                     trains the pixel classifier on every labelled scan;
 - ``GET  /api/scans/KEY/prediction.png?model=live|unet`` and ``.../uncertainty.png``: the model's classes
   and where it is unsure;
 - ``GET  /api/scans/KEY/results``         the pipeline's trait rows of the scan; ``.../overlay.png`` its overlay.
+
+The four pictures (image, labels, prediction, uncertainty) take an optional view: ``?x0=&y0=&x1=&y1=``
+(a rectangle in full-size pixels, ``[x0, x1) x [y0, y1)``) and ``px`` (the picture's width; by default
+the rectangle's own, shrunk to the preview size): the page's zoom and pan.
 
 A :class:`~rootscope.errors.RootscopeError` becomes HTTP 400 (404 for an unknown scan) with its message,
 which names the file and the fix, as on the command line.
@@ -22,27 +28,46 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..errors import RootscopeError
-from .workspace import Stroke, UnknownScanError, Workspace
+from ..errors import InputError, RootscopeError
+from .workspace import Stroke, UnknownScanError, Window, Workspace
 
 STATIC = Path(__file__).parent / "static"
 
 
 class StrokeIn(BaseModel):
-    """A stroke as the page sends it: preview pixels."""
+    """A stroke as the page sends it: preview pixels, or full-size pixels when ``full_size``."""
 
     points: list[tuple[float, float]] = Field(min_length=1)
     width: float
     label: int
+    full_size: bool = False
+
+
+class ViewQuery:
+    """The optional view of a picture: a rectangle in full-size pixels and the picture's width."""
+
+    def __init__(self, x0: int | None = None, y0: int | None = None, x1: int | None = None,
+                 y1: int | None = None, px: int | None = None) -> None:
+        self.rect = (x0, y0, x1, y1)
+        self.px = px
+
+    def window(self, space: Workspace, key: str) -> Window:
+        """The workspace's window for this query; InputError for half a rectangle."""
+        given = [v is not None for v in self.rect]
+        if any(given) and not all(given):
+            raise InputError(f"view of scan {key}: give all four of x0, y0, x1, y1 (full-size pixels) or none "
+                             f"(got {', '.join(f'{n}={v}' for n, v in zip(('x0', 'y0', 'x1', 'y1'), self.rect))}).")
+        return space.window(key, self.rect if all(given) else None, self.px)
 
 
 def _picture(array: np.ndarray, suffix: str = ".png") -> Response:
     code = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[array.shape[2]]
-    ok, data = cv2.imencode(suffix, cv2.cvtColor(array, code), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    quality = [cv2.IMWRITE_JPEG_QUALITY, 90] if suffix == ".jpg" else []
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(array, code), quality)
     media = "image/png" if suffix == ".png" else "image/jpeg"
     return Response(data.tobytes(), media_type=media, headers={"Cache-Control": "no-store"})
 
@@ -80,19 +105,26 @@ def create_app(folder: str | os.PathLike, *, preview_px: int = 1600) -> FastAPI:
             "models": space.models(),
             "model_path": str(space.model_path),
             "labels_dir": str(space.root / "labels"),
+            "preview_px": space.preview_px,
         }
 
+    @app.get("/api/scans/{key:path}/size")
+    def size(key: str) -> dict:
+        h, w = space.image(key).shape[:2]
+        return {"width": w, "height": h}
+
     @app.get("/api/scans/{key:path}/image.jpg")
-    def image(key: str) -> Response:
-        return _picture(space.preview(key), ".jpg")
+    def image(key: str, view: ViewQuery = Depends()) -> Response:
+        return _picture(space.preview(key, view.window(space, key)), ".jpg")
 
     @app.get("/api/scans/{key:path}/labels.png")
-    def labels(key: str) -> Response:
-        return _picture(space.label_picture(key))
+    def labels(key: str, view: ViewQuery = Depends()) -> Response:
+        return _picture(space.label_picture(key, view.window(space, key)))
 
     @app.post("/api/scans/{key:path}/strokes")
     def stroke(key: str, body: StrokeIn) -> dict:
-        counts = space.add_stroke(key, Stroke(np.asarray(body.points, float), body.width, body.label))
+        counts = space.add_stroke(key, Stroke(np.asarray(body.points, float), body.width, body.label),
+                                  full_size=body.full_size)
         return {"labelled": counts, "file": str(space.label_path(key))}
 
     @app.post("/api/scans/{key:path}/undo")
@@ -104,12 +136,12 @@ def create_app(folder: str | os.PathLike, *, preview_px: int = 1600) -> FastAPI:
         return space.train()
 
     @app.get("/api/scans/{key:path}/prediction.png")
-    def prediction(key: str, model: str = "live") -> Response:
-        return _picture(space.prediction_picture(key, model))
+    def prediction(key: str, model: str = "live", view: ViewQuery = Depends()) -> Response:
+        return _picture(space.prediction_picture(key, model, view.window(space, key)))
 
     @app.get("/api/scans/{key:path}/uncertainty.png")
-    def uncertainty(key: str, model: str = "live") -> Response:
-        return _picture(space.uncertainty_picture(key, model))
+    def uncertainty(key: str, model: str = "live", view: ViewQuery = Depends()) -> Response:
+        return _picture(space.uncertainty_picture(key, model, view.window(space, key)))
 
     @app.get("/api/scans/{key:path}/results")
     def results(key: str) -> dict:

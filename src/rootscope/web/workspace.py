@@ -6,8 +6,11 @@ layer (:mod:`rootscope.web.app`) stays thin and this is tested without HTTP.
 
 - Labels are the label images every other command reads: ``labels/<plate>/<scan stem>.png`` (or
   ``labels/<stem>.png`` for a plain folder), uint8, 0 = unlabelled, ``k`` = ``classes[k - 1]``, at the
-  scan's full size. Strokes arrive in preview pixels and are drawn at full size, without
+  scan's full size. Strokes arrive in full-size (or preview) pixels and are drawn at full size, without
   anti-aliasing, and each stroke is written atomically; the last strokes can be undone.
+- Pictures show the whole scan at preview size, or a view: a rectangle in full-size pixels drawn at
+  the size the page asks for (zoom and pan). Classes are enlarged pixel by pixel (nearest neighbour)
+  and shrunk keeping thin strokes; the scan and the doubt are shrunk by area averaging.
 - The live model is a :class:`~rootscope.pixel.PixelClassifier` trained from every labelled scan and
   saved atomically to ``[models] pixel`` of the config (default ``models/pixel.model``), so
   ``rootscope run`` uses what was painted here; the model it replaces is kept as ``*.previous.model``. A U-Net named in the config can be shown instead,
@@ -33,7 +36,7 @@ from .. import io
 from ..config import Config, load_config
 from ..errors import InputError, ModelError
 from ..experiment import discover
-from ..pixel import PixelClassifier, is_pixel_model
+from ..pixel import PixelClassifier, is_pixel_model, postprocess_mask
 
 #: RGB colours for well-known class names; other classes take the palette in order.
 CLASS_COLOURS = {"background": (60, 110, 230), "root": (250, 190, 20), "seed": (40, 190, 90),
@@ -43,6 +46,9 @@ UNDO_STEPS = 20
 #: Scans (full-size pixels) and predictions (class probabilities) kept in memory: a 16 MP RGB scan is
 #: 190 MB as float32 and its four-class probabilities 250 MB.
 KEEP_IN_MEMORY = 3
+#: A view covering at most this fraction of a scan is predicted on its own (with the features' halo);
+#: a larger one has the whole scan predicted once and cut from it.
+VIEW_FRACTION = 0.25
 
 
 class UnknownScanError(InputError):
@@ -60,12 +66,23 @@ class ScanRef:
 
 @dataclass(frozen=True)
 class Stroke:
-    """A brush stroke in preview pixels: ``points`` N x 2 (x, y), ``width`` the brush diameter,
-    ``label`` the class value to paint (0 erases)."""
+    """A brush stroke: ``points`` N x 2 (x, y) and ``width`` (the brush diameter) in full-size or
+    preview pixels, ``label`` the class value to paint (0 erases). Pixel (row, col) covers
+    ``[col, col + 1) x [row, row + 1)``, so a point anywhere in it paints it."""
 
     points: np.ndarray
     width: float
     label: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a picture comes from and how large it is drawn: ``rows``, ``cols`` slices of the scan
+    (full-size pixels) and ``shape`` (height, width) of the picture."""
+
+    rows: slice
+    cols: slice
+    shape: tuple[int, int]
 
 
 def class_colours(classes: list[str]) -> list[tuple[int, int, int]]:
@@ -86,24 +103,39 @@ def find_scans(root: Path, config: Config) -> list[ScanRef]:
     return scans
 
 
-def paint(labels: np.ndarray, stroke: Stroke, scale: float) -> np.ndarray:
-    """``labels`` with ``stroke`` (preview pixels; preview = full size x ``scale``) drawn at full size."""
-    points = np.rint(np.asarray(stroke.points, float) / scale).astype(np.int32).reshape(-1, 1, 2)
-    thickness = max(1, int(round(stroke.width / scale)))
+def paint(labels: np.ndarray, stroke: Stroke, scale: float = 1.0) -> np.ndarray:
+    """``labels`` with ``stroke`` (in pixels of a picture = full size x ``scale``) drawn at full size.
+
+    The brush covers the pixels under the stroke's points and ``r = floor(width / 2)`` pixels on each
+    side: a line ``2 r + 1`` pixels wide (width 1: exactly the pixels the points fall in).
+    """
+    points = np.floor(np.asarray(stroke.points, float) / scale).astype(np.int32).reshape(-1, 1, 2)
+    radius = int(stroke.width / scale) // 2
     out = labels.copy()
     if len(points) == 1:
-        cv2.circle(out, tuple(int(v) for v in points[0, 0]), max(thickness // 2, 0), stroke.label, -1, cv2.LINE_8)
-    else:
-        cv2.polylines(out, [points], False, stroke.label, thickness, cv2.LINE_8)
+        cv2.circle(out, tuple(int(v) for v in points[0, 0]), radius, stroke.label, -1, cv2.LINE_8)
+    else:  # OpenCV draws thickness 2 r as 2 r + 1 pixels
+        cv2.polylines(out, [points], False, stroke.label, max(1, 2 * radius), cv2.LINE_8)
     return out
+
+
+def resize(picture: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``picture`` at ``shape`` (height, width): pixel by pixel when enlarged, area-averaged when shrunk."""
+    h, w = shape
+    if picture.shape[:2] == (h, w):
+        return picture
+    enlarge = h >= picture.shape[0] and w >= picture.shape[1]
+    return cv2.resize(picture, (w, h), interpolation=cv2.INTER_NEAREST_EXACT if enlarge else cv2.INTER_AREA)
 
 
 def class_overlay(classes: np.ndarray, colours: list[tuple[int, int, int]], shape: tuple[int, int],
                   transparent: set[int] = frozenset()) -> np.ndarray:
-    """RGBA picture (``shape``, usually the preview) of a class-index image (0 and ``transparent``
-    values clear). Downsizing keeps thin strokes: each preview pixel shows the class covering most of it."""
+    """RGBA picture (``shape``) of a class-index image (0 and ``transparent`` values clear). Enlarging
+    repeats pixels; shrinking keeps thin strokes: each picture pixel shows the class covering most of it."""
     h, w = shape
-    if classes.shape != (h, w):
+    if h >= classes.shape[0] and w >= classes.shape[1]:
+        classes = resize(classes.astype(np.uint8), shape)
+    else:
         values = np.arange(1, len(colours) + 1)
         cover = np.stack([cv2.resize((classes == v).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
                           for v in values])
@@ -118,7 +150,8 @@ def class_overlay(classes: np.ndarray, colours: list[tuple[int, int, int]], shap
 class Workspace:
     """Scans, labels and the live pixel classifier of one folder (see the module docstring).
 
-    ``preview_px`` caps the longer side of the pictures the page shows and paints on.
+    ``preview_px`` caps the longer side of the pictures the page shows: the whole scan (the preview)
+    or a view of it (see :meth:`window`).
     """
 
     def __init__(self, root: str | os.PathLike, *, preview_px: int = 1600) -> None:
@@ -135,6 +168,7 @@ class Workspace:
         self._undo: dict[str, deque[np.ndarray]] = {}
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
         self._predictions: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
+        self._views: OrderedDict[tuple, tuple] = OrderedDict()
         self.model: PixelClassifier | None = None
         if self.model_path.is_file() and is_pixel_model(self.model_path):
             self.model = PixelClassifier.load(self.model_path)
@@ -161,18 +195,35 @@ class Workspace:
         h, w = self.image(key).shape[:2]
         return min(1.0, self.preview_px / max(h, w))
 
-    def preview_shape(self, key: str) -> tuple[int, int]:
-        h, w = self.image(key).shape[:2]
-        s = self.scale(key)
-        return max(1, round(h * s)), max(1, round(w * s))
+    def window(self, key: str, rect: tuple[int, int, int, int] | None = None, px: int | None = None) -> Window:
+        """The part of scan ``key`` a picture shows and the picture's size.
 
-    def preview(self, key: str) -> np.ndarray:
-        """The scan as 8-bit RGB at preview size."""
-        image = io.from_float(self.image(key))
+        ``rect`` = (x0, y0, x1, y1) in full-size pixels, ``[x0, x1) x [y0, y1)`` (None: the whole scan);
+        ``px`` the picture's width (None: the rectangle's, shrunk to ``preview_px`` on its longer side).
+        An empty rectangle, one outside the scan or a picture over ``preview_px`` raises InputError.
+        """
+        h, w = self.image(key).shape[:2]
+        x0, y0, x1, y1 = rect if rect is not None else (0, 0, w, h)
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise InputError(f"view x0={x0}, y0={y0}, x1={x1}, y1={y1} of scan {key} is empty or outside it: the scan is "
+                             f"{w} x {h} px, give 0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h} (full-size pixels).")
+        if px is None:
+            s = min(1.0, self.preview_px / max(x1 - x0, y1 - y0))
+            shape = max(1, round((y1 - y0) * s)), max(1, round((x1 - x0) * s))
+        else:
+            shape = max(1, round(px * (y1 - y0) / (x1 - x0))), px
+        if px is not None and (px < 1 or max(shape) > self.preview_px):
+            raise InputError(f"view of scan {key}: px={px} asks for a {shape[1]} x {shape[0]} picture; give px >= 1 "
+                             f"with the longer side at most {self.preview_px} px (the server's preview_px).")
+        return Window(slice(y0, y1), slice(x0, x1), shape)
+
+    def preview(self, key: str, window: Window | None = None) -> np.ndarray:
+        """The scan (or ``window`` of it, see :meth:`window`) as 8-bit RGB, at preview (or the window's) size."""
+        window = window or self.window(key)
+        image = io.from_float(self.image(key)[window.rows, window.cols])
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
-        h, w = self.preview_shape(key)
-        return cv2.resize(image[..., :3], (w, h), interpolation=cv2.INTER_AREA)
+        return resize(np.ascontiguousarray(image[..., :3]), window.shape)
 
     # ------------------------------------------------------------------ labels
     def label_path(self, key: str) -> Path:
@@ -191,8 +242,9 @@ class Workspace:
                              f"{shape[1]}x{shape[0]}; move the label file away (it is not this scan's).")
         return labels
 
-    def add_stroke(self, key: str, stroke: Stroke) -> dict[str, int]:
-        """Draw ``stroke`` into the scan's labels and write them; returns labelled pixels per class."""
+    def add_stroke(self, key: str, stroke: Stroke, *, full_size: bool = False) -> dict[str, int]:
+        """Draw ``stroke`` (full-size pixels, else preview pixels) into the scan's labels and write them;
+        returns labelled pixels per class."""
         if not 0 <= stroke.label <= len(self.classes):
             raise InputError(f"label {stroke.label} is not a class: use 0 (erase) or 1..{len(self.classes)} "
                              f"({', '.join(self.classes)}).")
@@ -203,7 +255,7 @@ class Workspace:
             raise InputError(f"brush width must be a positive number (got {stroke.width}).")
         with self._lock:
             before = self.labels(key)
-            after = paint(before, stroke, self.scale(key))
+            after = paint(before, stroke, 1.0 if full_size else self.scale(key))
             io.write_image(self.label_path(key), after)
             self._undo.setdefault(key, deque(maxlen=UNDO_STEPS)).append(before)
         return self.label_counts(after)
@@ -226,9 +278,10 @@ class Workspace:
         """Keys of the scans that have a label file."""
         return [key for key in self.scans if self.label_path(key).exists()]
 
-    def label_picture(self, key: str) -> np.ndarray:
-        """RGBA picture of the labels at preview size."""
-        return class_overlay(self.labels(key), self.colours, self.preview_shape(key))
+    def label_picture(self, key: str, window: Window | None = None) -> np.ndarray:
+        """RGBA picture of the labels at preview size (or of ``window``)."""
+        window = window or self.window(key)
+        return class_overlay(self.labels(key)[window.rows, window.cols], self.colours, window.shape)
 
     # ------------------------------------------------------------------ model
     def train(self) -> dict[str, Any]:
@@ -247,6 +300,7 @@ class Workspace:
             model.save(self.model_path)
             self.model = model
             self._predictions.clear()
+            self._views.clear()
         return {"model": str(self.model_path), "scans": keys, **model.training}
 
     @property
@@ -261,42 +315,89 @@ class Workspace:
             found["unet"] = self.config.models.unet
         return {name: str(path) for name, path in found.items()}
 
-    def segmentation(self, key: str, which: str = "live") -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Class mask H x W (1..K, after the model's own clean-up, as the pipeline has it), probabilities
-        K x H x W and class names of a scan, by the ``live`` or ``unet`` model (the last few are kept)."""
-        from ..segment import load_segmenter, segment_image
+    def _segmenter(self, which: str) -> tuple[Any, float]:
+        """The ``live`` or ``unet`` model and its file's modification time."""
+        from ..segment import load_segmenter
 
         if which == "live":
             if self.model is None:
                 raise ModelError("no pixel classifier yet: paint a few strokes of each class and press Train.")
-            model, stamp = self.model, self.model_path.stat().st_mtime
-        elif which == "unet" and "unet" in self.models():
+            return self.model, self.model_path.stat().st_mtime
+        if which == "unet" and "unet" in self.models():
             path = self.config.models.unet
-            model, stamp = load_segmenter(path), path.stat().st_mtime
-        else:
-            raise ModelError(f"no model '{which}' here; available: {', '.join(self.models()) or 'none'}.")
+            return load_segmenter(path), path.stat().st_mtime
+        raise ModelError(f"no model '{which}' here; available: {', '.join(self.models()) or 'none'}.")
+
+    def segmentation(self, key: str, which: str = "live",
+                     window: Window | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Class mask H x W (1..K, after the model's own clean-up, as the pipeline has it), probabilities
+        K x H x W and class names of a scan (or of ``window`` of it), by the ``live`` or ``unet`` model.
+
+        A window equals the same window of the whole-scan result. The last few whole-scan results are
+        kept and cut from; a small window (at most :data:`VIEW_FRACTION` of the scan) is predicted on its
+        own plus the features' halo when every step is per pixel (a pixel classifier without clean-up of
+        small pieces), so a zoomed-in view of a new model is fast.
+        """
+        from ..segment import segment_image
+
+        model, stamp = self._segmenter(which)
+        image = self.image(key)
+        h, w = image.shape[:2]
+        rows, cols = (window.rows, window.cols) if window else (slice(0, h), slice(0, w))
+        whole = (key, which, stamp)
         with self._lock:
-            cache = (key, which, stamp)
-            if cache not in self._predictions:
-                self._predictions[cache] = (*segment_image(model, self.image(key)), list(model.classes))
+            if whole not in self._predictions and window is not None and self._per_pixel(model, window, (h, w)):
+                view = (*whole, rows.start, rows.stop, cols.start, cols.stop)
+                if view not in self._views:
+                    self._views[view] = self._predict_window(model, image, rows, cols)
+                    while len(self._views) > KEEP_IN_MEMORY:
+                        self._views.popitem(last=False)
+                self._views.move_to_end(view)
+                return self._views[view]
+            if whole not in self._predictions:
+                self._predictions[whole] = (*segment_image(model, image), list(model.classes))
                 while len(self._predictions) > KEEP_IN_MEMORY:
                     self._predictions.popitem(last=False)
-            return self._predictions[cache]
+            self._predictions.move_to_end(whole)
+            mask, proba, names = self._predictions[whole]
+            return mask[rows, cols], proba[:, rows, cols], names
 
-    def prediction_picture(self, key: str, which: str = "live") -> np.ndarray:
-        """RGBA picture (preview size) of the predicted classes; the background class is left clear."""
-        mask, _, names = self.segmentation(key, which)
+    @staticmethod
+    def _per_pixel(model: Any, window: Window, shape: tuple[int, int]) -> bool:
+        """True when ``window`` is small and ``model`` gives each pixel from its neighbourhood only."""
+        area = (window.rows.stop - window.rows.start) * (window.cols.stop - window.cols.start)
+        local = isinstance(model, PixelClassifier) and not (model.postprocess.min_object_px
+                                                           or model.postprocess.max_hole_px)
+        return local and area <= VIEW_FRACTION * shape[0] * shape[1]
+
+    @staticmethod
+    def _predict_window(model: PixelClassifier, image: np.ndarray, rows: slice,
+                        cols: slice) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Mask, probabilities and classes of ``image[rows, cols]``, predicted on the window plus the
+        features' halo (mirrored only at the scan's border, as for the whole scan)."""
+        h, w = image.shape[:2]
+        halo = model.features.halo
+        r0, c0 = max(rows.start - halo, 0), max(cols.start - halo, 0)
+        r1, c1 = min(rows.stop + halo, h), min(cols.stop + halo, w)
+        proba = model.predict_proba(image[r0:r1, c0:c1])
+        proba = np.ascontiguousarray(proba[:, rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0])
+        return postprocess_mask(proba, model.classes, model.postprocess), proba, list(model.classes)
+
+    def prediction_picture(self, key: str, which: str = "live", window: Window | None = None) -> np.ndarray:
+        """RGBA picture (preview size, or ``window``) of the predicted classes; the background class is clear."""
+        window = window or self.window(key)
+        mask, _, names = self.segmentation(key, which, window)
         clear = {k + 1 for k, name in enumerate(names) if name.lower() == "background"}
-        return class_overlay(mask, class_colours(names), self.preview_shape(key), clear)
+        return class_overlay(mask, class_colours(names), window.shape, clear)
 
-    def uncertainty_picture(self, key: str, which: str = "live") -> np.ndarray:
-        """RGBA picture (preview size): red where the model is unsure (1 - top probability, scaled to
-        the 1 - 1/K range), the places worth a correction stroke."""
-        _, proba, _ = self.segmentation(key, which)
+    def uncertainty_picture(self, key: str, which: str = "live", window: Window | None = None) -> np.ndarray:
+        """RGBA picture (preview size, or ``window``): red where the model is unsure (1 - top probability,
+        scaled to the 1 - 1/K range), the places worth a correction stroke."""
+        window = window or self.window(key)
+        _, proba, _ = self.segmentation(key, which, window)
         doubt = (1.0 - proba.max(axis=0)) * len(proba) / max(len(proba) - 1, 1)
-        h, w = self.preview_shape(key)
-        doubt = cv2.resize(doubt.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-        out = np.zeros((h, w, 4), np.uint8)
+        doubt = resize(doubt.astype(np.float32), window.shape)
+        out = np.zeros((*window.shape, 4), np.uint8)
         out[..., 0] = 255
         out[..., 3] = np.clip(doubt * 255, 0, 255).astype(np.uint8)
         return out
