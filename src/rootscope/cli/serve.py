@@ -14,7 +14,8 @@ def serve(
     folder: Path = typer.Argument(..., help="Experiment folder (scans in raw/) or a folder of images."),
     port: int = typer.Option(8000, help="Port on this machine."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
-    preview_px: int = typer.Option(1600, help="Longest side of the pictures painted on (labels are saved at full size)."),
+    preview_px: int = typer.Option(1600, help="Longest side of the pictures sent to the page, whole scan or zoomed "
+                                   "view (labels are painted and saved at full size)."),
 ) -> None:
     """Paint labels, train the pixel classifier live, look at its output and the pipeline's results.
 

@@ -164,7 +164,8 @@ class Workspace:
         self.scans = {scan.key: scan for scan in find_scans(self.root, self.config)}
         self.model_path = self.config.models.pixel or self.root / "models" / "pixel.model"
         self.preview_px = preview_px
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # scans in memory, label files
+        self._predict_lock = threading.Lock()  # predictions: painting goes on while one is computed
         self._undo: dict[str, deque[np.ndarray]] = {}
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
         self._predictions: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
@@ -299,6 +300,7 @@ class Workspace:
                 io.write_bytes(self.previous_model_path, self.model_path.read_bytes())
             model.save(self.model_path)
             self.model = model
+        with self._predict_lock:
             self._predictions.clear()
             self._views.clear()
         return {"model": str(self.model_path), "scans": keys, **model.training}
@@ -345,7 +347,7 @@ class Workspace:
         h, w = image.shape[:2]
         rows, cols = (window.rows, window.cols) if window else (slice(0, h), slice(0, w))
         whole = (key, which, stamp)
-        with self._lock:
+        with self._predict_lock:
             if whole not in self._predictions and window is not None and self._per_pixel(model, window, (h, w)):
                 view = (*whole, rows.start, rows.stop, cols.start, cols.stop)
                 if view not in self._views:

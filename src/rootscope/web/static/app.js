@@ -1,9 +1,11 @@
 // rootscope labelling page: paint strokes per class, train the pixel classifier, look at its output, review.
-// Every stroke goes to the server at once (it writes the label PNG); pictures come back at preview size.
+// Every stroke goes to the server at once (it writes the label PNG, at full size). The wheel zooms, the
+// middle button or space + drag pans; the pictures of the visible rectangle come from the server.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { info: null, scan: null, label: 1, zoom: 1, size: [1, 1], busy: false };
+const state = { info: null, scan: null, label: 1, size: [1, 1], view: { zoom: 1, x: 0, y: 0 }, fit: 1,
+  busy: false, spaceDown: false };
 const TRAIT_COLUMNS = ["primary_length_mm", "total_length_mm", "lateral_count", "lateral_density_per_cm",
   "mean_lateral_length_mm", "branched_zone_mm", "depth_mm", "width_mm", "hull_area_mm2", "mean_diameter_mm"];
 
@@ -78,37 +80,117 @@ async function openScan(key) {
   state.scan = key;
   drawScanList();
   status(`loading ${key}...`);
-  const base = $("base");
+  for (const id of VIEW_LAYERS) Object.assign($(id), { rect: null, hidden: true });
   try {
-    await loadPicture(base, scanUrl("image.jpg"));
+    const size = await call(scanUrl("size"));
+    state.size = [size.width, size.height];
+    $("overview").rect = [0, 0, size.width, size.height];
+    await loadPicture($("overview"), scanUrl("image.jpg"));
   } catch (error) {
     status(error.message, true);
     return;
   }
-  state.size = [base.naturalWidth, base.naturalHeight];
-  const ink = $("ink");
-  [ink.width, ink.height] = state.size;
-  fitZoom();
-  status(`${key}: paint strokes of each class, then train`);
-  await Promise.all([refreshLabels(), refreshModelLayers(), refreshReview()]);
+  await refreshReview().catch((error) => status(error.message, true));  // sets the viewport's height
+  fitView();
+  status(`${key} (${state.size[0]} x ${state.size[1]} px): paint strokes of each class, then train`);
+}
+
+// ----------------------------------------------------------------------------- zoom and pan
+// The view: `zoom` screen px per full-size px; (x, y) the full-size point at the viewport's top-left.
+// Each picture knows the full-size rectangle it shows (img.rect) and is placed over it.
+const VIEW_LAYERS = ["base", "labels", "prediction", "uncertainty"];
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+
+function place(img) {
+  if (!img.rect) return;
+  const [x0, y0, x1, y1] = img.rect;
+  const { zoom, x, y } = state.view;
+  Object.assign(img.style, { left: `${(x0 - x) * zoom}px`, top: `${(y0 - y) * zoom}px`,
+    width: `${(x1 - x0) * zoom}px`, height: `${(y1 - y0) * zoom}px` });
+}
+
+function setView(zoom, x, y) {
+  state.view = { zoom, x, y };
+  for (const id of ["overview", ...VIEW_LAYERS]) place($(id));
+  clearTimeout(state.refresh);
+  state.refresh = setTimeout(refreshView, 150);  // fetch the pictures once the view settles
+}
+
+function zoomAt(factor, cx, cy) {  // keeps the scan point under viewport position (cx, cy) in place
+  const { zoom, x, y } = state.view;
+  const next = clamp(zoom * factor, state.fit / 2, 32);
+  setView(next, x + cx / zoom - cx / next, y + cy / zoom - cy / next);
+}
+
+function zoomCentre(factor) {
+  const view = $("viewport");
+  zoomAt(factor, view.clientWidth / 2, view.clientHeight / 2);
+}
+
+function fitView() {
+  const view = $("viewport");
+  const [w, h] = state.size;
+  state.fit = 0.98 * Math.min(view.clientWidth / w, view.clientHeight / h);
+  setView(state.fit, (w - view.clientWidth / state.fit) / 2, (h - view.clientHeight / state.fit) / 2);
+}
+
+// The visible part of the scan in whole full-size pixels, [x0, y0, x1, y1).
+function visibleRect() {
+  const view = $("viewport");
+  const { zoom, x, y } = state.view;
+  const [w, h] = state.size;
+  const x0 = clamp(Math.floor(x), 0, w - 1), y0 = clamp(Math.floor(y), 0, h - 1);
+  return [x0, y0, clamp(Math.ceil(x + view.clientWidth / zoom), x0 + 1, w),
+    clamp(Math.ceil(y + view.clientHeight / zoom), y0 + 1, h)];
+}
+
+// Query of a view: as many pixels as the screen shows, at most one per full-size pixel (the browser
+// enlarges them crisply) and at most the server's preview_px on the longer side.
+function viewQuery(rect) {
+  const [x0, y0, x1, y1] = rect;
+  const limit = Math.floor(state.info.preview_px * (x1 - x0) / Math.max(x1 - x0, y1 - y0));
+  const px = Math.max(1, Math.min(Math.round((x1 - x0) * state.view.zoom * devicePixelRatio), x1 - x0, limit));
+  return `x0=${x0}&y0=${y0}&x1=${x1}&y1=${y1}&px=${px}`;
+}
+
+// One layer for the visible rectangle; a newer request for the same layer wins.
+async function loadView(img, what, query = "") {
+  const rect = visibleRect();
+  const ticket = img.ticket = (img.ticket ?? 0) + 1;
+  const response = await fetch(fresh(`${scanUrl(what)}?${viewQuery(rect)}${query}`));
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new Error(body?.detail ?? `${response.status} ${response.statusText}`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const next = new Image();
+  next.src = url;
+  await next.decode();
+  if (ticket !== img.ticket) return URL.revokeObjectURL(url);
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  Object.assign(img, { src: url, rect, hidden: false });
+  place(img);
+}
+
+async function refreshView() {
+  if (!state.scan) return;
+  await Promise.all([loadView($("base"), "image.jpg").catch((error) => status(error.message, true)),
+    refreshLabels(), refreshModelLayers()]);
 }
 
 // ----------------------------------------------------------------------------- layers
 async function refreshLabels() {
-  const img = $("labels");
-  img.hidden = !$("show-labels").checked;
-  if (img.hidden) return;
-  await loadPicture(img, scanUrl("labels.png")).catch((error) => status(error.message, true));
+  if (!$("show-labels").checked) { $("labels").hidden = true; return; }
+  await loadView($("labels"), "labels.png").catch((error) => status(error.message, true));
 }
 
 async function refreshModelLayers() {
   const model = $("model").value;
-  for (const [id, what] of [["prediction", "prediction.png"], ["uncertainty", "uncertainty.png"]]) {
+  for (const id of ["prediction", "uncertainty"]) {
     const img = $(id);
-    img.hidden = !$(`show-${id}`).checked || $("model").disabled;
-    if (img.hidden) continue;
+    if (!$(`show-${id}`).checked || $("model").disabled) { img.hidden = true; continue; }
     try {
-      await loadPicture(img, `${scanUrl(what)}?model=${model}`);
+      await loadView(img, `${id}.png`, `&model=${model}`);
     } catch (error) {
       img.hidden = true;
       status(error.message, true);
@@ -122,24 +204,24 @@ function setOpacity() {
   for (const id of ["labels", "prediction", "uncertainty"]) $(id).style.opacity = alpha;
 }
 
-function setZoom(zoom) {
-  state.zoom = Math.min(8, Math.max(0.1, zoom));
-  const stack = $("stack");
-  stack.style.width = `${state.size[0] * state.zoom}px`;
-  stack.style.height = `${state.size[1] * state.zoom}px`;
-}
-
-function fitZoom() {
-  const view = $("viewport");
-  setZoom(Math.min((view.clientWidth - 20) / state.size[0], (view.clientHeight - 20) / state.size[1]));
-}
-
-// ----------------------------------------------------------------------------- painting
+// ----------------------------------------------------------------------------- painting and panning
+// Strokes are kept in full-size pixels (fractional: the pixel a point falls in is painted) and drawn
+// on the ink canvas, which covers the viewport, until the server's labels come back.
 let stroke = null;
+let pan = null;
 
-function previewPoint(event) {
-  const box = $("ink").getBoundingClientRect();
-  return [(event.clientX - box.left) / box.width * state.size[0], (event.clientY - box.top) / box.height * state.size[1]];
+function viewportPoint(event) {
+  const box = $("viewport").getBoundingClientRect();
+  return [event.clientX - box.left, event.clientY - box.top];
+}
+
+function scanPoint(event) {
+  const [cx, cy] = viewportPoint(event);
+  return [state.view.x + cx / state.view.zoom, state.view.y + cy / state.view.zoom];
+}
+
+function screenPoint([px, py]) {
+  return [(px - state.view.x) * state.view.zoom, (py - state.view.y) * state.view.zoom];
 }
 
 function brushWidth() {
@@ -151,36 +233,59 @@ function inkColour() {
   return c ? c.colour : "#ffffff";
 }
 
-function startStroke(event) {
-  if (!state.scan || event.button !== 0) return;
+function sizeInk() {
+  const ink = $("ink");
+  const view = $("viewport");
+  ink.width = view.clientWidth * devicePixelRatio;
+  ink.height = view.clientHeight * devicePixelRatio;
+  ink.getContext("2d").setTransform(devicePixelRatio, 0, 0, devicePixelRatio, 0, 0);
+}
+
+function pointerDown(event) {
+  if (!state.scan) return;
   $("ink").setPointerCapture(event.pointerId);
-  stroke = [previewPoint(event)];
-  const ctx = $("ink").getContext("2d");
-  ctx.strokeStyle = ctx.fillStyle = inkColour();
-  ctx.lineWidth = brushWidth();
-  ctx.lineCap = ctx.lineJoin = "round";
-  ctx.beginPath();
-  ctx.arc(...stroke[0], brushWidth() / 2, 0, 2 * Math.PI);
-  ctx.fill();
+  if (event.button === 1 || (event.button === 0 && state.spaceDown)) {
+    event.preventDefault();
+    pan = { from: viewportPoint(event), view: { ...state.view } };
+    $("ink").classList.add("panning");
+  } else if (event.button === 0) {
+    stroke = [scanPoint(event)];
+    const ctx = $("ink").getContext("2d");
+    ctx.strokeStyle = ctx.fillStyle = inkColour();
+    ctx.lineWidth = (2 * Math.floor(brushWidth() / 2) + 1) * state.view.zoom;  // what the server paints
+    ctx.lineCap = ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.arc(...screenPoint(stroke[0]), ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
 }
 
-function extendStroke(event) {
-  if (!stroke) return;
-  const point = previewPoint(event);
-  const ctx = $("ink").getContext("2d");
-  ctx.beginPath();
-  ctx.moveTo(...stroke[stroke.length - 1]);
-  ctx.lineTo(...point);
-  ctx.stroke();
-  stroke.push(point);
+function pointerMove(event) {
+  if (pan) {
+    const [cx, cy] = viewportPoint(event);
+    const { zoom, x, y } = pan.view;
+    setView(zoom, x - (cx - pan.from[0]) / zoom, y - (cy - pan.from[1]) / zoom);
+  } else if (stroke) {
+    const point = scanPoint(event);
+    const ctx = $("ink").getContext("2d");
+    ctx.beginPath();
+    ctx.moveTo(...screenPoint(stroke[stroke.length - 1]));
+    ctx.lineTo(...screenPoint(point));
+    ctx.stroke();
+    stroke.push(point);
+  }
 }
 
-async function endStroke() {
+async function pointerUp() {
+  if (pan) {
+    pan = null;
+    $("ink").classList.remove("panning");
+  }
   if (!stroke) return;
   const points = stroke;
   stroke = null;
   try {
-    const body = { points, width: brushWidth(), label: state.label };
+    const body = { points, width: brushWidth(), label: state.label, full_size: true };
     const answer = await call(scanUrl("strokes"), {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
@@ -192,6 +297,13 @@ async function endStroke() {
   }
   const ink = $("ink");
   ink.getContext("2d").clearRect(0, 0, ink.width, ink.height);
+}
+
+function wheel(event) {
+  event.preventDefault();
+  if (!state.scan || stroke) return;
+  const lines = event.deltaMode === 1 ? 16 : 1;
+  zoomAt(Math.exp(-event.deltaY * lines * 0.002), ...viewportPoint(event));
 }
 
 function labelledText(counts) {
@@ -253,15 +365,29 @@ async function refreshReview() {
 
 // ----------------------------------------------------------------------------- wiring
 function keys(event) {
+  if (event.key === " ") {  // held down, a drag pans (also when a checkbox or button has the focus)
+    event.preventDefault();
+    state.spaceDown = true;
+    $("ink").classList.add("pan");
+    return;
+  }
   if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
-  const value = Number(event.key);
-  if (!Number.isNaN(value) && value <= state.info.classes.length) { state.label = value; drawClassButtons(); }
+  const value = /^[0-9]$/.test(event.key) ? Number(event.key) : NaN;
+  if (value <= state.info.classes.length) { state.label = value; drawClassButtons(); }
   else if (event.key === "e") { state.label = 0; drawClassButtons(); }
   else if (event.key === "z" && (event.ctrlKey || event.metaKey)) undo();
   else if (event.key === "t") train();
   else if (event.key === "p") { $("show-prediction").click(); }
-  else if (event.key === "+" || event.key === "=") setZoom(state.zoom * 1.25);
-  else if (event.key === "-") setZoom(state.zoom / 1.25);
+  else if (event.key === "+" || event.key === "=") zoomCentre(1.25);
+  else if (event.key === "-") zoomCentre(1 / 1.25);
+  else if (event.key === "f") fitView();
+}
+
+function keyUp(event) {
+  if (event.key !== " ") return;
+  event.preventDefault();  // no click on a focused button
+  state.spaceDown = false;
+  $("ink").classList.remove("pan");
 }
 
 async function start() {
@@ -277,14 +403,20 @@ async function start() {
   $("show-prediction").checked = Object.keys(state.info.models).length > 0;  // a model to correct: show it
   drawScanList();
   const ink = $("ink");
-  ink.addEventListener("pointerdown", startStroke);
-  ink.addEventListener("pointermove", extendStroke);
-  ink.addEventListener("pointerup", endStroke);
-  ink.addEventListener("pointercancel", endStroke);
+  ink.addEventListener("pointerdown", pointerDown);
+  ink.addEventListener("pointermove", pointerMove);
+  ink.addEventListener("pointerup", pointerUp);
+  ink.addEventListener("pointercancel", pointerUp);
+  ink.addEventListener("wheel", wheel, { passive: false });
+  ink.addEventListener("mousedown", (event) => { if (event.button === 1) event.preventDefault(); });  // no autoscroll
+  new ResizeObserver(() => {  // the window or the review panel changed the viewport's size
+    sizeInk();
+    if (state.scan) setView(state.view.zoom, state.view.x, state.view.y);
+  }).observe($("viewport"));
   $("brush").oninput = () => { $("brush-value").textContent = $("brush").value; };
-  $("zoom-in").onclick = () => setZoom(state.zoom * 1.25);
-  $("zoom-out").onclick = () => setZoom(state.zoom / 1.25);
-  $("zoom-fit").onclick = fitZoom;
+  $("zoom-in").onclick = () => zoomCentre(1.25);
+  $("zoom-out").onclick = () => zoomCentre(1 / 1.25);
+  $("zoom-fit").onclick = fitView;
   $("show-labels").onchange = refreshLabels;
   $("show-prediction").onchange = refreshModelLayers;
   $("show-uncertainty").onchange = refreshModelLayers;
@@ -293,6 +425,7 @@ async function start() {
   $("undo").onclick = undo;
   $("train").onclick = train;
   document.addEventListener("keydown", keys);
+  document.addEventListener("keyup", keyUp);
   if (state.info.scans.length) await openScan(state.info.scans[0].key);
 }
 
