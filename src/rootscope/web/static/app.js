@@ -21,15 +21,23 @@ async function call(url, options = {}) {
   return body;
 }
 
-// A picture from the server into an <img>; a refusal comes back as its JSON message.
-async function loadPicture(img, url) {
+// A picture from the server as an object URL; a refusal comes back as its JSON message.
+async function fetchPicture(url) {
   const response = await fetch(fresh(url));
   if (!response.ok) {
     const body = await response.json().catch(() => null);
     throw new Error(body?.detail ?? `${response.status} ${response.statusText}`);
   }
+  return URL.createObjectURL(await response.blob());
+}
+
+function show(img, url) {
   if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(await response.blob());
+  img.src = url;
+}
+
+async function loadPicture(img, url) {
+  show(img, await fetchPicture(url));
   await img.decode();
 }
 
@@ -80,7 +88,9 @@ async function openScan(key) {
   state.scan = key;
   drawScanList();
   status(`loading ${key}...`);
-  for (const id of VIEW_LAYERS) Object.assign($(id), { rect: null, hidden: true });
+  for (const id of VIEW_LAYERS) {  // nothing of the last scan, not even a picture still on its way
+    Object.assign($(id), { rect: null, hidden: true, ticket: ($(id).ticket ?? 0) + 1 });
+  }
   try {
     const size = await call(scanUrl("size"));
     state.size = [size.width, size.height];
@@ -157,18 +167,13 @@ function viewQuery(rect) {
 async function loadView(img, what, query = "") {
   const rect = visibleRect();
   const ticket = img.ticket = (img.ticket ?? 0) + 1;
-  const response = await fetch(fresh(`${scanUrl(what)}?${viewQuery(rect)}${query}`));
-  if (!response.ok) {
-    const body = await response.json().catch(() => null);
-    throw new Error(body?.detail ?? `${response.status} ${response.statusText}`);
-  }
-  const url = URL.createObjectURL(await response.blob());
-  const next = new Image();
+  const url = await fetchPicture(`${scanUrl(what)}?${viewQuery(rect)}${query}`);
+  const next = new Image();  // decoded before it replaces the shown one, which stays placed till then
   next.src = url;
   await next.decode();
   if (ticket !== img.ticket) return URL.revokeObjectURL(url);
-  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
-  Object.assign(img, { src: url, rect, hidden: false });
+  show(img, url);
+  Object.assign(img, { rect, hidden: false });
   place(img);
 }
 
