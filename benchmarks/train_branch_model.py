@@ -18,8 +18,11 @@ table of ``bench_branches.py --curve``. The training files (last checkpoint, met
 Detection settings (test-time augmentation 1 / 4 / 8 views, peak threshold, suppression radius, fusion
 levels) are then chosen on VALIDATION plates ``--val-plates`` (default seeds 50-53, 5 frames each:
 neither trained on nor the benchmark's test plates 100+) and stored in the model file; the table of
-the best validation F1 of each augmentation choice is printed. ``--tune-only`` skips training and
-re-tunes the model file ``-o`` as it is.
+the best validation F1 of each augmentation choice is printed. Then the second stage
+(:mod:`rootscope.branch_rescore`): boosted trees that re-score the heat-map's candidate peaks are fitted on
+the predictions of ``--rescore-plates`` (default seeds 10-29: neither training, validation nor test), their
+score threshold is tuned on the validation plates, and they are stored only when they beat the heat-map
+alone there. ``--tune-only`` skips training and re-tunes the model file ``-o`` as it is.
 """
 
 from __future__ import annotations
@@ -52,34 +55,41 @@ def main() -> None:
     parser.add_argument("--val-tiles", type=int, default=512)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--depth", type=int, default=3)
-    parser.add_argument("--sigma", type=float, default=2.0, help="heat-map sigma (work px, half size)")
+    parser.add_argument("--scale", type=float, default=0.5, help="work resolution relative to the scans")
+    parser.add_argument("--sigma", type=float, default=2.0, help="heat-map sigma (work px)")
+    parser.add_argument("--tile", type=int, default=64, help="training tile side (work px)")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=90.0, help="safety stop (minutes)")
     parser.add_argument("--snapshots", default="", help="comma-separated epochs to keep a copy of")
     parser.add_argument("--val-plates", default="50-53", help="validation plate seeds (first-last) for detection tuning")
+    parser.add_argument("--rescore-plates", default="10-29",
+                        help="plate seeds (first-last) whose predictions train the re-scoring trees; '' for none")
+    parser.add_argument("--tta-choices", default="1,4,8",
+                        help="test-time augmentations to choose from (views; leave out those too slow)")
     parser.add_argument("--tune-only", action="store_true", help="no training: re-tune the detection of -o")
     args = parser.parse_args()
-    first, last = map(int, args.val_plates.split("-"))
-    if first < args.plates or last >= 100:
+    val_plates, fit_plates = _plates(args.val_plates), _plates(args.rescore_plates)
+    if val_plates.start < args.plates or val_plates.stop > 100:
         parser.error("--val-plates must be neither training plates (0..--plates-1) nor test plates (100+)")
+    if fit_plates and (fit_plates.start < args.plates or fit_plates.stop > 100 or set(fit_plates) & set(val_plates)):
+        parser.error("--rescore-plates must be neither training, validation nor test plates")
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     if not args.tune_only:
         train(args)
-    tune(args.out, range(first, last + 1), args.frames, args.size)
+    tuned = tune(args.out, val_plates, args.frames, args.size, tuple(map(int, args.tta_choices.split(","))))
+    if fit_plates:
+        rescore(args.out, fit_plates, val_plates, args.frames, args.size, tuned["f1"])
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
-def tune(path: Path, plates: range, n_frames: int, size: int) -> dict:
+def tune(path: Path, plates: range, n_frames: int, size: int, tta: tuple[int, ...] = br.TTA_CHOICES) -> dict:
     """Choose and store the detection settings of ``path`` on the validation plates; print the candidates."""
     t = time.perf_counter()
-    config = SynthConfig(size=size)
-    frames = [f for seed in plates for f in make_series(frames=n_frames, seed=seed, config=config)]
-    frames = [f for f in frames if len(br.synthetic_points(f))]
-    truths = [br.synthetic_points(f) for f in frames]
+    frames, truths = _frames(plates, n_frames, size)
     detector = br.load_branch_model(path)
     stored = (detector.tta, detector.threshold, detector.min_distance)
     before = br._pooled_f1([detector.detect(f.image) for f in frames], truths, detector.settings.radius)
@@ -91,7 +101,7 @@ def tune(path: Path, plates: range, n_frames: int, size: int) -> dict:
         return br.skeleton_points(detector.root_mask(p, tuple(round(n / p.scale) for n in p.heat.shape)))
 
     tuned = br.tune_detection(lambda n: [detector.predict(f.image, tta=n) for f in frames], truths,
-                              detector.settings, junctions=junctions if detector.settings.mask_head else None)
+                              detector.settings, tta=tta, junctions=junctions if detector.settings.mask_head else None)
     print(f"{'model':28s} {'tta':>3s} {'thr':>5s} {'nms':>3s} {'F1 val':>7s}")
     for c in tuned["candidates"]:
         print(f"{path.name:28s} {c['tta']:3d} {c['threshold']:5.2f} {c['nms_px']:3d} {c['f1']:7.3f}"
@@ -107,12 +117,55 @@ def tune(path: Path, plates: range, n_frames: int, size: int) -> dict:
     return tuned
 
 
+def _plates(text: str) -> range:
+    """Plate seeds ``first-last`` as a range (empty for '')."""
+    if not text:
+        return range(0)
+    first, last = map(int, text.split("-"))
+    return range(first, last + 1)
+
+
+def _frames(plates: range, n_frames: int, size: int) -> tuple[list, list[np.ndarray]]:
+    """Synthetic frames with branching points of ``plates`` and their full-size points."""
+    frames = [f for seed in plates for f in make_series(frames=n_frames, seed=seed, config=SynthConfig(size=size))]
+    frames = [f for f in frames if len(br.synthetic_points(f))]
+    return frames, [br.synthetic_points(f) for f in frames]
+
+
+def rescore(path: Path, fit_plates: range, val_plates: range, n_frames: int, size: int, plain_f1: float) -> None:
+    """Fit re-scoring trees on the predictions of ``fit_plates``, tune their threshold on the validation
+    plates and store them in ``path`` when they beat the heat-map's own validation F1 ``plain_f1``."""
+    t = time.perf_counter()
+    detector = br.load_branch_model(path)
+    frames, truths = _frames(fit_plates, n_frames, size)
+    trees = br.fit_rescorer([detector.predict(f.image) for f in frames], truths, detector.settings,
+                            detector.min_distance)
+    val_frames, val_truths = _frames(val_plates, n_frames, size)
+    predictions = [detector.predict(f.image) for f in val_frames]
+
+    def junctions(p: br.BranchPrediction) -> np.ndarray:
+        return br.skeleton_points(detector.root_mask(p, tuple(round(n / p.scale) for n in p.heat.shape)))
+
+    tuned = br.tune_rescorer(trees, predictions, val_truths, detector.settings, detector.min_distance,
+                             junctions=junctions)
+    print(f"re-scoring trees fitted on {len(frames)} frames of plates {fit_plates.start}..{fit_plates.stop - 1} "
+          f"({sum(map(len, truths))} points): validation F1 {tuned['f1']:.3f} at score {tuned['threshold']:.2f} "
+          f"(heat-map alone {plain_f1:.3f}); fusion {tuned['fusion']['f1']:.3f}", flush=True)
+    if tuned["f1"] <= plain_f1:
+        print("not stored: no better than the heat-map alone on validation")
+        return
+    br.store_rescorer(path, trees, tuned, fitted_on={"plates": list(fit_plates), "frames": n_frames, "size": size,
+                                                      "points": int(sum(map(len, truths)))})
+    print(f"stored in {path} ({time.perf_counter() - t:.0f} s)", flush=True)
+
+
 def train(args: argparse.Namespace) -> None:
     """Train on plates 0..``--plates``-1 and write the best model to ``--out``."""
     t0 = time.perf_counter()
     config = SynthConfig(size=args.size)
     frames = [f for seed in range(args.plates) for f in make_series(frames=args.frames, seed=seed, config=config)]
-    settings = br.BranchSettings(sigma=args.sigma, work_px_per_mm=frames[0].px_per_mm * 0.5)
+    settings = br.BranchSettings(scale=args.scale, sigma=args.sigma,
+                                 work_px_per_mm=frames[0].px_per_mm * args.scale)
     samples = [br.make_sample(f.image, br.synthetic_points(f), f.mask == 1, settings=settings,
                               name=f"p{k // args.frames}f{k % args.frames}", seed=k) for k, f in enumerate(frames)]
     n_points = sum(len(br.synthetic_points(f)) for f in frames)
@@ -123,7 +176,7 @@ def train(args: argparse.Namespace) -> None:
     work_model = args.work / args.out.name
     snapshots = {int(e) for e in args.snapshots.split(",") if e}
     train_config = br.default_config(args.time_limit, epochs=args.epochs, tiles_per_epoch=args.tiles_per_epoch,
-                                     val_tiles=args.val_tiles, width=args.width, depth=args.depth, lr=args.lr,
+                                     val_tiles=args.val_tiles, tile=args.tile, width=args.width, depth=args.depth, lr=args.lr,
                                      patience=args.epochs, seed=args.seed, device="cpu", precision="fp32",
                                      threads=args.threads, augment=Augment(p_blur=0.0))
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import io, rsml
+from .branch_rescore import CANDIDATE_THRESHOLD, FEATURES, BoostedTrees, rescore, training_set
 from .errors import InputError, ModelError
 from .metrics import match_points
 
@@ -357,29 +358,87 @@ def tune_detection(predict: Callable[[int], Sequence[BranchPrediction]], truths:
     if junctions is not None:
         predictions = kept["predictions"]
         peaks = [to_full(find_peaks(p.heat, 0.05, best["nms_px"]), p.scale) for p in predictions]
-        points = [junctions(p) for p in predictions]
-        fusion = {"f1": -1.0}
-        for support in np.round(np.arange(0.05, 0.65, 0.05), 2):
-            for strong in THRESHOLDS:
-                fused = [fuse(pk, j, p, support=support, strong=strong, radius=settings.radius)
-                         for pk, j, p in zip(peaks, points, predictions)]
-                f1 = _pooled_f1(fused, truths, settings.radius)
-                if f1 > fusion["f1"]:
-                    fusion = {"support": float(support), "strong": float(strong), "f1": f1}
-        best["fusion"] = fusion
+        best["fusion"] = _tune_fusion(peaks, predictions, [junctions(p) for p in predictions], truths,
+                                      settings.radius)
     return {**best, "candidates": candidates}
 
 
+def _tune_fusion(peaks: Sequence[np.ndarray], predictions: Sequence[BranchPrediction], points: Sequence[np.ndarray],
+                 truths: Sequence[np.ndarray], radius: float) -> dict[str, float]:
+    """The :func:`fuse` levels of the best pooled F1 for full-size ``peaks`` (any score) and skeleton ``points``."""
+    fusion = {"f1": -1.0}
+    for support in np.round(np.arange(0.05, 0.65, 0.05), 2):
+        for strong in THRESHOLDS:
+            fused = [fuse(pk, j, p, support=support, strong=strong, radius=radius)
+                     for pk, j, p in zip(peaks, points, predictions)]
+            f1 = _pooled_f1(fused, truths, radius)
+            if f1 > fusion["f1"]:
+                fusion = {"support": float(support), "strong": float(strong), "f1": f1}
+    return fusion
+
+
+def fit_rescorer(predictions: Sequence[BranchPrediction], truths: Sequence[np.ndarray], settings: BranchSettings,
+                 nms_px: int, *, seed: int = 0) -> BoostedTrees:
+    """Boosted trees that re-score the candidate peaks (:mod:`rootscope.branch_rescore`), trained on the
+    predictions of images that neither trained the network nor tune the thresholds; ``truths``: their
+    full-size (x, y) points."""
+    if any(p.root is None for p in predictions):
+        raise ModelError("re-scoring reads the network's root mask: train the branch model with its mask head.")
+    x, y = training_set([(p.heat, p.root, p.scale) for p in predictions], truths, min_distance=nms_px,
+                        radius=settings.radius)
+    if y.all() or not y.any():
+        raise InputError(f"re-scoring needs true and false candidates; these images gave {len(y)} candidates, "
+                         f"{int(y.sum())} true. Use more images, with branching points.")
+    return BoostedTrees.fit(x, y, seed=seed)
+
+
+def tune_rescorer(trees: BoostedTrees, predictions: Sequence[BranchPrediction], truths: Sequence[np.ndarray],
+                  settings: BranchSettings, nms_px: int, *,
+                  junctions: Callable[[BranchPrediction], np.ndarray] | None = None) -> dict[str, Any]:
+    """Score threshold (and :func:`fuse` levels, with ``junctions``) of the best pooled F1 of the re-scored
+    candidates on validation predictions. Returns ``{"threshold", "f1"[, "fusion"]}``."""
+    peaks = [to_full(rescore(p.heat, p.root, trees, nms_px), p.scale) for p in predictions]
+    best = max(({"threshold": float(t), "f1": _pooled_f1([c[c[:, 2] >= t] for c in peaks], truths, settings.radius)}
+                for t in THRESHOLDS), key=lambda c: c["f1"])
+    if junctions is not None:
+        best["fusion"] = _tune_fusion(peaks, predictions, [junctions(p) for p in predictions], truths,
+                                      settings.radius)
+    return best
+
+
 def store_detection(path: str | os.PathLike, tuned: dict[str, Any], **notes: Any) -> Path:
-    """Write the detection settings of :func:`tune_detection` (and ``notes``) into the model file ``path``."""
+    """Write the detection settings of :func:`tune_detection` (and ``notes``) into the model file ``path``.
+
+    A re-scorer stored before is dropped (its threshold was tuned on the old settings): fit it again."""
+    settings = {"threshold": tuned["threshold"], "nms_px": tuned["nms_px"], "tta": tuned["tta"],
+                "threshold_f1_validation_images": tuned["f1"],
+                **({"fusion": tuned["fusion"]} if "fusion" in tuned else {})}
+    return _update_model_file(path, settings, drop=("rescorer", "fusion"), **notes)
+
+
+def store_rescorer(path: str | os.PathLike, trees: BoostedTrees, tuned: dict[str, Any], **notes: Any) -> Path:
+    """Write re-scoring trees and their tuned threshold (:func:`tune_rescorer`) into the model file ``path``:
+    detection then thresholds the trees' scores. The heat-map's own settings stay under ``rescorer.plain``."""
+    from .unet import read_model_file
+
+    payload = read_model_file(path)
+    plain = {k: payload[k] for k in ("threshold", "threshold_f1_validation_images", "fusion") if k in payload}
+    plain = payload.get("rescorer", {}).get("plain", plain)
+    settings = {"threshold": tuned["threshold"], "threshold_f1_validation_images": tuned["f1"],
+                **({"fusion": tuned["fusion"]} if "fusion" in tuned else {}),
+                "rescorer": {"trees": trees.to_dict(), "features": list(FEATURES),
+                             "candidate_threshold": CANDIDATE_THRESHOLD, "plain": plain, **notes}}
+    return _update_model_file(path, settings, drop=("fusion",))
+
+
+def _update_model_file(path: str | os.PathLike, settings: dict[str, Any], drop: Sequence[str] = (),
+                       **notes: Any) -> Path:
+    """Rewrite the model file ``path`` with ``settings`` and ``notes`` (keys in ``drop`` removed first)."""
     from .unet import build_model, read_model_file, save_model_file
 
     payload = read_model_file(path)
     model = build_model(payload, path)
-    fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict")
-    settings = {"threshold": tuned["threshold"], "nms_px": tuned["nms_px"], "tta": tuned["tta"],
-                "threshold_f1_validation_images": tuned["f1"],
-                **({"fusion": tuned["fusion"]} if "fusion" in tuned else {})}
+    fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict", *drop)
     return save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed}, **settings,
                                          **notes})
 
@@ -449,6 +508,8 @@ class BranchDetector:
         self.threshold = float(payload.get("threshold", (payload.get("metrics") or {}).get("threshold", 0.5)))
         self.nms_px = int(payload.get("nms_px", max(1, round(self.settings.radius * self.settings.scale / 2))))
         self.fusion = payload.get("fusion")
+        rescorer = payload.get("rescorer")
+        self.rescorer = BoostedTrees.from_dict(rescorer["trees"]) if rescorer else None
         self.tta = check_tta(int(payload.get("tta", 1)) if tta is None else tta, path)
         self.tile, self.overlap, self.batch = tile, overlap, batch
         self.path = path
@@ -512,10 +573,13 @@ class BranchDetector:
         return out
 
     def peaks(self, prediction: BranchPrediction, threshold: float | None = None) -> np.ndarray:
-        """``K x 3`` full-size (x, y, score) peaks of a prediction's heat-map (threshold: the trained one)."""
+        """``K x 3`` full-size (x, y, score) peaks of a prediction's heat-map, or with a re-scorer its
+        candidate peaks scored by the trees (threshold: the tuned one, on that score)."""
         t = self.threshold if threshold is None else threshold
-        peaks = find_peaks(prediction.heat, t, min_distance=self.min_distance)
-        return to_full(peaks, prediction.scale)
+        if self.rescorer is None:
+            return to_full(find_peaks(prediction.heat, t, min_distance=self.min_distance), prediction.scale)
+        peaks = rescore(prediction.heat, prediction.root, self.rescorer, self.min_distance)
+        return to_full(peaks[peaks[:, 2] >= t], prediction.scale)
 
     def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
                fuse_junctions: bool = False, px_per_mm: float | None = None, tta: int | None = None) -> np.ndarray:

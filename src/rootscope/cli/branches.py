@@ -85,8 +85,9 @@ def detect_cmd(
     model: Path | None = typer.Option(None, "--model", help="Model file from `rootscope branches train` (default: "
                                       "the shipped image-only model trained on synthetic plates)."),
     out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
-    threshold: float | None = typer.Option(None, "--threshold", help="Peak score threshold (default: the one "
-                                           "that gave the best validation F1)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Score threshold: the heat-map peak's, or "
+                                           "the re-scoring trees' probability when the model has them (default: "
+                                           "the one that gave the best validation F1)."),
     tta: int | None = typer.Option(None, "--tta", help="Test-time augmentation: views averaged, 1 (none), 4 (flips) "
                                    "or 8 (flips and rotations); default: the model's, tuned with its threshold."),
     fuse: bool = typer.Option(False, "--fuse", help="Fuse with skeleton junctions of the root mask."),
@@ -97,7 +98,7 @@ def detect_cmd(
     device: str = typer.Option("auto", "--device", help="auto (cuda, mps, cpu), cpu, cuda or mps."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch (0 = its default)."),
 ) -> None:
-    """Find branching points; writes one row per point (full-size pixel x, y and the peak score)."""
+    """Find branching points; writes one row per point (full-size pixel x, y and the score)."""
     import pandas as pd
     from rich.console import Console
     from rich.progress import track
