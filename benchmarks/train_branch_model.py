@@ -6,17 +6,20 @@
 
 Training data: ``--plates`` synthetic plates (``rootscope.synth`` seeds 0..N-1, the benchmark tests on
 seeds 100+), ``--frames`` frames each, 2000 px scans: laterals of every age and roots crossing on
-purpose. Targets: Gaussian heat-maps at the generator's branching points and the root mask (second
-output, for the skeleton baseline and fusion). A fixed number of epochs (``--epochs`` x
-``--tiles-per-epoch`` tiles; the learning-rate schedule is planned over them), one torch thread and a
-fixed seed, so a rerun gives the same model up to floating-point summation order. ``--time-limit``
+purpose. The network works at ``--scale`` x the scan (default full size: just-emerged laterals are 1-3 px
+wide) on ``--tile`` px tiles. Targets: Gaussian heat-maps (``--sigma`` work px) at the generator's
+branching points and the root mask (second output, for the skeleton baseline, the fusion and the
+re-scoring). A fixed number of epochs (``--epochs`` x ``--tiles-per-epoch`` tiles; the learning-rate
+schedule is planned over them), ``--threads`` torch threads and a fixed seed, so a rerun gives the same
+model up to floating-point summation order. ``--time-limit``
 is only a safety stop (a run it ends is not reproducible; the script says so). ``--snapshots`` keeps
 copies of the checkpoint after those epochs (``<work>/<stem>.e<N>.pt``) for the F1-vs-training-time
 table of ``bench_branches.py --curve``. The training files (last checkpoint, metrics CSV) stay in
 ``--work``; only the best model (weights + metadata, loadable with ``weights_only=True``) goes to ``-o``.
 
-Detection settings (test-time augmentation 1 / 4 / 8 views, peak threshold, suppression radius, fusion
-levels) are then chosen on VALIDATION plates ``--val-plates`` (default seeds 50-53, 5 frames each:
+Detection settings (test-time augmentation among ``--tta-choices``, default 1 or 4 views: 8 views of a
+full-size network take more than the 5 s allowed for a 4 MP scan; peak threshold, suppression radius,
+fusion levels) are then chosen on VALIDATION plates ``--val-plates`` (default seeds 50-53, 5 frames each:
 neither trained on nor the benchmark's test plates 100+) and stored in the model file; the table of
 the best validation F1 of each augmentation choice is printed. Then the second stage
 (:mod:`rootscope.branch_rescore`): boosted trees that re-score the heat-map's candidate peaks are fitted on
@@ -50,23 +53,23 @@ def main() -> None:
     parser.add_argument("--plates", type=int, default=10, help="synthetic plates (seeds 0..N-1)")
     parser.add_argument("--frames", type=int, default=5, help="frames per plate")
     parser.add_argument("--size", type=int, default=2000, help="scan side (px)")
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--tiles-per-epoch", type=int, default=2048)
     parser.add_argument("--val-tiles", type=int, default=512)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--depth", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=0.5, help="work resolution relative to the scans")
-    parser.add_argument("--sigma", type=float, default=2.0, help="heat-map sigma (work px)")
-    parser.add_argument("--tile", type=int, default=64, help="training tile side (work px)")
+    parser.add_argument("--scale", type=float, default=1.0, help="work resolution relative to the scans")
+    parser.add_argument("--sigma", type=float, default=3.0, help="heat-map sigma (work px)")
+    parser.add_argument("--tile", type=int, default=96, help="training tile side (work px)")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=90.0, help="safety stop (minutes)")
     parser.add_argument("--snapshots", default="", help="comma-separated epochs to keep a copy of")
     parser.add_argument("--val-plates", default="50-53", help="validation plate seeds (first-last) for detection tuning")
     parser.add_argument("--rescore-plates", default="10-29",
                         help="plate seeds (first-last) whose predictions train the re-scoring trees; '' for none")
-    parser.add_argument("--tta-choices", default="1,4,8",
+    parser.add_argument("--tta-choices", default="1,4",
                         help="test-time augmentations to choose from (views; leave out those too slow)")
     parser.add_argument("--tune-only", action="store_true", help="no training: re-tune the detection of -o")
     args = parser.parse_args()

@@ -92,14 +92,15 @@ def test_fitting_needs_true_and_false_candidates():
 def test_a_stored_rescorer_scores_the_detection_and_retuning_drops_it(tmp_path, toy_trees):
     path = tmp_path / "m.pt"
     shutil.copy(br.DEFAULT_MODEL, path)
-    rng = np.random.default_rng(3)
+    prediction, truth = _toy_image(np.random.default_rng(3))
+    br.store_detection(path, {"threshold": 0.3, "nms_px": 3, "tta": 1, "f1": 0.9})  # heat-map peaks only
     plain = br.load_branch_model(path)
+    assert plain.rescorer is None and len(plain.peaks(prediction)) == 2  # both blobs
     br.store_rescorer(path, toy_trees, {"threshold": 0.5, "f1": 1.0})
     detector = br.load_branch_model(path)
     assert detector.rescorer is not None and detector.threshold == 0.5
-    prediction, truth = _toy_image(rng)
+    assert detector.meta["rescorer"]["plain"]["threshold"] == 0.3
     found = detector.peaks(prediction)
     assert len(found) == 1 and np.hypot(*(found[0, :2] - truth[0])) < 1.0
-    assert len(plain.peaks(prediction, threshold=0.3)) == 2  # the heat-map alone keeps both blobs
     br.store_detection(path, {"threshold": 0.6, "nms_px": 3, "tta": 1, "f1": 0.9})
     assert br.load_branch_model(path).rescorer is None

@@ -395,14 +395,19 @@ def test_shipped_model_is_small_safe_and_finds_branching_points(unseen_crop):
     assert e["f1"] >= 0.75, e
 
 
-def test_shipped_model_sees_a_coarser_scan_at_its_training_resolution():
-    """A 1000 px plate (half the training px/mm): given the scan's px/mm, the image is enlarged to the
-    resolution the network learnt, and far more branching points are found than at the fixed half scale."""
+def test_shipped_models_see_a_coarser_scan_at_their_training_resolution():
+    """A 1000 px plate (half the training px/mm): given the scan's px/mm, the image is resized to the
+    resolution the network learnt (the half-size model: not at all), and far more branching points are
+    found than at the fixed half scale. The full-size default model warns that it enlarges the scan 2x."""
     from rootscope.synth import SynthConfig, make_series
 
     frame = make_series(frames=1, seed=123, config=SynthConfig(size=1000, start_h=216.0))[0]
     truth, ignore = br.synthetic_points(frame), br.synthetic_hidden(frame)
-    detector = br.load_branch_model(device="cpu")
+    with pytest.warns(UserWarning, match="enlarged 2.0x"):
+        br.load_branch_model(device="cpu").predict(frame.image[:128, :128], px_per_mm=frame.px_per_mm)
+    assert br.shipped_model_for(frame.px_per_mm) == br.COARSE_MODEL
+    assert br.shipped_model_for(frame.px_per_mm * 1.5) == br.DEFAULT_MODEL  # the demo's 11 px/mm
+    detector = br.load_branch_model(br.COARSE_MODEL, device="cpu")
     assert detector.scale_for(frame.px_per_mm) == pytest.approx(2 * detector.settings.scale, rel=1e-6)
     fixed = br.evaluate(detector.detect(frame.image), truth, 3, ignore=ignore)
     scaled = br.evaluate(detector.detect(frame.image, px_per_mm=frame.px_per_mm), truth, 3, ignore=ignore)

@@ -15,6 +15,7 @@ need no second model. Images are worked on at ``scale`` (default half size: 4x f
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,8 +32,13 @@ from .metrics import match_points
 
 KIND = "branch-points"
 POINT_SUFFIXES = (".csv", ".rsml")
-#: The shipped image-only model (U-Net width 8, trained on synthetic plates by benchmarks/train_branch_model.py).
+#: The shipped image-only model (U-Net width 8, full size, trained on synthetic plates by
+#: benchmarks/train_branch_model.py).
 DEFAULT_MODEL = Path(__file__).parent / "models" / "branches_synth_w8.pt"
+#: The shipped half-size model (works at 7.35 px/mm): better than the default on scans coarser than ~10 px/mm.
+COARSE_MODEL = Path(__file__).parent / "models" / "branches_synth_half.pt"
+#: An image enlarged more than this to the network's resolution is blurrier than what it learnt: a warning says so.
+MAX_ENLARGE = 1.5
 
 
 # ------------------------------------------------------------------------------------ targets
@@ -534,6 +540,11 @@ class BranchDetector:
             image = io.to_float(image)[0]
         colour = self.model.config.in_channels - int(self.settings.mask_input)
         settings = replace(self.settings, scale=self.scale_for(px_per_mm))
+        if settings.scale > MAX_ENLARGE:
+            warnings.warn(f"{self.path or 'branch model'}: an image of {px_per_mm:g} px/mm is enlarged "
+                          f"{settings.scale:.1f}x to the {self.settings.work_px_per_mm:g} px/mm this network learnt, "
+                          f"and finds fewer points; for scans this coarse use a model trained nearer their "
+                          f"resolution ({COARSE_MODEL}, or `rootscope branches train --px-per-mm`).", stacklevel=2)
         return self.predict_work(work_image(image, mask, settings, colour), settings.scale, tta=tta)
 
     def predict_work(self, x: np.ndarray, scale: float | None = None, *, tta: int | None = None) -> BranchPrediction:
@@ -614,6 +625,15 @@ def to_full(peaks: np.ndarray, scale: float) -> np.ndarray:
     peaks = np.asarray(peaks, float).reshape(-1, 3).copy()
     peaks[:, :2] = (peaks[:, :2] + 0.5) / scale - 0.5
     return peaks
+
+
+def shipped_model_for(px_per_mm: float) -> Path:
+    """The shipped model for scans of ``px_per_mm``: :data:`DEFAULT_MODEL`, or :data:`COARSE_MODEL` when the
+    default would enlarge them more than :data:`MAX_ENLARGE` times."""
+    from .unet import read_model_file
+
+    learnt = read_model_file(DEFAULT_MODEL)["branch_settings"]["work_px_per_mm"]
+    return COARSE_MODEL if learnt / px_per_mm > MAX_ENLARGE else DEFAULT_MODEL
 
 
 def is_branch_model(path: str | os.PathLike) -> bool:

@@ -33,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from . import io, rsml, synth
 from .align import apply, corner_error
 from .branches import DEFAULT_MODEL as SHIPPED
+from .branches import shipped_model_for
 from .metrics import dice, match_points
 
 if TYPE_CHECKING:
@@ -375,8 +376,8 @@ def run_demo(
     model is trained on synthetic seeds ``train_seeds`` (not demo plates) with ``trees`` trees and
     ``rounds`` correction rounds. ``branch_model``: a branch-point model file copied to
     ``root/models/`` and set as ``models.branches`` (the pipeline's ``branches`` stage then runs);
-    by default the one shipped with rootscope (:data:`rootscope.branches.DEFAULT_MODEL`) when it is
-    there, None to skip.
+    by default the one shipped with rootscope for the scans' scale
+    (:func:`rootscope.branches.shipped_model_for`), None to skip.
     ``workers`` goes to :func:`rootscope.pipeline.run_experiment` (default 1: at this size a serial
     run beats process workers on 2 cores, whose start-up costs more than it saves; see
     benchmarks/bench_batch.py). Scans, models and config in ``root`` are overwritten.
@@ -398,6 +399,8 @@ def run_demo(
     seconds["train"] = time.perf_counter() - start - sum(seconds.values())
     models = f'pixel = "{model.relative_to(root).as_posix()}"\n'
     stages = "align -> segment -> architecture and traits"
+    if branch_model is not None and Path(branch_model) == SHIPPED:
+        branch_model = shipped_model_for(cfg.px_per_mm)
     if branch_model is not None and Path(branch_model).is_file():
         copied = io.write_bytes(root / "models" / Path(branch_model).name, Path(branch_model).read_bytes())
         models += f'branches = "{copied.relative_to(root).as_posix()}"\n'
