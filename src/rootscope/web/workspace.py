@@ -170,6 +170,7 @@ class Workspace:
         self._images: OrderedDict[str, np.ndarray] = OrderedDict()
         self._predictions: OrderedDict[tuple[str, str, float], tuple] = OrderedDict()
         self._views: OrderedDict[tuple, tuple] = OrderedDict()
+        self._unet: tuple[Any, float] | None = None
         self.model: PixelClassifier | None = None
         if self.model_path.is_file() and is_pixel_model(self.model_path):
             self.model = PixelClassifier.load(self.model_path)
@@ -327,7 +328,10 @@ class Workspace:
             return self.model, self.model_path.stat().st_mtime
         if which == "unet" and "unet" in self.models():
             path = self.config.models.unet
-            return load_segmenter(path), path.stat().st_mtime
+            stamp = path.stat().st_mtime
+            if self._unet is None or self._unet[1] != stamp:  # loaded once per version of the file, not per view
+                self._unet = load_segmenter(path), stamp
+            return self._unet
         raise ModelError(f"no model '{which}' here; available: {', '.join(self.models()) or 'none'}.")
 
     def segmentation(self, key: str, which: str = "live",
