@@ -4,8 +4,10 @@ Targets are Gaussian heat-maps around annotated points (from the synthetic groun
 a child root's first point — or from a CSV of ``x,y``). The network is :class:`rootscope.unet.UNet`
 trained by :func:`rootscope.unet.train` with :class:`BranchTask`: output 0 is the branching-point
 heat-map (sigmoid), output 1 (optional) the root mask, so that the skeleton baseline and the fusion
-need no second model. Images are worked on at ``scale`` (default half size: 4x fewer pixels, same
-6 px accuracy); every point this module returns is in full-size ``(x, y)`` pixels.
+need no second model. Images are worked on at ``scale`` (the shipped default model: full size; the
+training default and :data:`COARSE_MODEL`: half size, 4x fewer pixels); every point this module returns
+is in full-size ``(x, y)`` pixels. With re-scoring trees in the model file, the heat-map's candidate
+peaks are scored by them (:mod:`rootscope.branch_rescore`).
 
 >>> heat = heatmap(np.array([[20.0, 30.0]]), (64, 64), sigma=2.0)
 >>> find_peaks(heat, threshold=0.5)[:, :2].round().tolist()
