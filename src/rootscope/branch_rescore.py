@@ -61,6 +61,20 @@ def _junction_distance(root: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> 
     return np.minimum(distance, _FAR_PX)
 
 
+def _neighbours(peaks: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each (x, y, score) peak: how many others lie closer than ``radius`` and the best score among them
+    (0 when none); pairs from a k-d tree, so memory grows with the pairs, not with the square of the peaks."""
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(peaks[:, :2]).query_pairs(np.nextafter(radius, 0.0), output_type="ndarray")
+    a, b = (pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0, int), np.zeros(0, int))
+    count = np.bincount(np.concatenate([a, b]), minlength=len(peaks))
+    best = np.zeros(len(peaks))
+    np.maximum.at(best, a, peaks[b, 2])
+    np.maximum.at(best, b, peaks[a, 2])
+    return count, best
+
+
 def candidate_features(heat: np.ndarray, root: np.ndarray, min_distance: int = 3,
                        threshold: float = CANDIDATE_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Candidate peaks of a heat-map and their features.
@@ -81,12 +95,10 @@ def candidate_features(heat: np.ndarray, root: np.ndarray, min_distance: int = 3
     score = np.maximum(peaks[:, 2], 1e-3)
     depth = cv2.distanceTransform((root > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
     arms = [_arms(root, rows, cols, r) for r in (3, 5, 8)]
-    gap = np.hypot(*(peaks[:, None, :2] - peaks[None, :, :2]).transpose(2, 0, 1))
-    np.fill_diagonal(gap, np.inf)
-    near = gap < 8
+    neighbours, neighbour_best = _neighbours(peaks, 8.0)
     columns = [
         peaks[:, 2], cv2.blur(heat, (5, 5))[rows, cols], cv2.blur(root, (3, 3))[rows, cols], depth[rows, cols],
-        *(a for a, _ in arms), *(m for _, m in arms), near.sum(axis=1), np.where(near, peaks[None, :, 2], 0).max(axis=1),
+        *(a for a, _ in arms), *(m for _, m in arms), neighbours, neighbour_best,
         _ring(heat, rows, cols, 2).mean(axis=1) / score, _ring(heat, rows, cols, 4).mean(axis=1) / score,
         _junction_distance(root, rows, cols),
     ]
