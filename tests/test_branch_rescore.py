@@ -104,3 +104,15 @@ def test_a_stored_rescorer_scores_the_detection_and_retuning_drops_it(tmp_path, 
     assert len(found) == 1 and np.hypot(*(found[0, :2] - truth[0])) < 1.0
     br.store_detection(path, {"threshold": 0.6, "nms_px": 3, "tta": 1, "f1": 0.9})
     assert br.load_branch_model(path).rescorer is None
+
+
+def test_trees_fitted_on_other_features_are_refused(tmp_path, toy_trees):
+    from rootscope.unet import read_model_file
+
+    path = tmp_path / "m.pt"
+    shutil.copy(br.DEFAULT_MODEL, path)
+    br.store_rescorer(path, toy_trees, {"threshold": 0.5, "f1": 1.0})
+    older = {**read_model_file(path)["rescorer"], "features": list(FEATURES[:-1])}
+    br._update_model_file(path, {"rescorer": older})
+    with pytest.raises(br.ModelError, match="other features"):
+        br.load_branch_model(path)

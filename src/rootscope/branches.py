@@ -516,8 +516,12 @@ class BranchDetector:
         self.threshold = float(payload.get("threshold", (payload.get("metrics") or {}).get("threshold", 0.5)))
         self.nms_px = int(payload.get("nms_px", max(1, round(self.settings.radius * self.settings.scale / 2))))
         self.fusion = payload.get("fusion")
-        rescorer = payload.get("rescorer")
+        rescorer = payload.get("rescorer") or {}
+        if rescorer and rescorer.get("features") != list(FEATURES):
+            raise ModelError(f"{path or 'branch model'}: its re-scoring trees read other features than this "
+                             "rootscope computes; re-fit them (benchmarks/train_branch_model.py --tune-only).")
         self.rescorer = BoostedTrees.from_dict(rescorer["trees"]) if rescorer else None
+        self.candidate_threshold = float(rescorer.get("candidate_threshold", CANDIDATE_THRESHOLD))
         self.tta = check_tta(int(payload.get("tta", 1)) if tta is None else tta, path)
         self.tile, self.overlap, self.batch = tile, overlap, batch
         self.path = path
@@ -591,7 +595,7 @@ class BranchDetector:
         t = self.threshold if threshold is None else threshold
         if self.rescorer is None:
             return to_full(find_peaks(prediction.heat, t, min_distance=self.min_distance), prediction.scale)
-        peaks = rescore(prediction.heat, prediction.root, self.rescorer, self.min_distance)
+        peaks = rescore(prediction.heat, prediction.root, self.rescorer, self.min_distance, self.candidate_threshold)
         return to_full(peaks[peaks[:, 2] >= t], prediction.scale)
 
     def detect(self, image: np.ndarray, mask: np.ndarray | None = None, *, threshold: float | None = None,
