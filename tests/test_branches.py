@@ -415,6 +415,21 @@ def test_shipped_models_see_a_coarser_scan_at_their_training_resolution():
     assert scaled["f1"] >= 0.65 and scaled["f1"] > fixed["f1"], (fixed, scaled)
 
 
+def test_cli_detect_picks_the_half_size_model_for_a_coarse_scan(unseen_crop, tmp_path: Path):
+    import warnings
+
+    io.write_image(tmp_path / "imgs" / "crop.png", unseen_crop[0][:128, :128])
+    args = ["branches", "detect", str(tmp_path / "imgs"), "-o", str(tmp_path / "p.csv"), "--threads", "1"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(app, [*args, "--px-per-mm", "7.35"])
+        assert result.exit_code == 0, result.output
+        assert not [w for w in caught if "enlarged" in str(w.message)]  # the half-size model needs no enlarging
+        result = CliRunner().invoke(app, [*args, "--px-per-mm", "7.35", "--model", str(br.DEFAULT_MODEL)])
+        assert result.exit_code == 0, result.output
+        assert [w for w in caught if "enlarged 2.0x" in str(w.message)]
+
+
 def test_cli_detect_uses_the_shipped_model_by_default(unseen_crop, tmp_path: Path):
     io.write_image(tmp_path / "imgs" / "crop.png", unseen_crop[0][:256, :256])
     result = CliRunner().invoke(app, ["branches", "detect", str(tmp_path / "imgs"), "-o", str(tmp_path / "p.csv"),

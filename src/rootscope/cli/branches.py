@@ -83,7 +83,8 @@ def train_cmd(
 def detect_cmd(
     images: list[Path] = typer.Argument(..., help="Images or folders of images."),
     model: Path | None = typer.Option(None, "--model", help="Model file from `rootscope branches train` (default: "
-                                      "the shipped image-only model trained on synthetic plates)."),
+                                      "the shipped image-only model trained on synthetic plates; for images "
+                                      "coarser than ~10 px/mm, the shipped half-size one)."),
     out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
     threshold: float | None = typer.Option(None, "--threshold", help="Score threshold: the heat-map peak's, or "
                                            "the re-scoring trees' probability when the model has them (default: "
@@ -111,7 +112,15 @@ def detect_cmd(
     _set_threads(threads)
     paths = io.expand_inputs(images)
     io.check_not_input(out, paths)
-    detector = br.load_branch_model(model or br.DEFAULT_MODEL, device=device, tta=tta)
+    loaded: dict[Path, br.BranchDetector] = {}
+
+    def detector_for(scale: float | None) -> br.BranchDetector:
+        """The given model, else the shipped one for the image's scale (both loaded once)."""
+        path = model or (br.shipped_model_for(scale) if scale else br.DEFAULT_MODEL)
+        if path not in loaded:
+            loaded[path] = br.load_branch_model(path, device=device, tta=tta)
+        return loaded[path]
+
     tables = []
     for path in track(paths, description="detecting", console=Console(stderr=True)):
         mask = None
@@ -122,8 +131,9 @@ def detect_cmd(
             labels = io.read_labels(partner)
             mask = labels == 1 if 1 < labels.max() < 255 else labels > 0
         scan = io.read_scan(path)
-        points = detector.detect(scan.pixels, mask, threshold=threshold, fuse_junctions=fuse,
-                                 px_per_mm=px_per_mm or scan.px_per_mm)
+        scale = px_per_mm or scan.px_per_mm
+        points = detector_for(scale).detect(scan.pixels, mask, threshold=threshold, fuse_junctions=fuse,
+                                            px_per_mm=scale)
         tables.append(pd.DataFrame({"image": path.name, "x": points[:, 0], "y": points[:, 1], "score": points[:, 2]}))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "x", "y", "score"])
     io.write_table(out, table.round({"x": 2, "y": 2, "score": 4}))
