@@ -16,6 +16,7 @@ peaks are scored by them (:mod:`rootscope.branch_rescore`).
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -436,15 +437,16 @@ def store_rescorer(path: str | os.PathLike, trees: BoostedTrees, tuned: dict[str
                 **({"fusion": tuned["fusion"]} if "fusion" in tuned else {}),
                 "rescorer": {"trees": trees.to_dict(), "features": list(FEATURES),
                              "candidate_threshold": CANDIDATE_THRESHOLD, "plain": plain, **notes}}
-    return _update_model_file(path, settings, drop=("fusion",))
+    return _update_model_file(path, settings, drop=("fusion",), payload=payload)
 
 
 def _update_model_file(path: str | os.PathLike, settings: dict[str, Any], drop: Sequence[str] = (),
-                       **notes: Any) -> Path:
-    """Rewrite the model file ``path`` with ``settings`` and ``notes`` (keys in ``drop`` removed first)."""
+                       payload: dict[str, Any] | None = None, **notes: Any) -> Path:
+    """Rewrite the model file ``path`` (its ``payload`` when already read) with ``settings`` and ``notes``
+    (keys in ``drop`` removed first)."""
     from .unet import build_model, read_model_file, save_model_file
 
-    payload = read_model_file(path)
+    payload = payload if payload is not None else read_model_file(path)
     model = build_model(payload, path)
     fixed = ("format", "format_version", "rootscope_version", "architecture", "state_dict", *drop)
     return save_model_file(path, model, {**{k: v for k, v in payload.items() if k not in fixed}, **settings,
@@ -633,13 +635,18 @@ def to_full(peaks: np.ndarray, scale: float) -> np.ndarray:
     return peaks
 
 
+@functools.cache
+def _default_px_per_mm() -> float:
+    """The resolution the default model learnt at (its file read once per process)."""
+    from .unet import read_model_file
+
+    return float(read_model_file(DEFAULT_MODEL)["branch_settings"]["work_px_per_mm"])
+
+
 def shipped_model_for(px_per_mm: float) -> Path:
     """The shipped model for scans of ``px_per_mm``: :data:`DEFAULT_MODEL`, or :data:`COARSE_MODEL` when the
     default would enlarge them more than :data:`MAX_ENLARGE` times."""
-    from .unet import read_model_file
-
-    learnt = read_model_file(DEFAULT_MODEL)["branch_settings"]["work_px_per_mm"]
-    return COARSE_MODEL if learnt / px_per_mm > MAX_ENLARGE else DEFAULT_MODEL
+    return COARSE_MODEL if _default_px_per_mm() / px_per_mm > MAX_ENLARGE else DEFAULT_MODEL
 
 
 def is_branch_model(path: str | os.PathLike) -> bool:
