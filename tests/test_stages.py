@@ -182,3 +182,17 @@ def test_killed_run_resumes_and_equals_an_uninterrupted_run(tmp_path):
     subprocess.run([sys.executable, str(script), str(clean), "fast"], check=True, capture_output=True)
     for k in range(6):
         assert (out / f"f{k}.png").read_bytes() == (clean / "out" / f"f{k}.png").read_bytes()
+
+
+def test_temporaries_of_a_killed_run_are_removed_even_those_of_a_writer_inside_the_stage(tmp_path):
+    """A kill can leave the stage's temporary of an output, or the temporary that an atomic writer
+    inside the stage made of that temporary; the next run removes both and leaves other files alone."""
+    write_scan(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [out / ".a.x1.tmp.png", out / "..a.x1.tmp.y2.tmp.png", out / "..a.x1.tmp.y2.tmp.json"]
+    kept = out / ".ab.x1.tmp.png"  # another output's temporary
+    for path in (*left, kept):
+        path.write_bytes(b"partial")
+    assert run_stage(make_stage(tmp_path)).ran
+    assert not any(p.exists() for p in left) and kept.exists()

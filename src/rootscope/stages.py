@@ -220,7 +220,9 @@ def _refresh(stage: Stage) -> None:
 
 
 def _remove_leftovers(path: Path) -> None:
-    """Delete temporary files of ``path`` left by a killed run (the names io.atomic_path uses)."""
-    pattern = f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"
-    for leftover in path.parent.glob(pattern) if path.parent.is_dir() else ():
-        leftover.unlink(missing_ok=True)
+    """Delete temporary files of ``path`` left by a killed run: the names io.atomic_path uses, for ``path``
+    and for the stage's temporary of it (a writer inside the stage writes that atomically too)."""
+    stem, suffix = glob.escape(path.stem), glob.escape(path.suffix)
+    for pattern in (f".{stem}.*.tmp{suffix}", f"..{stem}.*.tmp.*.tmp{suffix}"):
+        for leftover in path.parent.glob(pattern) if path.parent.is_dir() else ():
+            leftover.unlink(missing_ok=True)
