@@ -107,6 +107,22 @@ def test_a_short_lateral_protruding_from_a_smooth_outline_is_kept_but_not_among_
     assert not any(r.order == 2 for r in find_architecture(ragged > 0, seed_points=seed).plants[0].roots)
 
 
+def test_a_stub_inside_its_parents_width_counts_only_where_another_detector_found_a_branching_point():
+    mask = np.zeros((300, 200), np.uint8)
+    draw(mask, arc(100, 10, 280, 90), 9)  # a root 9 px wide
+    draw(mask, arc(100, 150, 9, 0), 3)  # a young lateral reaching 9 px from its centre line: shorter than its width
+    seed = np.array([[10.0, 100.0]])
+
+    def laterals(**kw) -> int:
+        return sum(r.order == 2 for r in find_architecture(mask > 0, seed_points=seed, **kw).plants[0].roots)
+
+    assert len(skeleton_graph(mask > 0)[0].edges) == 3  # the skeleton has the stub's spur
+    assert laterals() == 0  # alone, the mask cannot tell it from a bump of the outline
+    assert laterals(support=np.array([[151.0, 102.0]])) == 1  # a branch-point network saw it
+    assert laterals(support=np.array([[151.0, 102.0]]), support_px=0) == 0  # switched off
+    assert laterals(support=np.array([[170.0, 100.0]])) == 0  # a point 20 px away supports nothing
+
+
 def test_clean_mask_removes_specks_fills_holes_and_bridges_gaps():
     mask = np.zeros((200, 200), np.uint8)
     draw(mask, arc(100, 10, 80, 90), 7)
@@ -287,6 +303,22 @@ def test_two_roots_running_together_each_get_the_shared_stretch():
     assert np.allclose([p.total_length_px for p in arch.plants], truth, rtol=0.02)
     once = find_architecture(mask > 0, seed_points=seeds, bundle_angle_deg=0)
     assert sum(p.total_length_px for p in once.plants) < 0.9 * sum(truth)  # the band counted once
+
+
+@pytest.mark.parametrize("angle", [8, 12, 16, 25])
+def test_two_straight_roots_crossing_at_a_shallow_angle_each_go_on_straight(angle):
+    # their band is short and both go on straight only by swapping sides: not two roots running together
+    half = np.radians(angle / 2)
+    a = arc(150, 20, 500, 90 - angle / 2)
+    b = arc(150 + 500 * np.sin(half), 20, 500, 90 + angle / 2)  # they cross half-way down
+    mask = np.zeros((560, 420), np.uint8)
+    for xy in (a, b):
+        draw(mask, xy, 5)
+    arch = find_architecture(mask > 0, seed_points=np.array([a[0][::-1], b[0][::-1]]))
+    assert len(arch.bundles) == 1
+    for plant, xy in zip(arch.plants, (a, b)):
+        primary = plant.roots[plant.primary]
+        assert np.hypot(*(primary.tip[::-1] - xy[-1])) < 3 and primary.length_px == pytest.approx(500, rel=0.01)
 
 
 def test_three_roots_running_together_each_get_the_shared_stretches():

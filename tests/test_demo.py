@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import cv2
@@ -98,6 +99,9 @@ def test_the_demo_runs_the_shipped_branch_point_model(demo):
     assert "branches" in (demo.root / "rootscope.toml").read_text()
     assert len(list((demo.root / "out" / "plate01" / "branches").glob("*.csv"))) == 3
     assert demo.scores.network_tp[5.0][0] > 0
+    # the architecture reads the network's points (they keep laterals too short to leave their parent)
+    manifests = list((demo.root / "out" / "plate01" / "traits" / ".manifests").glob("measure.*.json"))
+    assert len(manifests) == 3 and all("branches" in json.loads(m.read_text())["inputs"] for m in manifests)
 
 
 # ------------------------------------------------------------------ architecture rules used by the demo

@@ -185,7 +185,8 @@ def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_p
     io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\nbranches = "models/branches.pt"\n')
     result = run_experiment(folder, workers=1, progress=False)
     assert result.n_failures == 0, pd.read_csv(result.failures_csv).to_string()
-    assert result.plates["plate01"].ran == {"branches": 2, "plate-tables": 1, "track": 1}  # nothing else is redone
+    # the measurements read the points (architecture.branch_support_px); align and segment are not redone
+    assert result.plates["plate01"].ran == {"branches": 2, "measure": 2, "plate-tables": 1, "track": 1}
     table = pd.read_csv(folder / "out" / "branches.csv")
     assert list(table.columns[:4]) == ["plate", "species", "scan", "hours"]
     assert {"x_px", "y_px", "score", "x_mm", "y_mm"} <= set(table.columns)

@@ -11,6 +11,7 @@ deepest tip; every other branch is a lateral of order parent + 1 that follows it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -270,8 +271,28 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     return np.array(crossings, float).reshape(-1, 2)
 
 
+def _straight_pairing(da: np.ndarray, db: np.ndarray, dc: np.ndarray, dd: np.ndarray, max_deg: float) -> bool | None:
+    """Which pairing of two roots arriving along ``-da``, ``-db`` with the two leaving along ``dc``,
+    ``dd`` (unit vectors away from a band) lets both go on straight: True for a-c and b-d, False for
+    a-d and b-c, None for neither. Straight: both turn at most ``max_deg``, and the other pairing
+    makes one turn at least twice as much + 5 degrees."""
+    turn = [float(np.degrees(np.arccos(np.clip(min(-da @ x, -db @ y), -1, 1)))) for x, y in ((dc, dd), (dd, dc))]
+    for pairing, (t, other) in ((True, turn), (False, turn[::-1])):
+        if t <= max_deg and other >= 2 * t + 5:
+            return pairing
+    return None
+
+
+def _crossing_length(length: float, da: np.ndarray, db: np.ndarray, radii: np.ndarray) -> bool:
+    """Whether a band ``length`` px long between two roots arriving along ``da`` and ``db`` (unit
+    vectors) is what two straight roots crossing at that angle make: at most twice their width over the
+    sine of the angle (roots that run together for a stretch make a longer one)."""
+    sine = abs(float(da[0] * db[1] - da[1] * db[0]))
+    return length <= 2 * (2 * float(np.max(radii))) / max(sine, 0.05)
+
+
 def resolve_bundles(g: SkeletonGraph, *, max_angle_deg: float = 50.0, seeds: np.ndarray | None = None,
-                    seed_radii: np.ndarray | None = None) -> np.ndarray:
+                    seed_radii: np.ndarray | None = None, straight_deg: float = 20.0) -> np.ndarray:
     """Give both roots their length where two roots run together for a stretch, in place.
 
     Two roots that meet at a shallow angle, run side by side (one band in the mask) and part again
@@ -279,10 +300,14 @@ def resolve_bundles(g: SkeletonGraph, *, max_angle_deg: float = 50.0, seeds: np.
     both leave on the far side of ``m`` (within ``max_angle_deg`` of its line): a merge facing a
     split. Roots do not branch backwards, so ``m`` carries two roots: one pair of outer edges is
     joined through a copy of ``m``'s path (keeping each root on its side of the band), the other
-    pair through ``m`` itself. Bands that start, end or centre within ``seed_radii`` of ``seeds``
-    are left alone (roots fan out there). Returns the band centres (row, col).
+    pair through ``m`` itself. Each root leaves on the side it came in, unless only the other pairing
+    lets both roots go on straight (within ``straight_deg``, :func:`_straight_pairing`) and the band
+    is no longer than two straight roots crossing at that angle make it (:func:`_crossing_length`):
+    then they cross. Bands that start, end or centre within ``seed_radii`` of ``seeds`` are left
+    alone (roots fan out there). Returns the band centres (row, col).
     """
     cos_ok = np.cos(np.radians(180 - max_angle_deg))
+    cos_straight = np.cos(np.radians(straight_deg))
     out = []
     merge_degree_two(g)
     inc = g.incident()
@@ -312,8 +337,14 @@ def resolve_bundles(g: SkeletonGraph, *, max_angle_deg: float = 50.0, seeds: np.
         def side(v: np.ndarray, axis: np.ndarray) -> float:
             return float(axis[0] * v[1] - axis[1] * v[0])
 
-        # travelling along m from n1 to n2, a root on the left of the band leaves it on the left
-        if (side(da, dm1) > side(db, dm1)) != (side(dc, -dm2) > side(dd, -dm2)):
+        # travelling along m from n1 to n2, a root on the left of the band leaves it on the left, unless
+        # the roots cross: only the other pairing goes on straight, and the band is as short as a crossing's
+        keep = (side(da, dm1) > side(db, dm1)) == (side(dc, -dm2) > side(dd, -dm2))
+        straight = _straight_pairing(da, db, dc, dd, straight_deg)
+        if straight is not None and _crossing_length(
+                m.length, *(_direction(g, k, n1, 3 * (4 * g.radius[n1] + 4)) for k in (a, b)), g.radius[[n1, n2]]):
+            keep = straight
+        if not keep:
             c, d = d, c
         ea, ec = g.edges[a], g.edges[c]
         pa = ea.path if ea.v == n1 else ea.path[::-1]
@@ -687,6 +718,8 @@ def find_architecture(
     smooth_sigma: float = 2.0,
     bundle_angle_deg: float = 50.0,
     overlap_ratio: float | None = 1.4,
+    support: np.ndarray | None = None,
+    support_px: float = 5.0,
     name: str = "<mask>",
 ) -> ImageArchitecture:
     """Plants, roots, tips and branching points of one root mask.
@@ -702,8 +735,10 @@ def find_architecture(
     how close two component tops must be to be one plant); defaults follow the root width. Branches
     that leave within the seed radius are first-order roots (seminal roots of cereals). An unbranched
     lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
-    has not yet emerged from its parent in the mask). Roots from a seed mask or seed points start at
-    the seed. Two roots that run together for a stretch and part again (at most
+    has not yet emerged from its parent in the mask), unless it leaves within ``support_px`` of a
+    ``support`` point: ``K x 2`` (row, col) branching points found another way, e.g. by a branch-point
+    network that sees the scan (the pipeline passes those of ``models.branches``). Roots from a seed
+    mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
     (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
     inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
@@ -774,10 +809,12 @@ def find_architecture(
         arch.warnings.append(f"{name}: {hidden} root system(s) without a seed in the seed class start at their top")
     n = len(g.nodes)
     hang = _hang_points(g, dist_g, pred, best)
+    support_at = _support_test(support, support_px)
     short = 0
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
-        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred)
+        _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred,
+                     support_at)
         if plant.total_length_px < min_plant_length_px:
             short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
             continue
@@ -793,7 +830,8 @@ def find_architecture(
     return arch
 
 
-def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre) -> None:
+def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre,
+                 supported) -> None:
     """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
     virtual = n + i
     children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
@@ -862,7 +900,8 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
         pts = resample(raw, sigma=sigma)
         rc = np.clip(np.rint(pts).astype(int), 0, np.array(dist.shape) - 1)
-        if parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]]:
+        if (parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]]
+                and not supported(raw[0])):
             return  # an unbranched stub that does not reach out of its parent: a bump on the outline
         rid = len(plant.roots)
         plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, chain_length(pts), parent, insertion))
@@ -884,6 +923,15 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
     if plant.roots:
         firsts = [k for k, r in enumerate(plant.roots) if r.order == 1]
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
+
+
+def _support_test(support: np.ndarray | None, radius: float) -> Callable[[np.ndarray], bool]:
+    """Whether a (row, col) point lies within ``radius`` px of a ``support`` point (never without any)."""
+    points = np.zeros((0, 2)) if support is None else np.asarray(support, float).reshape(-1, 2)
+    if not len(points) or radius <= 0:
+        return lambda at: False
+    tree = cKDTree(points)
+    return lambda at: bool(np.isfinite(tree.query(at, distance_upper_bound=radius)[0]))
 
 
 def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4, min_diameter_px: float = 4.0) -> np.ndarray:

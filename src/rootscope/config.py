@@ -132,6 +132,7 @@ class ArchitectureSettings(_Section):
     min_plant_length_mm: float = Field(default=2.0, ge=0)
     seed_radius_mm: float | None = Field(default=None, gt=0)
     smooth_sigma: float = Field(default=2.0, ge=0)
+    branch_support_px: float = Field(default=5.0, ge=0)
 
 
 class TrackSettings(_Section):
@@ -383,6 +384,9 @@ min_plant_length_mm = 2.0
 # seed_radius_mm = 1.5
 # Smoothing of root centrelines before lengths are measured (px).
 smooth_sigma = 2.0
+# With models.branches: a lateral too short to reach out of its parent in the mask still counts when
+# the branch-point network found a branching point within this distance (px) of its base (0 = off).
+branch_support_px = 5.0
 
 [track]
 # Plants, lateral roots and branching points are followed from scan to scan in the first scan's frame:

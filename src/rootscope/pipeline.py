@@ -8,15 +8,17 @@ when up to date:
 2. ``warp``    raw scan + transform -> ``aligned/<scan>.png`` (the reference frame's size and bit depth).
 3. ``segment`` aligned scan + model file -> ``masks/<scan>.png`` (uint8 class indices 1..K) and
                ``masks/<scan>.json`` (the class names).
-4. ``measure`` mask -> ``traits/<scan>.csv`` (one row per plant, :func:`rootscope.traits.plant_table`),
+4. ``branches`` (when ``models.branches`` is set) aligned scan + mask + branch-point model ->
+               ``branches/<scan>.csv``: x, y (px and mm) and score of each branching point (U-Net
+               heat-map peaks fused with the root mask's skeleton junctions).
+5. ``measure`` mask (and the branching points: they keep laterals too short to leave their parent
+               in the mask, ``architecture.branch_support_px``) -> ``traits/<scan>.csv`` (one row per
+               plant, :func:`rootscope.traits.plant_table`),
                ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
                ``rsml/<scan>.rsml``, ``overlays/unlabelled/<scan>.png`` (architecture over the aligned
                scan, ``report.thumbnail_px`` at most, plants not yet labelled) and ``regions/<scan>.csv``
                (area per class and region) when the config sets regions for the plate. Lengths in mm,
                areas in mm^2.
-5. ``branches`` (when ``models.branches`` is set) aligned scan + mask + branch-point model ->
-               ``branches/<scan>.csv``: x, y (px and mm) and score of each branching point (U-Net
-               heat-map peaks fused with the root mask's skeleton junctions).
 
 then ``out/<plate>/<table>.csv`` for each table over all scans, with ``plate, species, scan, hours``
 (hours since the plate's first scan) in front, and the ``track`` stage: plants, roots and branching
@@ -142,6 +144,13 @@ def run_plate(job: PlateJob) -> PlateResult:
                         {"image": image, "model": segmenter.path}, segmented)
         if not step(segment, scan):
             continue
+        points = {}
+        if detector is not None:
+            found = Stage("branches", lambda i, o: _branches(i, o, detector.get(), px_per_mm),
+                          {**segmented, "image": image, "model": detector.path},
+                          {"branches": folder / "branches" / f"{stem}.csv"})
+            if step(found, scan):
+                points = found.outputs
         measured = {kind: folder / kind / f"{stem}.csv" for kind in TABLES[:3]}
         measured["rsml"] = folder / "rsml" / f"{stem}.rsml"
         if regions.given():
@@ -151,16 +160,10 @@ def run_plate(job: PlateJob) -> PlateResult:
         settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions,
                     "report": config.report}
         measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm),
-                        {**segmented, "image": image}, measured, settings=_json(settings))
+                        {**segmented, "image": image, **points}, measured, settings=_json(settings))
         if not step(measure, scan):
             continue
-        row = {"scan": scan.name, "hours": hours[i], **measured, "mask": segmented["mask"]}
-        if detector is not None:
-            points = {"branches": folder / "branches" / f"{stem}.csv"}
-            found = Stage("branches", lambda i, o: _branches(i, o, detector.get(), px_per_mm),
-                          {**segmented, "image": image, "model": detector.path}, points)
-            if step(found, scan):
-                row.update(points)
+        row = {"scan": scan.name, "hours": hours[i], **measured, "mask": segmented["mask"], **points}
         rows.append(row)
     result.frames = rows
     if rows:
@@ -393,7 +396,8 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
         bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
         min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
         seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
-        name=stem)
+        support=pd.read_csv(inputs["branches"])[["y_px", "x_px"]].to_numpy(float) if "branches" in inputs else None,
+        support_px=opts.branch_support_px, name=stem)
     io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
     io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
     io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
