@@ -113,14 +113,28 @@ def test_a_stub_inside_its_parents_width_counts_only_where_another_detector_foun
     draw(mask, arc(100, 150, 9, 0), 3)  # a young lateral reaching 9 px from its centre line: shorter than its width
     seed = np.array([[10.0, 100.0]])
 
-    def laterals(**kw) -> int:
-        return sum(r.order == 2 for r in find_architecture(mask > 0, seed_points=seed, **kw).plants[0].roots)
+    def laterals(**kw) -> list:
+        return [r for r in find_architecture(mask > 0, seed_points=seed, **kw).plants[0].roots if r.order == 2]
 
     assert len(skeleton_graph(mask > 0)[0].edges) == 3  # the skeleton has the stub's spur
-    assert laterals() == 0  # alone, the mask cannot tell it from a bump of the outline
-    assert laterals(support=np.array([[151.0, 102.0]])) == 1  # a branch-point network saw it
-    assert laterals(support=np.array([[151.0, 102.0]]), support_px=0) == 0  # switched off
-    assert laterals(support=np.array([[170.0, 100.0]])) == 0  # a point 20 px away supports nothing
+    assert laterals() == []  # alone, the mask cannot tell it from a bump of the outline
+    (stub,) = laterals(support=np.array([[152.0, 101.0]]))  # a branch-point network saw it
+    assert np.allclose(stub.points[0], [152, 101])  # and the lateral starts where the network put it
+    assert laterals(support=np.array([[152.0, 101.0]]), support_px=0) == []  # switched off
+    assert laterals(support=np.array([[170.0, 100.0]])) == []  # a point 20 px away supports nothing
+
+
+def test_a_lateral_starts_at_the_branching_point_another_detector_found_near_its_base():
+    mask, primary, laterals = plant_with_laterals()
+    seed = np.array([primary[0][::-1]])
+    bases = [lat[0][::-1] for lat in laterals]
+    shifted = np.array(bases) + [3.0, 0.0]  # 3 px further down the primary
+    arch = find_architecture(mask > 0, seed_points=seed, support=shifted)
+    found = sorted(r.points[0].tolist() for r in arch.plants[0].roots if r.order == 2)
+    assert np.allclose(found, sorted(shifted.tolist()))
+    plain = find_architecture(mask > 0, seed_points=seed)
+    lengths = lambda a: sorted(r.length_px for r in a.plants[0].roots if r.order == 2)  # noqa: E731
+    assert np.allclose(lengths(arch), lengths(plain), atol=3)  # the stretch inside the parent is redrawn, not added
 
 
 def test_clean_mask_removes_specks_fills_holes_and_bridges_gaps():
@@ -181,6 +195,22 @@ def test_two_plants_crossing_make_no_branching_point(cross_angle):
     for plant, truth in zip(arch.plants, (a, b)):
         assert len(plant.roots) == 1
         assert abs(plant.roots[0].length_px - rsml.polyline_length(truth)) / rsml.polyline_length(truth) < 0.02
+
+
+def test_a_root_starting_at_the_end_of_a_long_seed_still_passes_over_a_crossing():
+    # the root's top lies by the seed's outline but far from its centre: it still comes from the seed
+    root, seed = np.zeros((480, 400), np.uint8), np.zeros((480, 400), np.uint8)
+    seed[30:35, 40:81] = 1  # a seed lying on its side, 41 x 5 px
+    cv2.circle(seed, (300, 30), 6, 1, -1)
+    a = arc(80, 37, 360, 90)
+    primary, lateral = arc(300, 38, 400, 90), arc(300, 150, 300, 150)  # the lateral crosses a near y = 277
+    for xy in (a, primary, lateral):
+        draw(root, xy, 7)
+    arch = find_architecture(root > 0, seed_mask=seed > 0)
+    assert len(arch.crossings) == 1 and len(arch.plants) == 2
+    first, second = sorted(arch.plants, key=lambda p: p.seed[1])
+    assert len(first.roots) == 1 and first.roots[0].length_px == pytest.approx(360, abs=8)
+    assert sorted(r.order for r in second.roots) == [1, 2]
 
 
 def test_a_lateral_branching_where_another_root_crosses_keeps_its_branching_point():

@@ -198,7 +198,8 @@ def _two_laterals(g: SkeletonGraph, nodes: list[int], far: list[int], pairs: lis
 
 
 def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg: float = 35.0,
-                      seeds: np.ndarray | None = None, seed_radii: np.ndarray | None = None) -> np.ndarray:
+                      seeds: np.ndarray | None = None, seed_radii: np.ndarray | None = None,
+                      start_nodes: np.ndarray | None = None) -> np.ndarray:
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
 
     A crossing shows as one node with four edges, or two or three junctions joined by edges shorter than
@@ -206,6 +207,7 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     edges leaving such a group hold two pairs that each continue straight (turn < ``max_turn_deg``),
     one pair becomes a single edge passing over the group: no branching point is left there. Groups
     within ``seed_radii`` px of ``seeds`` (``K x 2`` (row, col)) are left alone: roots fan out there.
+    Roots start at nodes within those radii, and at ``start_nodes`` (indices) if given.
     """
     crossings = []
     cos_ok = np.cos(np.radians(180 - max_turn_deg))
@@ -214,6 +216,8 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     at_seed = np.zeros(len(g.nodes), bool)
     if seeds is not None and len(seeds):
         at_seed = (np.hypot(*(g.nodes[:, None, :] - seeds[None, :, :]).transpose(2, 0, 1)) <= seed_radii).any(axis=1)
+    if start_nodes is not None:
+        at_seed[np.asarray(start_nodes, int)] = True
     for nodes, inner in _junction_clusters(g, max_bridge):
         if len(nodes) > 3:
             continue
@@ -232,7 +236,7 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
         # an edge to a free tip (not at a seed); two of them opposite each other are two laterals
         # leaving the same point of their parent, not a root passing over it
         far = [g.edges[k].v if g.edges[k].u == n else g.edges[k].u for k, n in ends]
-        free = [deg[f] == 1 and not (seeds is not None and len(seeds) and (np.hypot(*(seeds - g.nodes[f]).T) <= seed_radii).any()) for f in far]
+        free = [deg[f] == 1 and not at_seed[f] for f in far]
         centre = g.nodes[nodes].mean(axis=0)
         if seeds is not None and len(seeds) and (np.hypot(*(seeds - centre).T) <= seed_radii).any():
             continue
@@ -539,6 +543,19 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
     return np.vstack([base, raw[start:]])
 
 
+def _start_at(raw: np.ndarray, point: np.ndarray, parent: RootPath, dist: np.ndarray) -> np.ndarray:
+    """Start a lateral at ``point`` (on its parent): a straight line from there to the first point of
+    its path clear of the parent's outline, then the path."""
+    j = int(np.argmin(np.hypot(*(parent.points - raw[0]).T)))
+    r_par = float(parent.diameter[j]) / 2
+    rc = np.clip(np.rint(raw).astype(int), 0, np.array(dist.shape) - 1)
+    parc = np.abs(_arc(parent.points) - _arc(parent.points)[j])
+    clear = _distance_to_polyline(raw, parent.points[parc <= 60]) >= r_par + dist[rc[:, 0], rc[:, 1]] + 0.5
+    clear[0] = False
+    start = int(np.argmax(clear)) if clear.any() else 1
+    return np.vstack([point, raw[start:]])
+
+
 def _extend(raw: np.ndarray, mask: np.ndarray, dist: np.ndarray, at_start: bool = False) -> np.ndarray:
     """Redraw a skeleton end up to the centre of the root's rounded end.
 
@@ -737,8 +754,8 @@ def find_architecture(
     lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
     has not yet emerged from its parent in the mask), unless it leaves within ``support_px`` of a
     ``support`` point: ``K x 2`` (row, col) branching points found another way, e.g. by a branch-point
-    network that sees the scan (the pipeline passes those of ``models.branches``). Roots from a seed
-    mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
+    network that sees the scan (the pipeline passes those of ``models.branches``); a lateral that
+    leaves that near one starts there. Roots from a seed mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
     (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
     inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
@@ -778,7 +795,8 @@ def find_architecture(
     if seed_radius_px is not None:
         radii = [seed_radius_px] * len(seeds)
     # roots fanning out of a seed are not crossings
-    arch.crossings = resolve_crossings(g, seeds=seeds, seed_radii=np.asarray(radii, float))
+    arch.crossings = resolve_crossings(g, seeds=seeds, seed_radii=np.asarray(radii, float),
+                                       start_nodes=np.concatenate(zones) if zones else None)
     merge_degree_two(g)
     if bundle_angle_deg > 0:
         found = [resolve_bundles(g, max_angle_deg=bundle_angle_deg, seeds=seeds, seed_radii=np.asarray(radii, float))]
@@ -809,12 +827,12 @@ def find_architecture(
         arch.warnings.append(f"{name}: {hidden} root system(s) without a seed in the seed class start at their top")
     n = len(g.nodes)
     hang = _hang_points(g, dist_g, pred, best)
-    support_at = _support_test(support, support_px)
+    support_near = _nearest_support(support, support_px)
     short = 0
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
         _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred,
-                     support_at)
+                     support_near)
         if plant.total_length_px < min_plant_length_px:
             short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
             continue
@@ -831,7 +849,7 @@ def find_architecture(
 
 
 def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre,
-                 supported) -> None:
+                 support_near) -> None:
     """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
     virtual = n + i
     children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
@@ -891,8 +909,12 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         at = np.cumsum([len(p) for p in pieces]) - 1  # raw index of seq[1:]
         raw = _straighten(raw, at[:-1], 2 * g.radius[seq[1:-1]] + 1)
         raw = _extend(raw, mask, dist)
+        found = None
         if parent is not None:
             raw = _correct_base(raw, plant.roots[parent], dist)
+            found = support_near(raw[0])
+            if found is not None:  # the branching point as the network placed it
+                raw = _start_at(raw, found, plant.roots[parent], dist)
         elif from_seed and dist_g[start] <= seed_r:
             raw = np.vstack([plant.seed, raw])  # a root from the seed starts at the seed's centre
         else:
@@ -900,8 +922,7 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
         pts = resample(raw, sigma=sigma)
         rc = np.clip(np.rint(pts).astype(int), 0, np.array(dist.shape) - 1)
-        if (parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]]
-                and not supported(raw[0])):
+        if parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]] and found is None:
             return  # an unbranched stub that does not reach out of its parent: a bump on the outline
         rid = len(plant.roots)
         plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, chain_length(pts), parent, insertion))
@@ -925,13 +946,18 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
 
 
-def _support_test(support: np.ndarray | None, radius: float) -> Callable[[np.ndarray], bool]:
-    """Whether a (row, col) point lies within ``radius`` px of a ``support`` point (never without any)."""
+def _nearest_support(support: np.ndarray | None, radius: float) -> Callable[[np.ndarray], np.ndarray | None]:
+    """The ``support`` point (row, col) nearest a (row, col) point and within ``radius`` px of it, or None."""
     points = np.zeros((0, 2)) if support is None else np.asarray(support, float).reshape(-1, 2)
     if not len(points) or radius <= 0:
-        return lambda at: False
+        return lambda at: None
     tree = cKDTree(points)
-    return lambda at: bool(np.isfinite(tree.query(at, distance_upper_bound=radius)[0]))
+
+    def nearest(at: np.ndarray) -> np.ndarray | None:
+        d, k = tree.query(at, distance_upper_bound=radius)
+        return points[k] if np.isfinite(d) else None
+
+    return nearest
 
 
 def overlap_lengths(roots: list[RootPath], *, ratio: float = 1.4, min_diameter_px: float = 4.0) -> np.ndarray:
