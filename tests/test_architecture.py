@@ -227,6 +227,19 @@ def test_a_lateral_branching_where_another_root_crosses_keeps_its_branching_poin
     assert len(arch.branch_points()) == 1
 
 
+def test_a_lateral_leaving_where_another_plants_root_crosses_belongs_to_the_root_it_leaves_forwards():
+    # five arms at one point: a lateral leaves downwards at an acute angle to its parent, backwards to the other
+    mask = np.zeros((480, 420), np.uint8)
+    a, other = arc(200, 20, 440, 90), arc(380, 70, 330, 135)  # the other crosses a at (200, 250)
+    lateral = arc(200, 250, 60, 40)
+    for xy in (a, other, lateral):
+        draw(mask, xy, 5)
+    arch = find_architecture(mask > 0, seed_points=np.array([a[0][::-1], other[0][::-1]]))
+    first, second = sorted(arch.plants, key=lambda p: p.seed[1])
+    assert sorted(r.order for r in first.roots) == [1, 2] and len(second.roots) == 1
+    assert abs(first.roots[first.primary].length_px - 440) < 6
+
+
 def test_two_branched_laterals_leaving_one_point_on_opposite_sides_are_not_a_crossing():
     # their straight line through the primary looks like a root passing over it, but neither side
     # leads back to the seed: two laterals, two branching points, no crossing

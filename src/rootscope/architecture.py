@@ -240,21 +240,24 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
         centre = g.nodes[nodes].mean(axis=0)
         if seeds is not None and len(seeds) and (np.hypot(*(seeds - centre).T) <= seed_radii).any():
             continue
-        best, best_cost = None, np.inf
+        best, best_cost = None, (np.inf, 0.0)
         for a, b in combinations(range(len(ends)), 2):
             rest = [i for i in range(len(ends)) if i not in (a, b)]
             for c, d in combinations(rest, 2):
-                cost = max(dirs[a] @ dirs[b], dirs[c] @ dirs[d])
-                if cost >= best_cost or (free[a] and free[b]) or (free[c] and free[d]):
-                    continue
+                cost = (max(dirs[a] @ dirs[b], dirs[c] @ dirs[d]), 0.0)
                 if len(ends) == 5:  # the fifth edge is a branch of (c, d): its node lies on their line
                     e5 = [i for i in rest if i not in (c, d)][0]
                     n5 = ends[e5][1]
                     if n5 not in (ends[c][1], ends[d][1]) and n5 in (ends[a][1], ends[b][1]) and len(nodes) > 1:
                         continue
+                    # of two roots crossing where one branches, the branch leaves forwards (down) at an acute angle
+                    down = dirs[c] if dirs[c][0] > dirs[d][0] else dirs[d]
+                    cost = (cost[0], -float(dirs[e5] @ down))
+                if cost >= best_cost or (free[a] and free[b]) or (free[c] and free[d]):
+                    continue
                 best, best_cost = (a, b, c, d), cost
-        if best is not None and best_cost <= cos_ok and not _two_laterals(g, nodes, far, [best[:2], best[2:]], at_seed):
-            candidates.append((best_cost, nodes, [ends[i] for i in best[:2]], centre))
+        if best is not None and best_cost[0] <= cos_ok and not _two_laterals(g, nodes, far, [best[:2], best[2:]], at_seed):
+            candidates.append((best_cost[0], nodes, [ends[i] for i in best[:2]], centre))
     used: set[int] = set()
     for _, nodes, pair, centre in sorted(candidates, key=lambda c: c[0]):
         if used & set(nodes) or any(k not in g.edges for k, _ in pair):
