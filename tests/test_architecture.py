@@ -240,6 +240,25 @@ def test_a_lateral_leaving_where_another_plants_root_crosses_belongs_to_the_root
     assert abs(first.roots[first.primary].length_px - 440) < 6
 
 
+@pytest.mark.parametrize("angle, above", [(50, 8), (65, 6), (65, 10)])
+def test_a_thin_root_crossing_a_thick_one_just_below_its_lateral_passes_over(angle, above):
+    # the thin root leaves junctions on both sides of the thick one, farther apart than its own width
+    mask = np.zeros((500, 460), np.uint8)
+    thick = arc(200, 20, 460, 90)
+    heading = np.radians(90 - angle)
+    thin = arc(200 - 150 * np.cos(heading), 250 - 150 * np.sin(heading), 300, 90 - angle)  # crosses at (200, 250)
+    lateral = arc(200, 250 - above, 100, 135)  # the thick root's lateral, leaving down-left just above
+    draw(mask, thick, 9)
+    draw(mask, thin, 3)
+    draw(mask, lateral, 5)
+    arch = find_architecture(mask > 0, seed_points=np.array([thick[0][::-1], thin[0][::-1]]))
+    by_seed = {round(p.seed[1]): p for p in arch.plants}
+    assert sorted(r.order for r in by_seed[200].roots) == [1, 2]
+    assert by_seed[200].total_length_px == pytest.approx(560, abs=8)
+    (passing,) = by_seed[round(thin[0][0])].roots
+    assert passing.length_px == pytest.approx(300, abs=8)
+
+
 def test_two_branched_laterals_leaving_one_point_on_opposite_sides_are_not_a_crossing():
     # their straight line through the primary looks like a root passing over it, but neither side
     # leads back to the seed: two laterals, two branching points, no crossing

@@ -146,8 +146,9 @@ def _direction(g: SkeletonGraph, k: int, node: int, reach: float) -> np.ndarray:
 
 
 def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[int], list[int]]]:
-    """Groups of junctions joined by edges shorter than ``max_bridge`` x the root diameter there, with
-    the edges that leave each group: (nodes, inner edge ids)."""
+    """Groups of junctions joined by edges shorter than ``max_bridge`` x the wider root's diameter there
+    (a thin root crossing a thick one leaves junctions on both sides of the thick one), with the edges
+    that leave each group: (nodes, inner edge ids)."""
     deg = g.degree()
     parent = {}
 
@@ -158,7 +159,7 @@ def _junction_clusters(g: SkeletonGraph, max_bridge: float) -> list[tuple[list[i
 
     inner: dict[int, list[int]] = {}
     for k, e in g.edges.items():
-        if e.u != e.v and deg[e.u] >= 3 and deg[e.v] >= 3 and e.length <= max_bridge * 2 * min(g.radius[e.u], g.radius[e.v]):
+        if e.u != e.v and deg[e.u] >= 3 and deg[e.v] >= 3 and e.length <= max_bridge * 2 * max(g.radius[e.u], g.radius[e.v]):
             parent[find(e.u)] = find(e.v)
     for n in np.flatnonzero(deg >= 3):
         find(int(n))
@@ -203,7 +204,8 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
     """Split X-junctions into two roots passing each other, in place; returns crossing points (row, col).
 
     A crossing shows as one node with four edges, or two or three junctions joined by edges shorter than
-    ``max_bridge`` x the root diameter (five edges when a root crosses at a branching point). When the
+    ``max_bridge`` x the root diameter (five edges when a root crosses at a branching point: the branch
+    belongs to the pair it leaves forwards, downwards at an acute angle). When the
     edges leaving such a group hold two pairs that each continue straight (turn < ``max_turn_deg``),
     one pair becomes a single edge passing over the group: no branching point is left there. Groups
     within ``seed_radii`` px of ``seeds`` (``K x 2`` (row, col)) are left alone: roots fan out there.
@@ -245,11 +247,8 @@ def resolve_crossings(g: SkeletonGraph, *, max_bridge: float = 1.5, max_turn_deg
             rest = [i for i in range(len(ends)) if i not in (a, b)]
             for c, d in combinations(rest, 2):
                 cost = (max(dirs[a] @ dirs[b], dirs[c] @ dirs[d]), 0.0)
-                if len(ends) == 5:  # the fifth edge is a branch of (c, d): its node lies on their line
+                if len(ends) == 5:  # the fifth edge is a branch of (c, d)
                     e5 = [i for i in rest if i not in (c, d)][0]
-                    n5 = ends[e5][1]
-                    if n5 not in (ends[c][1], ends[d][1]) and n5 in (ends[a][1], ends[b][1]) and len(nodes) > 1:
-                        continue
                     # of two roots crossing where one branches, the branch leaves forwards (down) at an acute angle
                     down = dirs[c] if dirs[c][0] > dirs[d][0] else dirs[d]
                     cost = (cost[0], -float(dirs[e5] @ down))
