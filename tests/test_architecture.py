@@ -124,6 +124,21 @@ def test_a_stub_inside_its_parents_width_counts_only_where_another_detector_foun
     assert laterals(support=np.array([[170.0, 100.0]])) == []  # a point 20 px away supports nothing
 
 
+def test_a_short_lateral_the_other_detector_does_not_see_is_a_bump():
+    mask = np.zeros((300, 200), np.uint8)
+    draw(mask, arc(100, 10, 280, 90), 9)
+    draw(mask, arc(100, 150, 22, 0), 3)  # reaches 17 px beyond the outline: about 2 diameters of its parent
+    seed = np.array([[10.0, 100.0]])
+
+    def laterals(**kw) -> int:
+        return sum(r.order == 2 for r in find_architecture(mask > 0, seed_points=seed, **kw).plants[0].roots)
+
+    assert laterals() == 1  # the mask alone: it reaches out of its parent
+    assert laterals(support=np.array([[152.0, 101.0]])) == 1  # the network saw it
+    assert laterals(support=np.array([[40.0, 100.0]])) == 0  # the network saw branching points, not this one
+    assert laterals(support=np.array([[40.0, 100.0]]), unsupported_diameters=1.0) == 1
+
+
 def test_a_lateral_starts_at_the_branching_point_another_detector_found_near_its_base():
     mask, primary, laterals = plant_with_laterals()
     seed = np.array([primary[0][::-1]])

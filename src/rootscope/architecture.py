@@ -739,6 +739,7 @@ def find_architecture(
     overlap_ratio: float | None = 1.4,
     support: np.ndarray | None = None,
     support_px: float = 5.0,
+    unsupported_diameters: float = 3.0,
     name: str = "<mask>",
 ) -> ImageArchitecture:
     """Plants, roots, tips and branching points of one root mask.
@@ -757,7 +758,10 @@ def find_architecture(
     has not yet emerged from its parent in the mask), unless it leaves within ``support_px`` of a
     ``support`` point: ``K x 2`` (row, col) branching points found another way, e.g. by a branch-point
     network that sees the scan (the pipeline passes those of ``models.branches``); a lateral that
-    leaves that near one starts there. Roots from a seed mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
+    leaves that near one starts there, and with ``support`` an unbranched lateral shorter than
+    ``unsupported_diameters`` x its parent's diameter with no point near its base is left out too (a
+    bump the network does not see as a branching point). Roots from a seed mask or seed points start at
+    the seed. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
     (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
     inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
@@ -834,7 +838,7 @@ def find_architecture(
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
         _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred,
-                     support_near)
+                     support_near, unsupported_diameters if support is not None and support_px > 0 else 1.0)
         if plant.total_length_px < min_plant_length_px:
             short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
             continue
@@ -851,7 +855,7 @@ def find_architecture(
 
 
 def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre,
-                 support_near) -> None:
+                 support_near, stub) -> None:
     """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
     virtual = n + i
     children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
@@ -924,8 +928,8 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         shift = len(raw) - (at[-1] + 1)  # points added or removed at the base
         pts = resample(raw, sigma=sigma)
         rc = np.clip(np.rint(pts).astype(int), 0, np.array(dist.shape) - 1)
-        if parent is not None and len(seq) == 2 and chain_length(pts) < 2 * dist[rc[0, 0], rc[0, 1]] and found is None:
-            return  # an unbranched stub that does not reach out of its parent: a bump on the outline
+        if parent is not None and len(seq) == 2 and found is None and chain_length(pts) < stub * 2 * dist[rc[0, 0], rc[0, 1]]:
+            return  # an unbranched stub that does not reach out of its parent (or that the network does not see): a bump
         rid = len(plant.roots)
         plant.roots.append(RootPath(pts, 2 * dist[rc[:, 0], rc[:, 1]], order, chain_length(pts), parent, insertion))
         arc = _arc(smooth_path(raw, sigma))

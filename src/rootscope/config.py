@@ -385,7 +385,8 @@ min_plant_length_mm = 2.0
 # Smoothing of root centrelines before lengths are measured (px).
 smooth_sigma = 2.0
 # With models.branches: a lateral too short to reach out of its parent in the mask still counts when
-# the branch-point network found a branching point within this distance (px) of its base (0 = off).
+# the branch-point network found a branching point within this distance (px) of its base, and starts
+# there; one shorter than 3 parent diameters with no network point there is a bump (0 = off).
 branch_support_px = 5.0
 
 [track]

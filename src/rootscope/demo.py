@@ -43,22 +43,20 @@ if TYPE_CHECKING:
 #: Class names of the demo model, in label order; ``ORDER`` gives the synth mask value of each.
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
-#: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
-#: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On
-#: demo seeds 0-2 against 1000 px (7.35 px/mm), at ~1.5x the CPU time: total length error 0.90, 0.97,
-#: 1.24 % (1.20, 2.52, 4.17), lateral count exact 82, 80, 73 % (78, 65, 71), branching-point F1 0.895,
-#: 0.921, 0.812 (0.895, 0.823, 0.758); but on seed 2 only 22 of 40 plants match (35 at 1000 px): root
-#: ends a few px beyond a seed blob's reach belong to no seed. 2000 px costs ~2.2x and is not better on
-#: the classifier's masks (F1 0.879, 0.921, 0.722). The lateral count and F1 targets are met at none of
-#: them (``rootscope demo DIR --size N --seed S``; the "true masks" rows give the ceiling at each scale).
+#: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On demo
+#: seeds 0-4 (``rootscope demo DIR --seed S``, 200 plant-scans): lateral count exact 90, 90, 88, 95, 85 %
+#: (89.5 % pooled, as on the true masks), branching-point F1 at 5 px 0.954, 0.958, 0.897, 0.913, 0.922
+#: (emerged laterals: 0.940 pooled; true masks 0.946), total length error 0.73, 0.64, 1.17, 0.72, 0.71 %.
+#: Other sizes run with ``--size N`` (1000 px: 7.35 px/mm).
 DEMO_SIZE = 1500
+#: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
 TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
 #: The demo's ``architecture.min_plant_length_mm``: its seedlings (5 days and older) have more root.
 MIN_PLANT_MM = 5.0
 #: The demo's ``architecture.bridge_px``: the classifier breaks a thin root here and there, and a primary
-#: cut in two sends its plant's path along a lateral to another plant's tip. On demo seeds 0-2 (1500
-#: px) bridging gaps up to 12 px raised lateral count exact from 82, 80, 72 % to 90, 80, 75 % and
-#: lowered seed 2's total length error from 2.79 to 1.56 % (8 px: 88, 80, 75 %; 16 px on seed 0: 88 %).
+#: cut in two sends its plant's path along a lateral to another plant's tip. On demo seeds 0-2, with the
+#: architecture of then, bridging gaps up to 12 px raised lateral count exact from 82, 80, 72 % to 90, 80,
+#: 75 % and lowered seed 2's total length error from 2.79 to 1.56 % (8 px: 88, 80, 75 %).
 BRIDGE_PX = 12
 #: Correction rounds: each paints at most this fraction of a training plate where the model is wrong.
 ROUND_FRACTION = 0.0015
