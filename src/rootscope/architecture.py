@@ -508,6 +508,14 @@ def _distance_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
     return np.hypot(*(ap - t[..., None] * ab[None]).transpose(2, 0, 1)).min(axis=1)
 
 
+def _parent_at(parent: RootPath, at: np.ndarray) -> tuple[float, np.ndarray]:
+    """Half the parent's diameter at its point nearest ``at``, and the distance (px, along the parent)
+    of each of its points from that one."""
+    j = int(np.argmin(np.hypot(*(parent.points - at).T)))
+    arc = _arc(parent.points)
+    return float(parent.diameter[j]) / 2, np.abs(arc - arc[j])
+
+
 def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: float = 0.26) -> np.ndarray:
     """Start a lateral where its own axis meets its parent's axis.
 
@@ -519,12 +527,10 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
     diameter over the sine of the angle between the two (the junction's shift grows as the lateral
     leaves at a shallower angle).
     """
-    j = int(np.argmin(np.hypot(*(parent.points - raw[0]).T)))
-    r_par = float(parent.diameter[j]) / 2
+    r_par, parc = _parent_at(parent, raw[0])
     near = raw[: min(len(raw), int(12 * r_par) + 40)]
     rc = np.clip(np.rint(near).astype(int), 0, np.array(dist.shape) - 1)
     r_lat = float(np.median(dist[rc[:, 0], rc[:, 1]]))
-    parc = np.abs(_arc(parent.points) - _arc(parent.points)[j])
     clear = np.flatnonzero(_distance_to_polyline(near, parent.points[parc <= 60]) >= r_par + r_lat + 0.5)
     local = parent.points[parc <= max(8.0, 2 * r_par)]
     if len(clear) == 0:
@@ -548,10 +554,8 @@ def _correct_base(raw: np.ndarray, parent: RootPath, dist: np.ndarray, min_sin: 
 def _start_at(raw: np.ndarray, point: np.ndarray, parent: RootPath, dist: np.ndarray) -> np.ndarray:
     """Start a lateral at ``point`` (on its parent): a straight line from there to the first point of
     its path clear of the parent's outline, then the path."""
-    j = int(np.argmin(np.hypot(*(parent.points - raw[0]).T)))
-    r_par = float(parent.diameter[j]) / 2
+    r_par, parc = _parent_at(parent, raw[0])
     rc = np.clip(np.rint(raw).astype(int), 0, np.array(dist.shape) - 1)
-    parc = np.abs(_arc(parent.points) - _arc(parent.points)[j])
     clear = _distance_to_polyline(raw, parent.points[parc <= 60]) >= r_par + dist[rc[:, 0], rc[:, 1]] + 0.5
     clear[0] = False
     start = int(np.argmax(clear)) if clear.any() else 1
