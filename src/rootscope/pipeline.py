@@ -11,8 +11,8 @@ when up to date:
 4. ``branches`` (when ``models.branches`` is set) aligned scan + mask + branch-point model ->
                ``branches/<scan>.csv``: x, y (px and mm) and score of each branching point (U-Net
                heat-map peaks fused with the root mask's skeleton junctions).
-5. ``measure`` mask (and the branching points: they keep laterals too short to leave their parent
-               in the mask, ``architecture.branch_support_px``) -> ``traits/<scan>.csv`` (one row per
+5. ``measure`` mask (and the branching points, which decide the short laterals and place their
+               bases: ``architecture.branch_support_px``) -> ``traits/<scan>.csv`` (one row per
                plant, :func:`rootscope.traits.plant_table`),
                ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
                ``rsml/<scan>.rsml``, ``overlays/unlabelled/<scan>.png`` (architecture over the aligned
