@@ -139,6 +139,28 @@ def test_a_short_lateral_the_other_detector_does_not_see_is_a_bump():
     assert laterals(support=np.array([[40.0, 100.0]]), unsupported_diameters=1.0) == 1
 
 
+def test_a_lateral_the_other_detector_is_sure_of_where_the_mask_shows_none_has_no_length(tmp_path):
+    from rootscope.traits import plant_table, root_table
+
+    mask, primary, laterals = plant_with_laterals()
+    seed = np.array([primary[0][::-1]])
+    on_primary = primary[400][::-1] + [0.0, 1.0]  # 1 px off the centre line, no lateral in the mask
+    points = np.array([on_primary, on_primary + [2.0, 0.0],  # one lateral for the two
+                       primary[330][::-1] + [0.0, 15.0],  # beside the root: nothing
+                       laterals[0][0][::-1] + [2.0, 1.0]])  # the base of a lateral already there: nothing
+    plain = find_architecture(mask > 0, seed_points=seed)
+    arch = find_architecture(mask > 0, seed_points=seed, emerging=points)
+    (plant,) = arch.plants
+    new = plant.roots[len(plain.plants[0].roots):]
+    assert len(new) == 1 and np.allclose(new[0].points, [on_primary]) and new[0].length_px == 0
+    assert new[0].order == 2 and new[0].parent == plant.primary
+    table = plant_table(arch, px_per_mm=10.0)
+    assert table.lateral_count.item() == len(laterals) + 1
+    assert np.isnan(root_table(arch, px_per_mm=10.0).emergence_angle_deg.iloc[-1])
+    path = rsml.write_rsml(tmp_path / "a.rsml", to_scene(arch, px_per_mm=10.0))
+    assert len(rsml.branching_points(rsml.read_rsml(path))) == len(laterals) + 1
+
+
 def test_a_lateral_starts_at_the_branching_point_another_detector_found_near_its_base():
     mask, primary, laterals = plant_with_laterals()
     seed = np.array([primary[0][::-1]])

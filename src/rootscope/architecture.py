@@ -744,6 +744,7 @@ def find_architecture(
     support: np.ndarray | None = None,
     support_px: float = 5.0,
     unsupported_diameters: float = 3.0,
+    emerging: np.ndarray | None = None,
     name: str = "<mask>",
 ) -> ImageArchitecture:
     """Plants, roots, tips and branching points of one root mask.
@@ -764,8 +765,10 @@ def find_architecture(
     network that sees the scan (the pipeline passes those of ``models.branches``); a lateral that
     leaves that near one starts there, and with ``support`` an unbranched lateral shorter than
     ``unsupported_diameters`` x its parent's diameter with no point near its base is left out too (a
-    bump the network does not see as a branching point). Roots from a seed mask or seed points start at
-    the seed. Two roots that run together for a stretch and part again (at most
+    bump the network does not see as a branching point). ``emerging``: ``K x 2`` (row, col) points where
+    such a detector is sure a lateral leaves; one on a root but farther than ``support_px`` from every
+    lateral base becomes a lateral with no length (it has emerged, but the mask does not show it).
+    Roots from a seed mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
     (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
     inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
@@ -853,6 +856,8 @@ def find_architecture(
         roots = [r for p in arch.plants for r in p.roots]
         for r, extra in zip(roots, overlap_lengths(roots, ratio=overlap_ratio)):
             r.overlap_px = extra
+    if emerging is not None:
+        _add_emerging(arch.plants, emerging, support_px)
     unreached = [e for e in g.edges.values() if src[e.u] < 0 and src[e.v] < 0]
     arch.unassigned_length_px = float(sum(path_length(e.path) for e in unreached))
     return arch
@@ -954,6 +959,33 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
     if plant.roots:
         firsts = [k for k, r in enumerate(plant.roots) if r.order == 1]
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
+
+
+def _add_emerging(plants: list[PlantArchitecture], points: np.ndarray, base_px: float) -> None:
+    """Add a one-point lateral at each (row, col) point (best first) that lies on a measured root (within
+    its radius + 2 px of the centre line) and farther than ``base_px`` from every lateral base and from
+    the points kept before it, as a child of the nearest root."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    roots = [(plant, k) for plant in plants for k in range(len(plant.roots))]
+    if not len(points) or not roots:
+        return
+    bases = [plant.roots[k].points[0] for plant, k in roots if plant.roots[k].parent is not None]
+    if bases:
+        points = points[cKDTree(np.array(bases)).query(points)[0] > base_px]
+    kept: list[np.ndarray] = []
+    for q in points:  # one lateral per cluster of points, the first (best) of them
+        if all(np.hypot(*(q - k)) > base_px for k in kept):
+            kept.append(q)
+    points = np.array(kept).reshape(-1, 2)
+    line = np.vstack([plant.roots[k].points for plant, k in roots])
+    owner = np.concatenate([np.full(len(plant.roots[k].points), i) for i, (plant, k) in enumerate(roots)])
+    start = np.r_[0, np.cumsum([len(plant.roots[k].points) for plant, k in roots])]
+    for q, d, j in zip(points, *cKDTree(line).query(points)):
+        plant, k = roots[owner[j]]
+        parent, at = plant.roots[k], j - start[owner[j]]
+        if d <= parent.diameter[at] / 2 + 2:
+            plant.roots.append(RootPath(q[None], parent.diameter[at:at + 1].copy(), parent.order + 1, 0.0, k,
+                                        float(_arc(parent.points)[at])))
 
 
 def _nearest_support(support: np.ndarray | None, radius: float) -> Callable[[np.ndarray], np.ndarray | None]:

@@ -133,6 +133,7 @@ class ArchitectureSettings(_Section):
     seed_radius_mm: float | None = Field(default=None, gt=0)
     smooth_sigma: float = Field(default=2.0, ge=0)
     branch_support_px: float = Field(default=5.0, ge=0)
+    branch_lateral_score: float | None = Field(default=None, ge=0, le=1)
 
 
 class TrackSettings(_Section):
@@ -388,6 +389,9 @@ smooth_sigma = 2.0
 # the branch-point network found a branching point within this distance (px) of its base, and starts
 # there; one shorter than 3 parent diameters with no network point there is a bump (0 = off).
 branch_support_px = 5.0
+# A network point of at least this score on a root, with no lateral there in the mask, is a lateral of
+# length 0: emerged, too young for the mask (unset = off; the shipped full-size model: 0.9).
+# branch_lateral_score = 0.9
 
 [track]
 # Plants, lateral roots and branching points are followed from scan to scan in the first scan's frame:

@@ -58,6 +58,12 @@ MIN_PLANT_MM = 5.0
 #: architecture of then, bridging gaps up to 12 px raised lateral count exact from 82, 80, 72 % to 90, 80,
 #: 75 % and lowered seed 2's total length error from 2.79 to 1.56 % (8 px: 88, 80, 75 %).
 BRIDGE_PX = 12
+#: The demo's ``architecture.branch_lateral_score`` with the shipped full-size branch model (1500 px): its
+#: points of score >= 0.9 where the mask shows no lateral were laterals the classifier missed. On demo
+#: seeds 0-6, lateral count exact 90, 90, 88, 98, 90, 82, 82 % -> 95, 92, 82, 98, 88, 92, 88 % and F1 at
+#: 5 px 0.954, 0.958, 0.897, 0.917, 0.934, 0.928, 0.944 -> 0.963, 0.966, 0.896, 0.927, 0.930, 0.963,
+#: 0.958. Not with the half-size model at 1000 px: there all 5 such points on a test plate were false.
+NETWORK_LATERAL_SCORE = 0.9
 #: Correction rounds: each paints at most this fraction of a training plate where the model is wrong.
 ROUND_FRACTION = 0.0015
 #: No correction stroke within this distance (px) of a truth seed (see :func:`train_model`).
@@ -404,16 +410,19 @@ def run_demo(
     stages = "align -> segment"
     if branch_model is not None and Path(branch_model) == SHIPPED:
         branch_model = shipped_model_for(cfg.px_per_mm)
+    architecture = ('# pieces of root broken off by the segmentation are not plants: seedlings here have '
+                    f'{MIN_PLANT_MM:g} mm of root or more\nmin_plant_length_mm = {MIN_PLANT_MM:g}\n'
+                    '# the classifier breaks thin roots here and there: join pieces up to this far apart (px)\n'
+                    f'bridge_px = {BRIDGE_PX}\n')
     if branch_model is not None and Path(branch_model).is_file():
         copied = io.write_bytes(root / "models" / Path(branch_model).name, Path(branch_model).read_bytes())
         models += f'branches = "{copied.relative_to(root).as_posix()}"\n'
         stages += " -> branching points (network)"
+        if Path(branch_model).name == SHIPPED.name:
+            architecture += ("# laterals the network is sure of where the mask shows none (length 0)\n"
+                             f"branch_lateral_score = {NETWORK_LATERAL_SCORE}\n")
     stages += " -> architecture and traits"
-    io.write_text(root / "rootscope.toml", f'[models]\n{models}\n'
-                  '[architecture]\n# pieces of root broken off by the segmentation are not plants: '
-                  f'seedlings here have {MIN_PLANT_MM:g} mm of root or more\nmin_plant_length_mm = {MIN_PLANT_MM:g}\n'
-                  f'# the classifier breaks thin roots here and there: join pieces up to this far apart (px)\n'
-                  f'bridge_px = {BRIDGE_PX}\n')
+    io.write_text(root / "rootscope.toml", f'[models]\n{models}\n[architecture]\n{architecture}')
     echo(f"3/4 rootscope run: {stages} -> report")
     result = run_experiment(root, workers=workers, progress=progress)
     seconds["pipeline"] = time.perf_counter() - start - sum(seconds.values())

@@ -391,13 +391,16 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
                           f"'root' class (classes: {classes}); use a model trained with a class named root.")
     roots, seeds = architecture.split_classes(mask, by_name["root"], by_name.get("seed"), name=str(inputs["mask"]))
     opts = config.architecture
+    points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
     arch = architecture.find_architecture(
         roots, seed_mask=seeds, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
         bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
         min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
         seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
-        support=pd.read_csv(inputs["branches"])[["y_px", "x_px"]].to_numpy(float) if "branches" in inputs else None,
-        support_px=opts.branch_support_px, name=stem)
+        support=None if points is None else points[["y_px", "x_px"]].to_numpy(float), support_px=opts.branch_support_px,
+        emerging=None if points is None or opts.branch_lateral_score is None
+        else points[points.score >= opts.branch_lateral_score][["y_px", "x_px"]].to_numpy(float),
+        name=stem)
     io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
     io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
     io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
