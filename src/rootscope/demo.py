@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
 #: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On demo
-#: seeds 0-4 (``rootscope demo DIR --seed S``, 200 plant-scans): lateral count exact 90, 90, 88, 95, 85 %
-#: (89.5 % pooled, as on the true masks), branching-point F1 at 5 px 0.954, 0.958, 0.897, 0.913, 0.922
-#: (emerged laterals: 0.940 pooled; true masks 0.946), total length error 0.73, 0.64, 1.17, 0.72, 0.71 %.
-#: Other sizes run with ``--size N`` (1000 px: 7.35 px/mm).
+#: seeds 0-8 (``rootscope demo DIR --seed S``, 360 plant-scans): lateral count exact 95, 92, 82, 98, 88, 92,
+#: 88, 75, 90 % (88.9 % pooled; 90.3 % on the true masks), branching-point F1 at 5 px of emerged laterals
+#: 0.947 pooled (true masks 0.956), total length error 0.62-1.18 %. Other sizes run with ``--size N``
+#: (1000 px: 7.35 px/mm).
 DEMO_SIZE = 1500
 #: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
 TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
