@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/train_branch_model.py                       # writes the shipped model
     .venv/bin/python benchmarks/train_branch_model.py --epochs 20 -o /tmp/b.pt --snapshots 5,10
     .venv/bin/python benchmarks/train_branch_model.py --tune-only -o /tmp/copy.pt   # re-tune detection only
+    python benchmarks/train_branch_model.py -o src/rootscope/models/branches_synth_11px_w16.pt --size 1500 \
+        --width 16 --plates 20 --epochs 100 --batch 32 --device cuda --precision auto --threads 4 \
+        --val-plates 50-53 --rescore-plates 20-29                     # the medium model, on a GPU (4 min)
 
 Training data: ``--plates`` synthetic plates (``rootscope.synth`` seeds 0..N-1, the benchmark tests on
 seeds 100+), ``--frames`` frames each, 2000 px scans: laterals of every age and roots crossing on
@@ -11,7 +14,8 @@ wide) on ``--tile`` px tiles. Targets: Gaussian heat-maps (``--sigma`` work px) 
 branching points and the root mask (second output, for the skeleton baseline, the fusion and the
 re-scoring). A fixed number of epochs (``--epochs`` x ``--tiles-per-epoch`` tiles; the learning-rate
 schedule is planned over them), ``--threads`` torch threads and a fixed seed, so a rerun gives the same
-model up to floating-point summation order. ``--time-limit``
+model up to floating-point summation order (on the CPU in fp32, the default; ``--device cuda`` trains
+on a GPU, where fp16 and its summation order make a rerun close, not identical). ``--time-limit``
 is only a safety stop (a run it ends is not reproducible; the script says so). ``--snapshots`` keeps
 copies of the checkpoint after those epochs (``<work>/<stem>.e<N>.pt``) for the F1-vs-training-time
 table of ``bench_branches.py --curve``. The training files (last checkpoint, metrics CSV) stay in
@@ -64,6 +68,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu (the shipped models), cuda or auto")
+    parser.add_argument("--precision", default="fp32", help="fp32 (the shipped models) or auto (bf16 where it helps)")
+    parser.add_argument("--batch", type=int, default=16, help="tiles per training step")
     parser.add_argument("--time-limit", type=float, default=90.0, help="safety stop (minutes)")
     parser.add_argument("--snapshots", default="", help="comma-separated epochs to keep a copy of")
     parser.add_argument("--val-plates", default="50-53", help="validation plate seeds (first-last) for detection tuning")
@@ -180,7 +187,7 @@ def train(args: argparse.Namespace) -> None:
     snapshots = {int(e) for e in args.snapshots.split(",") if e}
     train_config = br.default_config(args.time_limit, epochs=args.epochs, tiles_per_epoch=args.tiles_per_epoch,
                                      val_tiles=args.val_tiles, tile=args.tile, width=args.width, depth=args.depth, lr=args.lr,
-                                     patience=args.epochs, seed=args.seed, device="cpu", precision="fp32",
+                                     patience=args.epochs, seed=args.seed, device=args.device, precision=args.precision, batch=args.batch,
                                      threads=args.threads, augment=Augment(p_blur=0.0))
 
     def report(row: dict) -> None:
