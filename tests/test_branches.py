@@ -14,7 +14,7 @@ from rootscope import branches as br
 from rootscope import io
 from rootscope.cli import app, main
 from rootscope.errors import InputError, ModelError
-from rootscope.metrics import match_points
+from rootscope.metrics import match_points, match_points_ignoring
 
 
 # ------------------------------------------------------------------------------ matching metric
@@ -50,6 +50,14 @@ def test_matching_is_one_to_one_and_optimal():
     pred = np.array([[4.5, 0.0], [10.5, 0.0]])
     m = match_points(pred, truth, 6)
     assert m.tp == 2 and m.f1 == 1.0
+
+
+def test_a_prediction_at_an_ignored_point_is_neither_false_nor_found():
+    truth, ignored = np.array([[0.0, 0.0]]), np.array([[50.0, 0.0], [90.0, 0.0]])
+    pred = np.array([[1.0, 0.0], [2.0, 0.0], [51.0, 0.0], [200.0, 0.0]])  # a duplicate, an ignored one, a stray
+    m = match_points_ignoring(pred, truth, ignored, 6)
+    assert (m.tp, m.fp, m.fn) == (1, 2, 0)  # the duplicate near the matched point stays false
+    assert (match_points(pred, truth, 6).fp, match_points_ignoring(pred[:1], truth, ignored, 6).fp) == (3, 0)
 
 
 # ------------------------------------------------------------------------------ targets and peaks
@@ -406,7 +414,8 @@ def test_shipped_models_see_a_coarser_scan_at_their_training_resolution():
     with pytest.warns(UserWarning, match="enlarged 2.0x"):
         br.load_branch_model(device="cpu").predict(frame.image[:128, :128], px_per_mm=frame.px_per_mm)
     assert br.shipped_model_for(frame.px_per_mm) == br.COARSE_MODEL
-    assert br.shipped_model_for(frame.px_per_mm * 1.5) == br.DEFAULT_MODEL  # the demo's 11 px/mm
+    assert br.shipped_model_for(frame.px_per_mm * 1.5) == br.MEDIUM_MODEL  # the demo's 11 px/mm
+    assert br.shipped_model_for(frame.px_per_mm * 2) == br.DEFAULT_MODEL
     detector = br.load_branch_model(br.COARSE_MODEL, device="cpu")
     assert detector.scale_for(frame.px_per_mm) == pytest.approx(2 * detector.settings.scale, rel=1e-6)
     fixed = br.evaluate(detector.detect(frame.image), truth, 3, ignore=ignore)

@@ -4,8 +4,9 @@ Targets are Gaussian heat-maps around annotated points (from the synthetic groun
 a child root's first point — or from a CSV of ``x,y``). The network is :class:`rootscope.unet.UNet`
 trained by :func:`rootscope.unet.train` with :class:`BranchTask`: output 0 is the branching-point
 heat-map (sigmoid), output 1 (optional) the root mask, so that the skeleton baseline and the fusion
-need no second model. Images are worked on at ``scale`` (the shipped default model: full size; the
-training default and :data:`COARSE_MODEL`: half size, 4x fewer pixels); every point this module returns
+need no second model. Images are worked on at ``scale`` (the shipped :data:`DEFAULT_MODEL` and
+:data:`MEDIUM_MODEL`: full size; the training default and :data:`COARSE_MODEL`: half size, 4x fewer pixels),
+after resizing to the resolution the model learnt when the image's px/mm is known; every point this module returns
 is in full-size ``(x, y)`` pixels. With re-scoring trees in the model file, the heat-map's candidate
 peaks are scored by them (:mod:`rootscope.branch_rescore`).
 
@@ -38,6 +39,8 @@ POINT_SUFFIXES = (".csv", ".rsml")
 #: The shipped image-only model (U-Net width 8, full size, trained on synthetic plates by
 #: benchmarks/train_branch_model.py).
 DEFAULT_MODEL = Path(__file__).parent / "models" / "branches_synth_w8.pt"
+#: The shipped model for scans of about 11 px/mm (U-Net width 16, trained on 1500 px synthetic plates).
+MEDIUM_MODEL = Path(__file__).parent / "models" / "branches_synth_11px_w16.pt"
 #: The shipped half-size model (works at 7.35 px/mm): better than the default on scans coarser than ~10 px/mm.
 COARSE_MODEL = Path(__file__).parent / "models" / "branches_synth_half.pt"
 #: An image enlarged more than this to the network's resolution is blurrier than what it learnt: a warning says so.
@@ -636,17 +639,19 @@ def to_full(peaks: np.ndarray, scale: float) -> np.ndarray:
 
 
 @functools.cache
-def _default_px_per_mm() -> float:
-    """The resolution the default model learnt at (its file read once per process)."""
+def _learnt_px_per_mm(path: Path) -> float:
+    """The resolution a shipped model learnt at (its file read once per process)."""
     from .unet import read_model_file
 
-    return float(read_model_file(DEFAULT_MODEL)["branch_settings"]["work_px_per_mm"])
+    return float(read_model_file(path)["branch_settings"]["work_px_per_mm"])
 
 
 def shipped_model_for(px_per_mm: float) -> Path:
-    """The shipped model for scans of ``px_per_mm``: :data:`DEFAULT_MODEL`, or :data:`COARSE_MODEL` when the
-    default would enlarge them more than :data:`MAX_ENLARGE` times."""
-    return COARSE_MODEL if _default_px_per_mm() / px_per_mm > MAX_ENLARGE else DEFAULT_MODEL
+    """The shipped model for scans of ``px_per_mm``: the one of :data:`DEFAULT_MODEL` (14.7 px/mm),
+    :data:`MEDIUM_MODEL` (11 px/mm) and :data:`COARSE_MODEL` (7.35 px/mm) that learnt at the resolution
+    nearest it (by ratio)."""
+    return min((DEFAULT_MODEL, MEDIUM_MODEL, COARSE_MODEL),
+               key=lambda path: abs(np.log(_learnt_px_per_mm(path) / px_per_mm)))
 
 
 def is_branch_model(path: str | os.PathLike) -> bool:
