@@ -161,6 +161,22 @@ def test_a_lateral_the_other_detector_is_sure_of_where_the_mask_shows_none_has_n
     assert len(rsml.branching_points(rsml.read_rsml(path))) == len(laterals) + 1
 
 
+@pytest.mark.parametrize("ring_radius", [5, 8, 12])
+def test_a_ring_touching_a_root_is_no_lateral_and_no_network_point_there_makes_one(ring_radius):
+    """A bubble or a ring of dust against a root: the mask closes a loop beside the root (an arc on a
+    chord), which is neither root length nor a lateral, even where the network sees branching points."""
+    mask, primary, laterals = plant_with_laterals()
+    seed = np.array([primary[0][::-1]])
+    plain = find_architecture(mask > 0, seed_points=seed)
+    x, y = primary[400]
+    centre = (int(round(x + 3.5 + ring_radius - 1)), int(round(y)))  # the ring's outline overlaps the root's
+    cv2.circle(mask, centre, ring_radius, 1, 2)
+    junctions = [primary[400 + k][::-1] + [0.0, 2.0] for k in (-round(0.55 * ring_radius), round(0.55 * ring_radius))]
+    arch = find_architecture(mask > 0, seed_points=seed, support=np.array(junctions), emerging=np.array(junctions))
+    assert sum(r.order == 2 for r in arch.plants[0].roots) == len(laterals)
+    assert arch.plants[0].total_length_px == pytest.approx(plain.plants[0].total_length_px, rel=0.01)
+
+
 def test_a_lateral_starts_at_the_branching_point_another_detector_found_near_its_base():
     mask, primary, laterals = plant_with_laterals()
     seed = np.array([primary[0][::-1]])

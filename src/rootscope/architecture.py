@@ -700,17 +700,27 @@ def _unexplained_top(g: SkeletonGraph, pred: np.ndarray, seeds: np.ndarray, *, m
     return None
 
 
-def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: dict[int, int]) -> dict[int, int]:
+def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: dict[int, int],
+                 ring_diameters: float = 15.0) -> tuple[dict[int, int], np.ndarray]:
     """For each edge outside the shortest-path forest (it closes a loop, or joins two plants where a
     root touches another), the end it belongs to: the one it continues most straight from (a root
-    touching another ends there; it does not branch from it), then the one nearer its seed. Edges
-    shorter than four root radii + 4 px are left out (the far side of a hole in the mask)."""
+    touching another ends there; it does not branch from it), then the one nearer its seed. Left out:
+    edges shorter than four root radii + 4 px (the far side of a hole in the mask), and rings: an edge
+    at least 1.4 times as long as the tree edge between the same two nodes and at most
+    ``ring_diameters`` root diameters long (a bubble or a ring of dust touching a root: an arc round
+    a chord is at least pi / 2 times the chord). Also returns the ends of the rings (``K x 2`` (row,
+    col)), where a root seems to branch but does not."""
     n = len(g.nodes)
     tree = {best[min(int(pred[x]), x) * n + max(int(pred[x]), x)] for x in range(n) if 0 <= pred[x] < n}
-    hang = {}
+    hang, rings = {}, []
     for k, e in g.edges.items():
-        if k in tree or e.length < 4 * max(g.radius[e.u], g.radius[e.v]) + 4:
+        r = max(g.radius[e.u], g.radius[e.v])
+        if k in tree or e.length < 4 * r + 4:
             continue  # a short edge closing a loop goes round a hole in the mask: not a root
+        chord = best.get(min(e.u, e.v) * n + max(e.u, e.v))
+        if chord is not None and chord in tree and 1.4 * g.edges[chord].length <= e.length <= ring_diameters * 2 * r:
+            rings += [g.nodes[e.u], g.nodes[e.v]]
+            continue
         options = []
         for x in (e.u, e.v):
             if not np.isfinite(dist_g[x]):
@@ -724,7 +734,7 @@ def _hang_points(g: SkeletonGraph, dist_g: np.ndarray, pred: np.ndarray, best: d
             options.append((round(turn, 1), dist_g[x], x))
         if options:
             hang[k] = min(options)[2]
-    return hang
+    return hang, np.array(rings).reshape(-1, 2)
 
 
 def find_architecture(
@@ -839,7 +849,7 @@ def find_architecture(
     if hidden:
         arch.warnings.append(f"{name}: {hidden} root system(s) without a seed in the seed class start at their top")
     n = len(g.nodes)
-    hang = _hang_points(g, dist_g, pred, best)
+    hang, rings = _hang_points(g, dist_g, pred, best)
     support_near = _nearest_support(support, support_px)
     short = 0
     for i, seed in enumerate(seeds):
@@ -857,7 +867,7 @@ def find_architecture(
         for r, extra in zip(roots, overlap_lengths(roots, ratio=overlap_ratio)):
             r.overlap_px = extra
     if emerging is not None:
-        _add_emerging(arch.plants, emerging, support_px)
+        _add_emerging(arch.plants, emerging, support_px, rings)
     unreached = [e for e in g.edges.values() if src[e.u] < 0 and src[e.v] < 0]
     arch.unassigned_length_px = float(sum(path_length(e.path) for e in unreached))
     return arch
@@ -961,15 +971,17 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
 
 
-def _add_emerging(plants: list[PlantArchitecture], points: np.ndarray, base_px: float) -> None:
+def _add_emerging(plants: list[PlantArchitecture], points: np.ndarray, base_px: float,
+                  rings: np.ndarray = np.zeros((0, 2))) -> None:
     """Add a one-point lateral at each (row, col) point (best first) that lies on a measured root (within
-    its radius + 2 px of the centre line) and farther than ``base_px`` from every lateral base and from
-    the points kept before it, as a child of the nearest root."""
+    its radius + 2 px of the centre line) and farther than ``base_px`` from every lateral base, from
+    the ends of the ``rings`` (:func:`_hang_points`) and from the points kept before it, as a child of
+    the nearest root."""
     points = np.asarray(points, float).reshape(-1, 2)
     roots = [(plant, k) for plant in plants for k in range(len(plant.roots))]
     if not len(points) or not roots:
         return
-    bases = [plant.roots[k].points[0] for plant, k in roots if plant.roots[k].parent is not None]
+    bases = [plant.roots[k].points[0] for plant, k in roots if plant.roots[k].parent is not None] + list(rings)
     if bases:
         points = points[cKDTree(np.array(bases)).query(points)[0] > base_px]
     kept: list[np.ndarray] = []
