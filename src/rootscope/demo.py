@@ -33,8 +33,8 @@ from scipy.optimize import linear_sum_assignment
 from . import io, rsml, synth
 from .align import apply, corner_error
 from .branches import DEFAULT_MODEL as SHIPPED
-from .branches import shipped_model_for
-from .metrics import dice, match_points
+from .branches import MEDIUM_MODEL, shipped_model_for
+from .metrics import dice, match_points, match_points_ignoring
 
 if TYPE_CHECKING:
     from .architecture import ImageArchitecture
@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
 #: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On demo
-#: seeds 0-8 (``rootscope demo DIR --seed S``, 360 plant-scans): lateral count exact 95, 92, 82, 98, 88, 92,
-#: 88, 75, 90 % (88.9 % pooled; 90.3 % on the true masks), branching-point F1 at 5 px of emerged laterals
-#: 0.947 pooled (true masks 0.956), total length error 0.62-1.18 %. Other sizes run with ``--size N``
-#: (1000 px: 7.35 px/mm).
+#: seeds 0-11 (``rootscope demo DIR --seed S``, 480 plant-scans): lateral count exact 95, 95, 90, 98, 92, 98,
+#: 92, 90, 95, 95, 92, 88 % (93.3 % pooled; 91.0 % counting only emerged laterals; 90.8 % on the true
+#: masks), branching-point F1 at 5 px of emerged laterals 0.963 pooled (true masks 0.954), total length
+#: error 0.56-1.87 %. Other sizes run with ``--size N`` (1000 px: 7.35 px/mm).
 DEMO_SIZE = 1500
 #: Synthetic seeds of the training plates (the demo plates use ``seed * 1000 + plate``).
 TRAIN_SEEDS = (994, 995, 996, 997, 998, 999)
@@ -58,11 +58,12 @@ MIN_PLANT_MM = 5.0
 #: architecture of then, bridging gaps up to 12 px raised lateral count exact from 82, 80, 72 % to 90, 80,
 #: 75 % and lowered seed 2's total length error from 2.79 to 1.56 % (8 px: 88, 80, 75 %).
 BRIDGE_PX = 12
-#: The demo's ``architecture.branch_lateral_score`` with the shipped full-size branch model (1500 px): its
-#: points of score >= 0.9 where the mask shows no lateral were laterals the classifier missed. On demo
-#: seeds 0-6, lateral count exact 90, 90, 88, 98, 90, 82, 82 % -> 95, 92, 82, 98, 88, 92, 88 % and F1 at
-#: 5 px 0.954, 0.958, 0.897, 0.917, 0.934, 0.928, 0.944 -> 0.963, 0.966, 0.896, 0.927, 0.930, 0.963,
-#: 0.958. Not with the half-size model at 1000 px: there all 5 such points on a test plate were false.
+#: The demo's ``architecture.branch_lateral_score`` with the branch model shipped for its 11 px/mm
+#: (:data:`rootscope.branches.MEDIUM_MODEL`): its points of score >= 0.9 where the mask shows no lateral
+#: are mostly laterals the classifier missed (chosen with the earlier full-size model on demo seeds 0-6;
+#: with the medium model, 0.8 / 0.9 / 0.95 gave lateral count exact (emerged only) 89.7 / 91.1 / 91.4 %
+#: and F1 0.960 / 0.964 / 0.963 on seeds 0-8). Not with the half-size model at 1000 px: there all 5 such
+#: points on a test plate were false.
 NETWORK_LATERAL_SCORE = 0.9
 #: Correction rounds: each paints at most this fraction of a training plate where the model is wrong.
 ROUND_FRACTION = 0.0015
@@ -110,15 +111,15 @@ class DemoScores:
              f"{int(self.plants.matched.sum())} / {len(self.plants)} ({self.spurious_plants})", "all (0)"),
             ("primary length, median |error| %", f"{_median(p.primary_err):.2f}", "< 2"),
             ("total length, median |error| %", f"{_median(p.total_err):.2f}", "< 3"),
-            ("lateral count exact (emerged laterals)", f"{_mean(p.laterals == p.true_laterals_emerged) * 100:.0f} %",
-             ">= 90 %"),
-            ("lateral count exact (all truth laterals)", f"{_mean(p.laterals == p.true_laterals) * 100:.0f} %", ""),
+            ("lateral count exact (emerged laterals)", f"{_mean(count_exact(p.laterals, p)) * 100:.0f} %", ">= 90 %"),
+            ("  counting only emerged laterals / all truth laterals",
+             f"{_mean(p.laterals == p.true_laterals_emerged) * 100:.0f} / {_mean(p.laterals == p.true_laterals) * 100:.0f} %",
+             ""),
         ]
         t = self.plants[self.plants.truth_mask_laterals.notna()]
         if len(t):
             rows.append(("  same, architecture on the true masks (emerged)",
-                         f"{_mean(t.truth_mask_laterals == t.true_laterals_emerged) * 100:.0f} %",
-                         "ceiling at this scale"))
+                         f"{_mean(count_exact(t.truth_mask_laterals, t)) * 100:.0f} %", "ceiling at this scale"))
         for radius, counts in self.branch_tp.items():
             rows.append((f"branching points F1 @{radius:g} px, architecture (all / emerged)",
                          f"{_f1(*counts):.3f} / {_f1(*self.branch_tp_emerged[radius]):.3f}", ">= 0.95"))
@@ -136,7 +137,8 @@ class DemoScores:
         head = line(("figure", "value", "target"))
         note = ("targets: the issues' acceptance figures (the architecture's, met on the true masks of 2000 px "
                 f"scans; here the masks of a Random Forest trained in seconds, at {self.scan_px} px); 'true masks' "
-                "rows: the same architecture on this demo's true masks")
+                "rows: the same architecture on this demo's true masks; 'emerged': laterals that leave their "
+                "parent's outline (one still inside it may be counted or found, or not: no image shows it)")
         return "\n".join([head, "-" * len(head)] + [line(r) for r in rows] + [note])
 
 
@@ -149,6 +151,13 @@ class DemoResult:
     scores: DemoScores
     seconds: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+
+
+def count_exact(counts: pd.Series, plants: pd.DataFrame) -> pd.Series:
+    """Whether each plant's lateral count is right: at least its emerged laterals and at most all its
+    laterals (one still inside its parent's outline is a lateral, but no image shows it: counting it or
+    not are both right)."""
+    return (counts >= plants.true_laterals_emerged) & (counts <= plants.true_laterals)
 
 
 def _mean(x) -> float:
@@ -335,9 +344,10 @@ def score_experiment(root: str | os.PathLike, radii: Sequence[float] = (5.0, 6.0
                                            apply(truth_matrix, scan_bp))
             for kind, (points, truth) in found_points.items():
                 for radius in radii:
-                    for tally, pts in ((tallies[kind], truth), (emerged[kind], truth[visible])):
-                        m = match_points(points, pts, radius)
-                        tally[radius] += (m.tp, m.fp, m.fn)
+                    m = match_points(points, truth, radius)
+                    tallies[kind][radius] += (m.tp, m.fp, m.fn)
+                    m = match_points_ignoring(points, truth[visible], truth[~visible], radius)
+                    emerged[kind][radius] += (m.tp, m.fp, m.fn)
     table = pd.DataFrame(plants)
     for col in ("primary_err", "total_err", "laterals", "truth_mask_laterals"):
         if col not in table:
@@ -418,7 +428,7 @@ def run_demo(
         copied = io.write_bytes(root / "models" / Path(branch_model).name, Path(branch_model).read_bytes())
         models += f'branches = "{copied.relative_to(root).as_posix()}"\n'
         stages += " -> branching points (network)"
-        if Path(branch_model).name == SHIPPED.name:
+        if Path(branch_model).name == MEDIUM_MODEL.name:
             architecture += ("# laterals the network is sure of where the mask shows none (length 0)\n"
                              f"branch_lateral_score = {NETWORK_LATERAL_SCORE}\n")
     stages += " -> architecture and traits"

@@ -123,6 +123,16 @@ def match_points(pred: np.ndarray, truth: np.ndarray, radius: float) -> PointMat
     return PointMatch(tp, len(pred) - tp, len(truth) - tp, pairs, cost[ri[ok], ci[ok]])
 
 
+def match_points_ignoring(pred: np.ndarray, truth: np.ndarray, ignored: np.ndarray, radius: float) -> PointMatch:
+    """:func:`match_points` against ``truth``, where a prediction left unmatched that matches one of the
+    ``ignored`` true points (one that may be found or not, e.g. a lateral still inside its parent's
+    outline) counts neither as a false positive nor as found."""
+    match = match_points(pred, truth, radius)
+    rest = np.delete(np.asarray(pred, dtype=np.float64).reshape(-1, 2), match.pairs[:, 0], axis=0)
+    spared = match_points(rest, ignored, radius).tp
+    return PointMatch(match.tp, match.fp - spared, match.fn, match.pairs, match.distances)
+
+
 def relative_error(measured: np.ndarray, true: np.ndarray) -> np.ndarray:
     """``|measured - true| / true`` element-wise (NaN where true is 0)."""
     measured = np.asarray(measured, dtype=np.float64)
