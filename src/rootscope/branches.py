@@ -32,7 +32,7 @@ import pandas as pd
 from . import io, rsml
 from .branch_rescore import CANDIDATE_THRESHOLD, FEATURES, BoostedTrees, rescore, training_set
 from .errors import InputError, ModelError
-from .metrics import match_points
+from .metrics import match_points, match_points_ignoring
 
 KIND = "branch-points"
 POINT_SUFFIXES = (".csv", ".rsml")
@@ -743,20 +743,15 @@ def evaluate(pred: np.ndarray, truth: np.ndarray, radius: float = 6.0,
     """Precision, recall, F1 and mean localisation error (px) of (x, y[, score]) points within ``radius``.
 
     ``ignore`` (one bool per true point) marks points that count neither way: missing them is no
-    false negative, and a prediction matched to one is no true and no false positive (e.g. laterals
-    hidden inside their parent's outline, :func:`synthetic_hidden`).
+    false negative, and a prediction that matches one (and no other true point) is no true and no false
+    positive (e.g. laterals hidden inside their parent's outline, :func:`synthetic_hidden`).
     """
     pred = np.asarray(pred, float)
     pred = pred[:, :2] if pred.ndim == 2 else pred.reshape(-1, 2)
     truth = np.asarray(truth, float).reshape(-1, 2)
-    m = match_points(pred, truth, radius)
+    ignore = np.zeros(len(truth), bool) if ignore is None else np.asarray(ignore, bool)
+    m = match_points_ignoring(pred, truth[~ignore], truth[ignore], radius)
     tp, fp, fn, distances = m.tp, m.fp, m.fn, m.distances
-    if ignore is not None and len(truth):
-        ignore = np.asarray(ignore, bool)
-        on_ignored = ignore[m.pairs[:, 1]] if len(m.pairs) else np.zeros(0, bool)
-        tp -= int(on_ignored.sum())
-        fn -= int(ignore.sum() - on_ignored.sum())
-        distances = distances[~on_ignored]
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
