@@ -83,8 +83,8 @@ def train_cmd(
 def detect_cmd(
     images: list[Path] = typer.Argument(..., help="Images or folders of images."),
     model: Path | None = typer.Option(None, "--model", help="Model file from `rootscope branches train` (default: "
-                                      "the shipped image-only model trained on synthetic plates; for images "
-                                      "coarser than ~10 px/mm, the shipped half-size one)."),
+                                      "of the image-only models shipped, trained on synthetic plates at 14.7, 11 and "
+                                      "7.35 px/mm, the one nearest the image's px/mm)."),
     out: Path = typer.Option(..., "-o", "--out", help="Table to write (.csv or .parquet): image,x,y,score."),
     threshold: float | None = typer.Option(None, "--threshold", help="Score threshold: the heat-map peak's, or "
                                            "the re-scoring trees' probability when the model has them (default: "
