@@ -219,6 +219,21 @@ def test_primary_and_laterals_measured_against_the_drawn_polylines():
     assert d.max() < 3.0
 
 
+def test_a_lateral_grown_deeper_than_a_short_primary_does_not_become_the_primary():
+    mask = np.zeros((600, 600), np.uint8)
+    primary = arc(200.0, 50.0, 300, 90)  # straight down to row 350
+    lateral = arc(*primary[100], 330, 45, 0.6)  # leaves at 45 degrees, bends down, ends near row 440
+    for xy in (primary, lateral):
+        draw(mask, xy, 7)
+    seed = np.array([primary[0][::-1]])
+    (plant,) = find_architecture(mask > 0, seed_points=seed).plants
+    main = plant.roots[plant.primary]
+    assert main.tip[0] < 360 and main.length_px == pytest.approx(chain_length(primary), rel=0.03)
+    assert [r.order for r in plant.roots].count(2) == 1
+    (deepest,) = find_architecture(mask > 0, seed_points=seed, primary_straight=0).plants
+    assert deepest.roots[deepest.primary].tip[0] > 420  # the literal rule: the path to the deepest tip
+
+
 def test_third_order_laterals_hang_from_their_lateral():
     mask = np.zeros((500, 500), np.uint8)
     primary = arc(250, 20, 450, 90)

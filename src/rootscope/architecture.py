@@ -755,6 +755,7 @@ def find_architecture(
     support_px: float = 5.0,
     unsupported_diameters: float = 3.0,
     emerging: np.ndarray | None = None,
+    primary_straight: float = 1.0,
     name: str = "<mask>",
 ) -> ImageArchitecture:
     """Plants, roots, tips and branching points of one root mask.
@@ -778,7 +779,11 @@ def find_architecture(
     bump the network does not see as a branching point). ``emerging``: ``K x 2`` (row, col) points where
     such a detector is sure a lateral leaves; one on a root but farther than ``support_px`` from every
     lateral base becomes a lateral with no length (it has emerged, but the mask does not show it).
-    Roots from a seed mask or seed points start at the seed. Two roots that run together for a stretch and part again (at most
+    Roots from a seed mask or seed points start at the seed. A first-order root follows, at each
+    junction, the branch towards the deepest tip, unless another branch goes straight on and the deeper
+    one turns away and reaches at most ``primary_straight`` times as far again below the junction
+    (:func:`_straight_on`; 0: always the deepest tip): a lateral grown deeper than a short primary does
+    not become the primary. Two roots that run together for a stretch and part again (at most
     ``bundle_angle_deg`` apart where they meet and part) each get that stretch
     (:func:`resolve_bundles`, repeated while it finds bands: a third root joining and leaving
     inside a band leaves the outer merge facing the outer split once it is resolved); where a root is ``overlap_ratio`` times as wide as it is elsewhere, a
@@ -855,7 +860,8 @@ def find_architecture(
     for i, seed in enumerate(seeds):
         plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
         _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred,
-                     support_near, unsupported_diameters if support is not None and support_px > 0 else 1.0)
+                     support_near, unsupported_diameters if support is not None and support_px > 0 else 1.0,
+                     primary_straight)
         if plant.total_length_px < min_plant_length_px:
             short += 1  # a speck of the seed class, or a seed whose root is not (yet) seen: not a plant
             continue
@@ -874,7 +880,7 @@ def find_architecture(
 
 
 def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r, sigma, n, from_centre,
-                 support_near, stub) -> None:
+                 support_near, stub, straight) -> None:
     """Fill ``plant.roots`` from the shortest-path tree of seed ``i`` (see :func:`find_architecture`)."""
     virtual = n + i
     children: dict[int, list[tuple[int, np.ndarray]]] = {}  # node -> [(child node, path node->child)]
@@ -893,6 +899,7 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
             continue
         children.setdefault(a, []).append((extra, e.oriented(a).astype(float)))
         extra += 1
+    into = {c: path for kids in children.values() for c, path in kids if len(path) > 1}
     if virtual not in children:
         return
     score: dict[tuple[int, str], tuple[float, int]] = {}
@@ -915,7 +922,10 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
                 for c, path in kids:
                     sub = score[(c, how)][0]
                     vals.append(max(sub, path[-1, 0]) if how == "deep" else sub + chain_length(path))
-                score[(x, how)] = (max(vals), int(np.argmax(vals)))
+                pick = int(np.argmax(vals))
+                if how == "deep" and straight > 0 and len(kids) > 1 and x in into:
+                    pick = _straight_on(into[x], [path for _, path in kids], vals, pick, straight, 4 * g.radius[x] + 4)
+                score[(x, how)] = (vals[pick], pick)
         return score[(node, how)][1]
 
     def walk(start: int, j: int, order: int, parent: int | None, insertion: float, from_seed: bool = False) -> None:
@@ -969,6 +979,27 @@ def _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, mask, seed_r,
     if plant.roots:
         firsts = [k for k, r in enumerate(plant.roots) if r.order == 1]
         plant.primary = max(firsts, key=lambda k: plant.roots[k].tip[0])
+
+
+def _straight_on(arrive: np.ndarray, paths: list[np.ndarray], depths: list[float], deepest: int, ratio: float,
+                 reach: float, straight_deg: float = 30.0, turn_deg: float = 45.0) -> int:
+    """The child a first-order root follows at a junction: the one towards the deepest tip (``deepest``
+    of ``depths``, rows), unless another goes straight on (turns less than ``straight_deg`` from the
+    path ``arrive`` into the junction) where that one turns more than ``turn_deg``, and reaches no more
+    than ``ratio`` times as far below the junction beyond the straight one's depth: a lateral that grows
+    deeper than a short primary does not take the primary's name. ``paths`` start at the junction."""
+    row = arrive[-1, 0]
+    back = arrive[max(0, len(arrive) - 1 - int(reach))] - arrive[-1]
+    turns = []
+    for path in paths:
+        out = path[min(int(reach), len(path) - 1)] - path[0]
+        cos = -float(back @ out) / max(float(np.hypot(*back) * np.hypot(*out)), 1e-9)
+        turns.append(float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
+    j = int(np.argmin(turns))
+    if j != deepest and turns[j] < straight_deg and turns[deepest] > turn_deg \
+            and depths[deepest] - depths[j] < ratio * (depths[j] - row):
+        return j
+    return deepest
 
 
 def _add_emerging(plants: list[PlantArchitecture], points: np.ndarray, base_px: float,

@@ -45,7 +45,7 @@ CLASSES = ["root", "seed", "shoot", "background"]
 ORDER = (1, 2, 3, 0)
 #: Side (px) of the demo's scans: 11.0 px/mm, a small real plate scan (real ones are 2000-4000 px). On demo
 #: seeds 0-11 (``rootscope demo DIR --seed S``, 480 plant-scans): lateral count exact 95, 95, 90, 98, 92, 98,
-#: 92, 90, 95, 95, 92, 88 % (93.3 % pooled; 91.0 % counting only emerged laterals; 90.8 % on the true
+#: 95, 92, 95, 95, 92, 88 % (93.8 % pooled; 91.5 % counting only emerged laterals; 91.7 % on the true
 #: masks), branching-point F1 at 5 px of emerged laterals 0.963 pooled (true masks 0.954), total length
 #: error 0.56-1.87 %. Other sizes run with ``--size N`` (1000 px: 7.35 px/mm).
 DEMO_SIZE = 1500
