@@ -390,7 +390,7 @@ smooth_sigma = 2.0
 # there; one shorter than 3 parent diameters with no network point there is a bump (0 = off).
 branch_support_px = 5.0
 # A network point of at least this score on a root, with no lateral there in the mask, is a lateral of
-# length 0: emerged, too young for the mask (unset = off; the shipped full-size model: 0.9).
+# length 0: emerged, too young for the mask (unset = off; the demo sets 0.9 for its 11 px/mm model).
 # branch_lateral_score = 0.9
 
 [track]
