@@ -234,3 +234,30 @@ def test_cli_synth_writes_scans_and_refuses_bad_settings(tmp_path, capsys):
     assert len(list((tmp_path / "exp" / "raw" / "plate01").glob("*.png"))) == 1
     assert main(["synth", str(tmp_path / "bad"), "--size", "100"]) == 2
     assert "size" in capsys.readouterr().err
+
+
+def test_plate_text_is_drawn_alike_under_every_opencv_release():
+    """The stroke font draws the pixels it drew under OpenCV 5.0.0 (cv2.putText changed its glyphs in 5.1)."""
+    import sys
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    sys.path.insert(0, str(fixtures))
+    try:
+        from make_opencv_fixtures import text_sample
+    finally:
+        sys.path.remove(str(fixtures))
+    assert np.array_equal(text_sample(), cv2.imread(str(fixtures / "synth_text.png"), cv2.IMREAD_UNCHANGED))
+
+
+def test_stroke_font_puts_capitals_between_cap_line_and_baseline_and_refuses_unknown_glyphs():
+    from rootscope.synth_text import ADVANCE, draw_text, text_strokes
+
+    points = np.vstack(text_strokes("HI", height=12.0))
+    assert points[:, 1].min() == -12.0 and points[:, 1].max() == 0.0  # baseline at y = 0, cap line at -12
+    assert points[:, 0].min() == 0.0 and points[:, 0].max() == (ADVANCE + 3) * 2.0  # 'I' ends at x = 3 units
+    ink = draw_text(np.zeros((30, 60), np.uint8), "H", (10, 20), 12.0, 255)
+    rows, cols = np.nonzero(ink > 127)
+    assert rows.min() >= 7 and rows.max() <= 21 and cols.min() >= 9 and cols.max() <= 19
+    with pytest.raises(ValueError, match="no glyph"):
+        text_strokes("Ω", 10.0)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .synth_text import draw_text
+
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
 
@@ -148,8 +150,7 @@ def _marker_pen(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, tex
             centre = (int(cx * _ONE), int(cy * _ONE))
             cv2.ellipse(ink, centre, (int(inset * _ONE), int(inset * _ONE)), 0, start - 40, start + 130, 255,
                         max(2, int(0.7 * mm)), cv2.LINE_AA, _SHIFT)
-    cv2.putText(ink, text, (int(x0 + 8 * mm), int(y1 - 6 * mm)), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 0.045 * mm, 255,
-                max(1, int(0.3 * mm)), cv2.LINE_AA)
+    draw_text(ink, text, (x0 + 8 * mm, y1 - 6 * mm), 1.1 * mm, 255, int(0.25 * mm), slant=0.25, wobble=0.25)
     _paint(rgb, ink, (0.05, 0.05, 0.12), 0.9)
 
 
@@ -182,11 +183,9 @@ def _label(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, text: st
         w = rng.choice([0.18, 0.3, 0.45]) * mm
         cv2.rectangle(sticker, (int(x), bar_top), (int(x + w), bar_bottom), 12, -1)
         x += w + rng.choice([0.18, 0.3, 0.45]) * mm
-    font = cv2.FONT_HERSHEY_SIMPLEX
     digits = "".join(str(d) for d in rng.integers(0, 10, 12))
-    cv2.putText(sticker, digits, (int(3 * mm), int(8.2 * mm)), font, 0.028 * mm, 25, 1, cv2.LINE_AA)
-    cv2.putText(sticker, text, (int(0.6 * height), int(5.5 * mm)), font, 0.04 * mm, 25, max(1, int(0.15 * mm)),
-                cv2.LINE_AA)
+    draw_text(sticker, digits, (3 * mm, 8.2 * mm), 0.6 * mm, 25)
+    draw_text(sticker, text, (0.6 * height, 5.5 * mm), 0.85 * mm, 25, int(0.15 * mm))
     upright = np.rot90(sticker).astype(np.float32) / 255  # height x width
     top, left = int(y0 + 14 * mm), int(x1 - 5 * mm - width)
     region = rgb[top: top + upright.shape[0], left: left + upright.shape[1]]
