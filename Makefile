@@ -13,6 +13,8 @@ LOCK   := requirements.lock
 # The lock is made by pip-tools (pip-compile reads pip's settings, so it finds the CPU wheel of
 # torch 2.13.0 on local disk; see DEVELOPERS.md). Pinned so that `make lock` itself is reproducible.
 PIP_TOOLS := pip-tools==7.7.0
+# `make lock` takes the newest releases; `make lock LOCK_UPGRADE=` only adds what pyproject.toml gained.
+LOCK_UPGRADE ?= --upgrade
 COMPILE_FLAGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
                  --build-deps-for editable --extra dev --extra web
 
@@ -41,7 +43,7 @@ lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet $(PIP_TOOLS)
-	.venv-lock/bin/pip-compile --quiet --upgrade $(COMPILE_FLAGS) -o $(LOCK) pyproject.toml
+	.venv-lock/bin/pip-compile --quiet $(LOCK_UPGRADE) $(COMPILE_FLAGS) -o $(LOCK) pyproject.toml
 	rm -rf .venv-lock
 
 # Not part of `make test` (it resolves and installs everything anew, several minutes): run it before
