@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import fnmatch
+import json
 import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
 
 from rootscope import io
-from rootscope.errors import InputError, RootscopeError
+from rootscope.errors import InputError, OutputError, RootscopeError
 
 
 def _pattern(shape: tuple[int, ...], top: int, dtype: type) -> np.ndarray:
@@ -153,9 +162,90 @@ def test_a_failed_write_leaves_the_target_untouched(tmp_path: Path) -> None:
 
 
 def test_outputs_never_overwrite_inputs(tmp_path: Path) -> None:
-    with pytest.raises(RootscopeError, match="overwrite an input"):
-        io.check_not_input(tmp_path / "x" / ".." / "scan.png", [tmp_path / "scan.png"])
-    io.check_not_input(tmp_path / "out.png", [tmp_path / "scan.png"])
+    scan = io.write_image(tmp_path / "scan.png", np.full((4, 4), 7, np.uint8))
+    os.link(scan, tmp_path / "link.png")
+    for spelling in (tmp_path / "x" / ".." / "scan.png", tmp_path / "link.png"):  # another name, a hard link
+        with pytest.raises(OutputError, match="would overwrite the input .*scan.png"):
+            with io.protect([scan], outputs=[spelling]):
+                pass
+    with io.protect([scan], outputs=[tmp_path / "out.png"]):
+        io.write_image(tmp_path / "out.png", np.zeros((4, 4), np.uint8))
+        with pytest.raises(OutputError, match="scan.png: would overwrite the input"):
+            io.write_image(scan, np.zeros((4, 4), np.uint8))  # a write the command did not declare
+        with pytest.raises(OutputError, match="link.png: would overwrite the input"):
+            io.write_text(tmp_path / "link.png", "x")
+    assert (io.read_labels(scan) == 7).all() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.png", "out.png", "scan.png"]
+    io.write_image(scan, np.zeros((4, 4), np.uint8))  # the guard ends with its block
+    with pytest.raises(OutputError, match="model.pt: an input inside the output folder"):
+        with io.protect([tmp_path / "out" / "model.pt"], folders=[tmp_path / "out"]):
+            pass
+
+
+def test_an_unwritable_output_folder_is_one_error_naming_it(tmp_path: Path, monkeypatch) -> None:
+    """As root, chmod does not stop a write: the system call that creates the file is made to fail as it
+    would in a folder without write permission (EACCES) or on a read-only disk (EROFS)."""
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if Path(dir).is_relative_to(tmp_path / "ro"):
+            raise OSError(code, os.strerror(code), str(Path(dir) / ".a.tmp"))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    for code in (errno.EACCES, errno.EROFS):
+        with pytest.raises(OutputError, match=rf"^{re.escape(str(tmp_path / 'ro' / 'sub'))}: cannot write there .*chmod"):
+            io.write_table(tmp_path / "ro" / "sub" / "t.csv", pd.DataFrame({"a": [1]}))
+    io.write_text(tmp_path / "ok" / "t.txt", "fine")  # other folders are untouched by the patch
+
+
+def test_temporaries_of_killed_writers_are_found_anywhere_and_nothing_else(tmp_path: Path) -> None:
+    """The names atomic_path gives its temporaries, also those of a writer inside a stage writing
+    atomically onto the stage's temporary (``..a.x1.tmp.y2.tmp.png``)."""
+    left = [tmp_path / ".a.x1.tmp.png", tmp_path / "p" / "..a.x1.tmp.y2.tmp.png", tmp_path / "p" / "q" / ".t.z.tmp.csv"]
+    kept = [tmp_path / "a.png", tmp_path / ".lock", tmp_path / "p" / ".manifests" / "seg.a.png.json", tmp_path / "tmp.csv"]
+    for path in (*left, *kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    with io.atomic_path(tmp_path / "b.png") as tmp:
+        assert tmp.parent == tmp_path and fnmatch.fnmatch(tmp.name, io.TEMP_PATTERN)
+    assert io.remove_temporaries(tmp_path) == 3
+    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
+
+
+def test_one_process_at_a_time_holds_a_folder_lock(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with io.folder_lock(out) as lock:
+        holder = json.loads(lock.read_text())
+        assert lock == out / ".lock" and holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with pytest.raises(OutputError, match=rf"out/.lock: another rootscope run .*process {os.getpid()} on "):
+            with io.folder_lock(out):
+                pass
+        assert lock.exists()  # the refused one did not release it
+    assert not lock.exists()
+    with pytest.raises(RuntimeError):
+        with io.folder_lock(out):
+            raise RuntimeError("the run failed")
+    assert not lock.exists()  # released on error too
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_others_are_refused(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / ".lock"
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "2025-01-01T00:00:00"}))
+    notes: list[str] = []
+    with io.folder_lock(tmp_path, notify=notes.append):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert notes == [f"{lock}: taking over the lock of process {dead.pid} on {socket.gethostname()}, since "
+                     "2025-01-01T00:00:00, which has ended."]
+    for holder, message in [({"pid": dead.pid, "host": "another-host"}, f"process {dead.pid} on another-host"),
+                            (None, "a process unknown: the file cannot be read")]:
+        lock.write_text("" if holder is None else json.dumps(holder))  # another host's pids cannot be checked
+        with pytest.raises(OutputError, match=re.escape(message)):
+            with io.folder_lock(tmp_path):
+                pass
+        assert lock.exists()
 
 
 def _bad_file(folder: Path, kind: str) -> Path:
@@ -208,15 +298,35 @@ def test_labels_are_read_as_class_indices(tmp_path: Path) -> None:
 
 
 def test_folders_expand_to_their_images(tmp_path: Path) -> None:
-    for name in ("b.png", "a.tif", "c.JPG"):
+    for name in ("b.png", "a.tif", "c.JPG", "b_mask.png"):
         io.write_image(tmp_path / name, np.zeros((4, 4), np.uint8))
     (tmp_path / "notes.txt").write_text("x")
-    assert [p.name for p in io.expand_inputs([tmp_path])] == ["a.tif", "b.png", "c.JPG"]
+    assert [p.name for p in io.expand_inputs([tmp_path])] == ["a.tif", "b.png", "b_mask.png", "c.JPG"]
+    assert [p.name for p in io.expand_inputs([tmp_path], skip=["*_mask.png"])] == ["a.tif", "b.png", "c.JPG"]
+    assert [p.name for p in io.expand_inputs([tmp_path / "b_mask.png"], skip=["*_mask.png"])] == ["b_mask.png"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty: folder holds no"):
         io.expand_inputs([tmp_path / "empty"])
     with pytest.raises(InputError, match="not valid JSON"):
         io.read_json(io.write_text(tmp_path / "bad.json", "{"))
+
+
+def test_a_mask_names_its_classes_in_the_json_beside_it(tmp_path: Path) -> None:
+    mask = io.write_image(tmp_path / "a_mask.png", np.ones((4, 4), np.uint8))
+    assert io.read_mask_classes(mask) is None
+    io.write_json(io.mask_sidecar(mask), {"classes": ["background", "root"], "model": "m.model"})
+    assert io.mask_sidecar(mask) == tmp_path / "a_mask.json" and io.read_mask_classes(mask) == ["background", "root"]
+    io.write_json(io.mask_sidecar(mask), ["background", "root"])
+    with pytest.raises(InputError, match='a_mask.json: expected {"classes"'):
+        io.read_mask_classes(mask)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1)])
+def test_a_mask_of_one_pixel_row_or_column_is_refused(tmp_path: Path, shape: tuple[int, int]) -> None:
+    path = tmp_path / "tiny.png"
+    path.write_bytes(cv2.imencode(".png", np.ones(shape, np.uint8))[1].tobytes())
+    with pytest.raises(InputError, match=rf"tiny.png: label image or mask is {shape[0]} x {shape[1]} px"):
+        io.read_labels(path)
 
 
 def test_real_jpegs_load_and_the_broken_scan_is_named(shared_data: Path) -> None:

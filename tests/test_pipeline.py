@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -16,7 +20,7 @@ import pytest
 
 from rootscope import io, synth
 from rootscope.config import parse_config
-from rootscope.errors import ConfigError, InputError
+from rootscope.errors import ConfigError, InputError, OutputError
 from rootscope.pipeline import region_areas, run_experiment
 from rootscope.pixel import ForestParams, PixelClassifier
 
@@ -83,6 +87,38 @@ def test_a_rerun_skips_everything_and_changes_nothing(first_run):
     assert all(not r.ran for r in again.plates.values())
     assert (folder / "out" / "traits.csv").read_bytes() == before
     assert (folder / "out" / "report.html").stat().st_mtime_ns == report  # not redrawn
+
+
+def test_a_second_run_of_one_experiment_stops_at_once_and_touches_nothing(first_run, tmp_path):
+    """Two runs at once used to delete each other's temporaries in flight (FileNotFoundError in the
+    measure stage) and rewrite failures.csv; the second now stops on the first's lock, held here."""
+    folder = copy(first_run[0], tmp_path)
+    out = folder / "out"
+    in_flight = out / "plate01" / "traits" / ".plate01_2025-10-08_09h00.k2x9.tmp.csv"
+    in_flight.write_bytes(b"half a table")
+    failures = (out / "failures.csv").read_bytes()
+    lock = out / ".lock"  # the first run, alive: this process
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "2025-11-03T09:00:00"}))
+    start = time.perf_counter()
+    with pytest.raises(OutputError, match=rf"{re.escape(str(lock))}: another rootscope run works in .*"
+                                          rf"process {os.getpid()} on {re.escape(socket.gethostname())}, since"):
+        run_experiment(folder, workers=1, progress=False)
+    assert time.perf_counter() - start < 5
+    assert in_flight.read_bytes() == b"half a table" and (out / "failures.csv").read_bytes() == failures
+    lock.unlink()
+    result = run_experiment(folder, workers=1, progress=False)  # the first run has ended: a killed writer's
+    assert result.n_failures == 0 and not in_flight.exists()     # temporary is removed under the lock
+    assert not (out / ".lock").exists()
+
+
+def test_scans_or_models_inside_out_are_refused_and_the_lock_released(experiment, tmp_path):
+    folder = copy(experiment, tmp_path)
+    (folder / "out").mkdir(exist_ok=True)
+    shutil.copy(folder / "models" / "rf.model", folder / "out" / "rf.model")
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "out/rf.model"\n')
+    with pytest.raises(OutputError, match=r"out/rf.model: an input inside the output folder .*out, which rootscope fills"):
+        run_experiment(folder, workers=1, progress=False)
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["rf.model"]  # no lock left, nothing written
 
 
 def test_changed_measure_settings_redo_only_the_measurements(experiment, first_run, tmp_path):
@@ -153,7 +189,8 @@ def test_a_killed_run_resumes_without_redoing_finished_scans(experiment, first_r
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    result = run_experiment(folder, workers=1, progress=False)
+    with pytest.warns(UserWarning, match=rf"out/.lock: taking over the lock of process {proc.pid} on .*which has ended"):
+        result = run_experiment(folder, workers=1, progress=False)
     plate01 = result.plates["plate01"]
     assert plate01.skipped.get("segment", 0) >= 1  # the scan segmented before the kill is not redone
     assert plate01.ran.get("segment", 0) + plate01.skipped.get("segment", 0) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -279,3 +281,26 @@ def test_timed_rsml_gives_each_point_the_time_its_root_reached_it(series, tmp_pa
     emerged = [r for r in laterals if float(r.properties["emergence_h"]) > 0]
     assert len(emerged) > 10 and all(r.functions["time"][0] == pytest.approx(float(r.properties["emergence_est_h"]),
                                                                              abs=1e-3) for r in emerged)
+
+
+@pytest.mark.parametrize("content, message", [
+    ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], "not a transforms.json of `rootscope align`"),
+    ({"frames": [1, 2]}, "not a transforms.json of `rootscope align`"),
+    ({"frames": {"STEM": {"matrix": [[1, 0, 0], [0, 1, 0]]}}}, "the matrix of STEM is not 3 x 3 finite numbers"),
+    ({"frames": {"STEM": {"matrix": [["a", 0, 0], [0, 1, 0], [0, 0, 1]]}}}, "the matrix of STEM is not 3 x 3"),
+    ({"frames": {"STEM": {"matrix": None}}}, "the matrix of STEM is not 3 x 3"),
+    ({"frames": {"STEM": "identity"}}, "the matrix of STEM is not 3 x 3"),
+])
+def test_track_command_refuses_a_transforms_file_it_cannot_use(series, tmp_path, capsys, content, message):
+    from rootscope import io
+    from rootscope.cli import main
+    from rootscope.synth import frame_stem
+
+    stem = frame_stem("plateA", series[0], CFG)
+    rsml.write_rsml(tmp_path / "rsml" / f"{stem}.rsml", series[0].scene)
+    io.write_text(tmp_path / "t.json", json.dumps(content).replace("STEM", stem))
+    assert main(["track", str(tmp_path / "rsml"), "--transforms", str(tmp_path / "t.json"),
+                 "-o", str(tmp_path / "tracks")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 't.json'}: " in err and message.replace("STEM", stem) in err
+    assert not (tmp_path / "tracks").exists()

@@ -154,3 +154,57 @@ def test_analyze_without_a_scale_or_with_a_grey_image_fails_clearly(tmp_path, ca
     io.write_image(tmp_path / "g.png", grey)
     assert main(["analyze", str(tmp_path / "g.png"), "--px-per-mm", "5", "-o", str(tmp_path / "t.csv")]) == 2
     assert "not binary" in capsys.readouterr().err
+
+
+def _segmented(folder, mask, sidecar: bool):
+    """The drawn plant as `rootscope segment` writes it for a model of classes background, root, seed,
+    shoot: 1 = background, 2 = root, 3 = seed, with (or without) the class names beside it."""
+    coded = (mask > 0).astype(np.uint8) + 1
+    coded[45:56, 294:307] = 3
+    path = io.write_image(folder / "plate_mask.png", coded)
+    if sidecar:
+        io.write_json(folder / "plate_mask.json", {"classes": ["background", "root", "seed", "shoot"], "model": "m.pt"})
+    return path
+
+
+def test_analyze_takes_the_classes_from_the_json_beside_the_mask(tmp_path, drawn):
+    _segmented(tmp_path / "in", drawn[0], sidecar=True)
+    out = tmp_path / "t.csv"
+    assert main(["analyze", str(tmp_path / "in"), "--px-per-mm", "10", "-o", str(out)]) == 0
+    plants = pd.read_csv(out)
+    assert len(plants) == 1 and plants.lateral_count.item() == 4  # not the background's 'plants'
+    assert plants.primary_length_mm.item() == pytest.approx(55.0, rel=0.02)
+    classes = pd.read_csv(tmp_path / "t_classes.csv")
+    assert sorted(classes.name) == ["root", "seed"] and sorted(classes["class"]) == [2, 3]
+
+
+def test_analyze_refuses_background_taken_for_roots_when_the_classes_are_unknown(tmp_path, drawn, capsys):
+    _segmented(tmp_path / "in", drawn[0], sidecar=False)
+    assert main(["analyze", str(tmp_path / "in"), "--px-per-mm", "10", "-o", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "plate_mask.png: the root class (value 1) covers" in err and "it is background, not roots" in err
+    assert "plate_mask.json" in err and not (tmp_path / "t.csv").exists()
+    assert main(["analyze", str(tmp_path / "in"), "--px-per-mm", "10", "--root-class", "2", "--seed-class", "3",
+                 "-o", str(tmp_path / "t.csv")]) == 0  # the classes given by hand
+    assert pd.read_csv(tmp_path / "t.csv").lateral_count.tolist() == [4]
+
+
+@pytest.mark.parametrize("case", ["1x1", "value 9", "value beyond the named classes"])
+def test_analyze_refuses_masks_it_cannot_read_as_classes(tmp_path, drawn, capsys, case):
+    import cv2
+
+    path = tmp_path / "m.png"
+    if case == "1x1":
+        path.write_bytes(cv2.imencode(".png", np.ones((1, 1), np.uint8))[1].tobytes())
+        message = "m.png: label image or mask is 1 x 1 px"
+    else:
+        mask = drawn[0].copy()
+        mask[:5, :5] = 9 if case == "value 9" else 5
+        io.write_image(path, mask)
+        message = "m.png: holds mask value(s) [9], which no class names (without class names"
+        if case != "value 9":
+            io.write_json(tmp_path / "m.json", {"classes": ["root", "seed", "shoot", "background"]})
+            message = "m.png: holds mask value(s) [5], which no class names (4 classes: root, seed, shoot, background)"
+    assert main(["analyze", str(path), "--px-per-mm", "10", "-o", str(tmp_path / "t.csv")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()

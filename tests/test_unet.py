@@ -353,3 +353,54 @@ def test_cli_time_limit_alone_trains_by_the_clock(tmp_path):
     history = read_model_file(last_path(out))["history"]
     assert history[-1]["train_s"] >= 3.0  # neither 40 epochs nor early stopping ended it first
     assert payload["training"]["config"]["mine_every"] == 2 and set(payload["bias_offsets"]) == {"background", "root"}
+
+
+def plate_with_empty_bottom(size: int = 120) -> Sample:
+    """One plate with two rows of seedlings (background 1, roots 2, seeds 3) and agar only below 75 %."""
+    target = np.ones((size, size), np.uint8)
+    for top, col in ((6, 30), (62, 80)):
+        target[top + 4 : top + 28, col : col + 3] = 2
+        target[top : top + 8, col - 4 : col + 7] = 3
+    image = np.choose(target - 1, [0.3, 0.75, 0.55]).astype(np.float32)[..., None]
+    return Sample(image, target, class_focus(target, 3), "plate")
+
+
+def test_one_image_is_validated_on_rows_that_hold_every_class():
+    """The bottom 20 % of a plate is often agar only: validating there scored every class 1.000."""
+    sample = plate_with_empty_bottom()
+    train_set, val_set = split_samples([sample], 0.2)
+    (val,) = val_set
+    assert len(val.target) == 24 and set(np.unique(val.target)) == {1, 2, 3}
+    assert {1, 2, 3} <= set(np.unique(np.concatenate([t.target.ravel() for t in train_set])))
+    assert sum(len(t.target) for t in train_set) + len(val.target) == 120  # every row used once
+    for part in (*train_set, val):  # focus points stay on their class, in the part's own rows
+        for k, group in enumerate(part.focus, start=1):
+            assert len(group) == (part.target == k).sum() and (part.target[group[:, 0], group[:, 1]] == k).all()
+    maps = Sample(sample.image, np.zeros((120, 120, 2), np.float32), name="heat")
+    assert len(split_samples([maps], 0.2)[1][0].target) == 24  # map targets: the bottom rows, as before
+
+
+def test_a_class_missing_from_validation_is_not_scored():
+    task = SegmentationTask(["background", "root", "seed"])
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[0, 0] = 1.0  # everything predicted background
+    only_background = task.metrics(logits, torch.ones(1, 4, 4, dtype=torch.uint8))
+    assert only_background["dice_background"] == 1.0
+    assert all(np.isnan(only_background[f"{m}_{c}"]) for m in ("dice", "precision", "recall") for c in ("root", "seed"))
+    assert np.isnan(only_background["score"])
+    target = torch.ones(1, 4, 4, dtype=torch.uint8)
+    target[0, 0, :2] = 2
+    with_root = task.metrics(logits, target)
+    assert with_root["dice_root"] == 0.0 and np.isnan(with_root["dice_seed"]) and with_root["score"] == 0.0
+
+
+def test_cli_train_refuses_to_write_its_model_over_a_mask(tmp_path, capsys):
+    from rootscope.cli import main
+
+    images, masks = write_set(tmp_path, n=2)
+    before = (masks / "p0.png").read_bytes()
+    assert main(["unet", "train", str(images), "--masks", str(masks), "-o", str(masks / "p0.png"), "--epochs", "1",
+                 "--tile", "64", "--depth", "2", "--width", "4", "--batch", "4", "--tiles-per-epoch", "8",
+                 "--device", "cpu"]) == 2
+    assert "p0.png: would overwrite the input" in capsys.readouterr().err
+    assert (masks / "p0.png").read_bytes() == before and sorted(p.name for p in masks.iterdir()) == ["p0.png", "p1.png"]

@@ -3,6 +3,11 @@ known ground truth, bad requests get the file and the fix, scans are never writt
 
 from __future__ import annotations
 
+import json
+import re
+import tempfile
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -11,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from rootscope import io
 from rootscope.cli import main
-from rootscope.web.app import create_app
-from rootscope.web.workspace import Stroke, Workspace, class_overlay, paint
+from rootscope.errors import ConfigError
+from rootscope.web.app import MAX_BODY, create_app
+from rootscope.web.workspace import MAX_POINTS, Stroke, Workspace, class_overlay, paint
 
 
 def plate(seed: int, shape=(240, 320)) -> tuple[np.ndarray, np.ndarray]:
@@ -79,11 +85,11 @@ def test_strokes_become_the_label_png_the_cli_reads_and_can_be_undone(folder):
     assert labels[20, 20:100].min() == 2 and labels[:10].max() == 0  # preview (10, 10) is full size (20, 20)
     client.post("/api/scans/plate1/scan1/strokes", json={"points": [[30, 10]], "width": 4, "label": 0})
     assert io.read_labels(folder / "labels" / "plate1" / "scan1.png")[20, 60] == 0  # erased
-    assert client.post("/api/scans/plate1/scan1/undo").status_code == 200
+    assert client.post("/api/scans/plate1/scan1/undo", json={}).status_code == 200
     assert np.array_equal(io.read_labels(folder / "labels" / "plate1" / "scan1.png"), labels)
-    client.post("/api/scans/plate1/scan1/undo")
+    client.post("/api/scans/plate1/scan1/undo", json={})
     assert not io.read_labels(folder / "labels" / "plate1" / "scan1.png").any()
-    refused = client.post("/api/scans/plate1/scan1/undo")
+    refused = client.post("/api/scans/plate1/scan1/undo", json={})
     assert refused.status_code == 400 and "nothing to undo" in refused.json()["detail"]
     picture = cv2.imdecode(np.frombuffer(client.get("/api/scans/plate1/scan1/image.jpg").content, np.uint8), 1)
     assert picture.shape == (120, 160, 3)
@@ -101,10 +107,10 @@ def test_bad_requests_name_the_problem(folder):
     assert unknown.status_code == 404 and "plate1/scan0" in unknown.json()["detail"]
     untrained = client.get("/api/scans/plate1/scan0/prediction.png")
     assert untrained.status_code == 400 and "Train" in untrained.json()["detail"]
-    nothing = client.post("/api/train")
+    nothing = client.post("/api/train", json={})
     assert nothing.status_code == 400 and "nothing is labelled" in nothing.json()["detail"]
     client.post("/api/scans/plate1/scan0/strokes", json={"points": [[5, 5], [30, 5]], "width": 3, "label": 2})
-    one_class = client.post("/api/train")
+    one_class = client.post("/api/train", json={})
     assert one_class.status_code == 400 and "background" in one_class.json()["detail"]
     wrong_size = folder / "labels" / "plate2" / "scan0.png"
     io.write_image(wrong_size, np.zeros((10, 10), np.uint8))
@@ -116,7 +122,7 @@ def test_training_from_strokes_segments_an_unlabelled_scan(folder):
     client = TestClient(create_app(folder, preview_px=400))  # preview = full size
     for stroke in root_strokes(2):  # plate1/scan0 is plate(2)
         assert client.post("/api/scans/plate1/scan0/strokes", json=stroke).status_code == 200
-    answer = client.post("/api/train")
+    answer = client.post("/api/train", json={})
     assert answer.status_code == 200, answer.text
     assert answer.json()["scans"] == ["plate1/scan0"] and (folder / "models" / "pixel.model").is_file()
     assert client.get("/api/info").json()["models"] == {"live": str(folder / "models" / "pixel.model")}
@@ -133,7 +139,7 @@ def test_training_from_strokes_segments_an_unlabelled_scan(folder):
     assert unsure[..., 3][truth].mean() > unsure[..., 3][~truth].mean()  # doubt lies along the root, not the agar
     first = (folder / "models" / "pixel.model").read_bytes()
     client.post("/api/scans/plate2/scan1/strokes", json=root_strokes(5)[0])
-    assert client.post("/api/train").json()["scans"] == ["plate1/scan0", "plate2/scan1"]
+    assert client.post("/api/train", json={}).json()["scans"] == ["plate1/scan0", "plate2/scan1"]
     assert (folder / "models" / "pixel.previous.model").read_bytes() == first  # the replaced model is kept
 
 
@@ -248,7 +254,7 @@ def test_a_view_of_a_prediction_equals_that_part_of_the_whole_scans(folder):
     client = TestClient(create_app(folder, preview_px=160))
     for stroke in root_strokes(2):
         client.post("/api/scans/plate1/scan0/strokes", json={**stroke, "full_size": True})
-    assert client.post("/api/train").status_code == 200
+    assert client.post("/api/train", json={}).status_code == 200
     fresh = Workspace(folder, preview_px=160)  # nothing predicted yet: small views are predicted alone
     views = {(130, 90, 190, 150): None, (0, 0, 100, 80): None}  # inside (the halo on all sides) and at a corner
     for rect in views:
@@ -287,3 +293,134 @@ def test_bad_views_name_the_scan_and_the_fix(folder):
     assert client.get("/api/scans/plate1/scan0/labels.png?x0=0&y0=0&x1=20&y1=20&px=0").status_code == 400
     assert client.get("/api/scans/plate1/scan0/labels.png?x0=a&y0=0&x1=20&y1=20").status_code == 422
     assert client.get("/api/scans/plate1/scan0/size").json() == {"width": 320, "height": 240}
+
+
+def test_a_model_path_among_the_scans_or_labels_is_refused_when_the_page_opens(folder):
+    def scans() -> dict:
+        return {p: p.read_bytes() for p in (folder / "raw").rglob("*") if p.is_file()}
+
+    raw = scans()
+    for pixel in ("raw/plate1/scan0.png", "raw/plate1/new.model", "labels/plate1/scan0.png", "labels/pixel.model"):
+        (folder / "rootscope.toml").write_text(f'classes = ["background", "root"]\n[models]\npixel = "{pixel}"\n')
+        fix = r"\[models\] pixel = .*set \[models\] pixel to a file outside"
+        with pytest.raises(ConfigError, match=fix) as refused:
+            create_app(folder)
+        assert str(folder / "rootscope.toml") in str(refused.value) and "\n" not in str(refused.value), pixel
+        assert main(["serve", str(folder)]) == 2  # the command line prints it and stops
+    assert scans() == raw  # nothing written among the scans
+    io.write_image(folder / "flat" / "a.png", plate(0)[0])  # a plain folder of images: the scans lie in it
+    (folder / "flat" / "rootscope.toml").write_text('[models]\npixel = "a.png"\n')
+    with pytest.raises(ConfigError, match=r"\[models\] pixel"):
+        Workspace(folder / "flat")
+    (folder / "rootscope.toml").write_text('classes = ["background", "root"]\n[models]\npixel = "mine/pixel.model"\n')
+    assert Workspace(folder).model_path == folder / "mine" / "pixel.model"  # anywhere else is fine
+
+
+def test_other_hosts_and_origins_and_plain_posts_are_refused(folder):
+    client = TestClient(create_app(folder))  # TestClient: the server listens as testserver, port 80
+    for stroke in root_strokes(2):
+        assert client.post("/api/scans/plate1/scan0/strokes", json=stroke).status_code == 200
+    labels = (folder / "labels" / "plate1" / "scan0.png").read_bytes()
+    rebound = client.get("/api/info", headers={"Host": "evil.example:8765"})  # DNS rebinding
+    assert rebound.status_code == 403 and "evil.example:8765" in rebound.json()["detail"]
+    assert "localhost:80" in rebound.json()["detail"]
+    assert client.get("/api/info", headers={"Host": "localhost:8765"}).status_code == 403  # not our port
+    assert client.get("/api/info", headers={"Host": "localhost"}).status_code == 200
+    for origin in ("http://127.0.0.1:9999", "http://evil.example", "null"):
+        other = client.post("/api/train", json={}, headers={"Origin": origin})
+        assert other.status_code == 403 and origin in other.json()["detail"], origin
+    # What fetch(..., {method: "POST", mode: "no-cors"}) of another site can send: no JSON content type.
+    for url in ("/api/train", "/api/scans/plate1/scan0/undo"):
+        for headers in ({}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}):
+            plain = client.post(url, content=b"{}", headers=headers)
+            assert plain.status_code == 415 and "application/json" in plain.json()["detail"], (url, headers)
+    assert not (folder / "models").exists()  # nothing trained,
+    assert (folder / "labels" / "plate1" / "scan0.png").read_bytes() == labels  # nothing undone
+    own = client.post("/api/scans/plate1/scan0/undo", json={}, headers={"Origin": "http://testserver"})
+    assert own.status_code == 200  # the page itself still may
+    named = create_app(folder, hosts=["rootscope.lan:8000"])  # a name given at start replaces the defaults
+    assert TestClient(named, base_url="http://rootscope.lan:8000").get("/api/info").status_code == 200
+    assert TestClient(named).get("/api/info").status_code == 403
+
+
+def test_every_answer_forbids_inline_script_and_the_page_inserts_no_html(folder):
+    client = TestClient(create_app(folder))
+    answers = [client.get("/"), client.get("/static/app.js"), client.get("/api/info"),
+               client.get("/api/scans/plate9/x/size"), client.get("/", headers={"Host": "evil.example"}),
+               client.post("/api/train", json={})]
+    assert [a.status_code for a in answers] == [200, 200, 200, 404, 403, 400]
+    for answer in answers:
+        policy = answer.headers["content-security-policy"]
+        for rule in ("script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+            assert rule in policy
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    page = answers[0].text
+    assert re.findall(r"<script\b[^>]*>", page) == ['<script src="/static/app.js">']  # no inline script
+    assert not re.search(r"\son[a-z]+\s*=", page)  # no inline handlers
+    script = answers[1].text  # data goes in as text: the browser test shows it with a hostile plate name
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)
+
+
+def test_request_bodies_and_strokes_are_bounded(folder):
+    client = TestClient(create_app(folder, preview_px=160))  # scans are 320 x 240: preview scale 0.5
+    url = "/api/scans/plate1/scan0/strokes"
+    huge = json.dumps({"points": [[1.5, 2.5]] * 300_000, "width": 3, "label": 1}).encode()  # 3.6 MB
+    assert len(huge) > MAX_BODY
+    too_large = client.post(url, content=huge, headers={"Content-Type": "application/json"})
+    assert too_large.status_code == 413 and f"{MAX_BODY} bytes" in too_large.json()["detail"]
+    chunked = client.post(url, content=iter([huge[:100_000]] * 30), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413  # no Content-Length: counted while reading
+    full = {"label": 1, "full_size": True}
+    bad = {  # stroke, the bound its message states
+        "1e300": ({"points": [[10, 10]], "width": 1e300, **full}, "at most 320 px"),
+        "1e5, two points": ({"points": [[10, 10], [20, 20]], "width": 1e5, **full}, "at most 320 px"),
+        "3e9, one point": ({"points": [[10, 10]], "width": 3e9, **full}, "at most 320 px"),
+        "preview pixels": ({"points": [[10, 10]], "width": 161, "label": 1}, "at most 160 px"),
+        "points": ({"points": [[1, 1]] * (MAX_POINTS + 1), "width": 3, "label": 1}, f"1 to {MAX_POINTS}"),
+        "far": ({"points": [[1, 1e300]], "width": 3, **full}, "<= 3200 px"),
+        "NaN": ({"points": [[1, float("nan")]], "width": 3, "label": 1}, "finite"),  # json.dumps writes NaN
+    }
+    for name, (stroke, bound) in bad.items():
+        answer = client.post(url, content=json.dumps(stroke), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and bound in answer.json()["detail"], (name, answer.text)
+    assert not (folder / "labels").exists()
+    widest = client.post(url, json={"points": [[0, 0], [319, 239]], "width": 320, "label": 1, "full_size": True})
+    assert widest.status_code == 200 and widest.json()["labelled"]["background"] > 0.9 * 240 * 320
+    longest = client.post(url, json={"points": [[k % 300, 5] for k in range(MAX_POINTS)], "width": 1, "label": 2,
+                                     "full_size": True})
+    assert longest.status_code == 200
+
+
+def refuse_writes_under(monkeypatch, folder: Path) -> None:
+    """Writes into ``folder`` fail as in a folder without write permission (tests run as root, where
+    chmod does not stop writes): the temporary file that every output goes through is refused."""
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).is_relative_to(folder):
+            raise PermissionError(13, "Permission denied", dir)
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(io.tempfile, "mkstemp", mkstemp)
+
+
+def test_an_output_folder_that_cannot_be_written_is_named_not_a_500(folder, monkeypatch):
+    client = TestClient(create_app(folder, preview_px=400))
+    for stroke in root_strokes(2):
+        assert client.post("/api/scans/plate1/scan0/strokes", json=stroke).status_code == 200
+    labels = folder / "labels" / "plate1"
+    before = (labels / "scan0.png").read_bytes()
+    refuse_writes_under(monkeypatch, labels)
+    stroke = client.post("/api/scans/plate1/scan0/strokes", json=root_strokes(2)[0])
+    undo = client.post("/api/scans/plate1/scan0/undo", json={})
+    for answer in (stroke, undo):
+        detail = answer.json()["detail"]
+        assert answer.status_code == 409 and str(labels) in detail and "Permission denied" in detail, answer.text
+        assert "\n" not in detail
+    assert (labels / "scan0.png").read_bytes() == before
+    monkeypatch.undo()
+    assert client.post("/api/scans/plate1/scan0/undo", json={}).status_code == 200  # the step was kept
+    (folder / "models").write_text("")  # a real failure, also as root: a file where the model folder goes
+    train = client.post("/api/train", json={})
+    assert train.status_code == 409 and f"make {folder / 'models'} a folder you can write to" in train.json()["detail"]
+    assert not (folder / "models" / "pixel.model").exists() and client.get("/api/info").json()["models"] == {}

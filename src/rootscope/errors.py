@@ -29,3 +29,8 @@ class ConfigError(RootscopeError):
 
 class AlignmentError(RootscopeError):
     """Two frames could not be registered with enough confidence."""
+
+
+class OutputError(RootscopeError):
+    """An output cannot be written: its folder is not writable, another run holds it, or it would
+    overwrite an input."""

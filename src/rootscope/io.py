@@ -3,21 +3,28 @@
 Images are converted once, here, to float32 in [0, 1] (``H x W`` or ``H x W x C``, RGB order); the
 original bit depth is kept on the :class:`Scan` so that outputs can be written back at the same depth.
 Label images and masks are read as they are (uint8 class indices). Every write goes to a temporary
-file in the target folder and is renamed into place, so an interrupted run never leaves half a file.
+file in the target folder and is renamed into place, so an interrupted run never leaves half a file;
+:func:`protect` is the one guard that keeps those writes off the inputs, and :func:`folder_lock` keeps
+two runs out of one output folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fnmatch
 import json
 import os
 import re
+import socket
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -25,7 +32,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from .errors import InputError, RootscopeError
+from .errors import InputError, OutputError, RootscopeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MM_PER_INCH = 25.4
@@ -208,6 +215,9 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     _check_readable(path)
     array, _ = _read_raw(path)
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 2:
+        raise InputError(f"{path}: label image or mask is {' x '.join(map(str, array.shape))} px; it must be "
+                         "the size of its scan (at least 2 x 2 px).")
     if array.ndim == 3:
         if array.shape[2] == 4:
             array = array[..., :3]
@@ -233,13 +243,14 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
-    """Turn CLI arguments (files and folders) into a list of image files; a folder means its images."""
+def expand_inputs(items: Iterable[str | os.PathLike], skip: Sequence[str] = ()) -> list[Path]:
+    """Turn CLI arguments (files and folders) into a list of image files; a folder means its images,
+    less those whose names match a ``skip`` pattern (e.g. ``*_mask.png``: outputs of an earlier run)."""
     paths: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = list_images(path)
+            found = [p for p in list_images(path) if not any(fnmatch.fnmatch(p.name, pat) for pat in skip)]
             if not found:
                 raise InputError(f"{path}: folder holds no PNG, JPEG or TIFF images.")
             paths.extend(found)
@@ -248,6 +259,25 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
     if not paths:
         raise InputError("no input images given.")
     return paths
+
+
+def mask_sidecar(mask: str | os.PathLike) -> Path:
+    """The JSON beside a mask that names its classes: ``masks/a_mask.png`` -> ``masks/a_mask.json``."""
+    return Path(mask).with_suffix(".json")
+
+
+def read_mask_classes(mask: str | os.PathLike) -> list[str] | None:
+    """Class names of a mask (value ``k`` is ``classes[k - 1]``) from its :func:`mask_sidecar`, as
+    ``rootscope segment`` and ``rootscope run`` write it; None when the mask has none."""
+    sidecar = mask_sidecar(mask)
+    if not sidecar.is_file():
+        return None
+    data = read_json(sidecar)
+    classes = data.get("classes") if isinstance(data, dict) else None
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        raise InputError(f'{sidecar}: expected {{"classes": [names of mask values 1, 2, ...]}}; segment the '
+                         "images again with `rootscope segment`, or delete the file.")
+    return classes
 
 
 # ------------------------------------------------------------------------------ time and scale
@@ -316,32 +346,170 @@ def resolve_px_per_mm(scan: Scan, given: float | None) -> float:
 
 
 # --------------------------------------------------------------------------------------- writing
-def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """Refuse to write ``out`` when it is one of the inputs (inputs are never overwritten)."""
-    out_resolved = Path(out).resolve()
+#: The inputs of the running command, ``{identity: path}`` (see :func:`protect`).
+_INPUTS: ContextVar[Mapping[object, Path]] = ContextVar("rootscope_inputs", default=MappingProxyType({}))
+#: Names :func:`atomic_path` gives its temporary files (and those of a writer inside, writing atomically).
+TEMP_PATTERN = ".*.tmp*"
+LOCK_NAME = ".lock"
+
+
+def _identities(path: Path) -> list[object]:
+    """What makes two paths one file: the resolved path and, when it exists, device and inode."""
+    keys: list[object] = [str(path.resolve())]
+    with contextlib.suppress(OSError):
+        stat = path.stat()
+        keys.append((stat.st_dev, stat.st_ino))
+    return keys
+
+
+def _refuse_input(out: Path) -> None:
+    inputs = _INPUTS.get()
+    for key in _identities(out):
+        if key in inputs:
+            raise OutputError(f"{out}: would overwrite the input {inputs[key]} (inputs are never overwritten); "
+                              "choose another output file or folder.")
+
+
+@contextlib.contextmanager
+def protect(inputs: Iterable[str | os.PathLike], outputs: Iterable[str | os.PathLike] = (),
+            folders: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
+    """Inputs are never overwritten: the one guard of every command that writes.
+
+    Raises :class:`OutputError` at once when one of ``outputs`` is one of ``inputs``, or an input lies
+    inside one of ``folders`` (output folders whose file names rootscope chooses); until the block ends,
+    every write through this module (:func:`atomic_path`) refuses to replace one of ``inputs``. Two paths
+    are one file when their resolved paths, or their device and inode (a hard link), are equal. The
+    block guards this process: work sent to other processes is covered by the checks made up front.
+    """
+    known = dict(_INPUTS.get())
     for item in inputs:
-        if Path(item).resolve() == out_resolved:
-            raise RootscopeError(f"{out}: output would overwrite an input file; choose another output folder.")
+        known.update(dict.fromkeys(_identities(Path(item)), Path(item)))
+    token = _INPUTS.set(known)
+    try:
+        for folder in folders:
+            root = Path(folder).resolve()
+            inside = next((p for p in known.values() if p.resolve().is_relative_to(root)), None)
+            if inside is not None:
+                raise OutputError(f"{inside}: an input inside the output folder {folder}, which rootscope "
+                                  f"fills; move it out of {folder}.")
+        for out in outputs:
+            _refuse_input(Path(out))
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+@contextlib.contextmanager
+def _writable(folder: Path) -> Iterator[None]:
+    """Turn "permission denied" (or a read-only disk) while writing in ``folder`` into an OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise OutputError(f"{folder}: cannot write there ({exc.strerror or 'permission denied'}); choose an "
+                          "output folder you can write to, or make this one writable (chmod u+w).") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. Raises
+    :class:`OutputError` when ``path`` is a protected input (:func:`protect`) or its folder is not
+    writable.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    _refuse_input(path)
+    with _writable(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        with _writable(path.parent):
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_temporaries(folder: str | os.PathLike) -> int:
+    """Delete the temporary files (:data:`TEMP_PATTERN`) that killed writers left anywhere under ``folder``.
+
+    Only safe while no other process writes there: hold :func:`folder_lock`. Returns how many went.
+    """
+    removed = 0
+    for leftover in Path(folder).rglob(TEMP_PATTERN) if Path(folder).is_dir() else ():
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _lock_holder(lock: Path) -> dict[str, Any] | None:
+    """The ``pid`` and ``host`` written in a lock file; None when it is gone, {} when it is unreadable."""
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _has_ended(holder: dict[str, Any]) -> bool:
+    """True when the holder was a process of this host that no longer runs."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it runs, as another user
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, notify: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Hold ``folder/.lock`` for the block, so that one process at a time works in ``folder``.
+
+    The lock file is created atomically (``O_CREAT | O_EXCL``) and holds the holder's pid, host and
+    start time. A folder locked by a running process raises :class:`OutputError` naming the lock file
+    and its holder; a lock left by a process of this host that has ended is taken over, with a message
+    to ``notify`` (default: a warning). The lock file is removed when the block ends, also on error.
+    """
+    folder = Path(folder)
+    lock = folder / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(timespec="seconds")}
+    with _writable(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+                break
+            except FileExistsError:
+                holder = _lock_holder(lock)
+                if holder is None:
+                    continue  # released meanwhile
+                who = (f"process {holder.get('pid')} on {holder.get('host')}, since {holder.get('started')}"
+                       if holder else "a process unknown: the file cannot be read")
+                if not _has_ended(holder):
+                    raise OutputError(f"{lock}: another rootscope run works in {folder} ({who}); wait for it to "
+                                      "end. If no run is going on there, delete the lock file.") from None
+                (notify or warnings.warn)(f"{lock}: taking over the lock of {who}, which has ended.")
+                lock.unlink(missing_ok=True)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(me, handle)
+    try:
+        yield lock
+    finally:
+        if _lock_holder(lock) == me:
+            lock.unlink(missing_ok=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

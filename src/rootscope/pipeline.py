@@ -139,7 +139,8 @@ def run_plate(job: PlateJob) -> PlateResult:
                          {"aligned": image})
             if not step(warp, scan):
                 continue
-        segmented = {"mask": folder / "masks" / f"{stem}.png", "classes": folder / "masks" / f"{stem}.json"}
+        mask = folder / "masks" / f"{stem}.png"
+        segmented = {"mask": mask, "classes": io.mask_sidecar(mask)}  # the class names beside the mask
         segment = Stage("segment", lambda i, o: _segment(i, o, segmenter.get(), px_per_mm),
                         {"image": image, "model": segmenter.path}, segmented)
         if not step(segment, scan):
@@ -365,7 +366,7 @@ def region_areas(mask: np.ndarray, regions: Mapping[str, Any], names: Mapping[in
 TABLES = ("traits", "roots", "classes", "regions", "branches")
 
 
-def _class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+def class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """Lookup that maps mask values 1..K to 0 (background) or themselves, and the names of the others."""
     lookup = np.arange(256, dtype=np.uint8)
     names = {}
@@ -382,7 +383,7 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
     from . import architecture, rsml, traits
 
     classes = io.read_json(inputs["classes"])["classes"]
-    lookup, names = _class_names(classes)
+    lookup, names = class_names(classes)
     mask = lookup[io.read_labels(inputs["mask"])]
     by_name = {name: k for k, name in names.items()}
     stem = Path(inputs["mask"]).stem
@@ -483,20 +484,35 @@ def run_experiment(
     force: bool = False,
     progress: bool = True,
     processes: bool = True,
+    echo: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
     """Run every plate of the experiment at ``root`` and gather the tables (see the module docstring).
 
     ``workers`` / ``scheduler`` default to the config's [batch] section (see :func:`rootscope.batch.run_tasks`);
     ``force`` reruns every stage. Bad scans and failed plates go to ``out/failures.csv``; the rest
-    completes.
+    completes. The run holds ``out/.lock`` (:func:`rootscope.io.folder_lock`): a second run of the same
+    experiment stops at once with an OutputError, and temporary files of a killed run are removed only
+    then. ``echo`` gets notes such as the take-over of a killed run's lock (default: a warning). Scans
+    and models inside ``out/`` are refused (OutputError): ``out/`` is rootscope's to fill.
     """
-    from .batch import run_tasks, write_failures
-    from .track import with_plant_ids
-
     experiment = discover(root)
     config = experiment.config
     _segmenter_loader(config), _branch_loader(config)  # a missing model stops here, not once per plate
     out = experiment.out
+    models = [m for m in (config.models.pixel, config.models.unet, config.models.branches) if m is not None]
+    inputs = [*(scan for plate in experiment.plates for scan in plate.scans), *models]
+    with io.folder_lock(out, notify=echo), io.protect(inputs, folders=[out]):
+        io.remove_temporaries(out)  # left by a killed run; no other run writes here while the lock is held
+        return _run_locked(experiment, workers, scheduler, force, progress, processes)
+
+
+def _run_locked(experiment: Experiment, workers: int | None, scheduler: str | None, force: bool, progress: bool,
+                processes: bool) -> ExperimentResult:
+    """:func:`run_experiment` once it holds the experiment's lock."""
+    from .batch import run_tasks, write_failures
+    from .track import with_plant_ids
+
+    config, out = experiment.config, experiment.out
     jobs = {plate.name: PlateJob(plate, config, out, force) for plate in experiment.plates}
     batch = run_tasks(run_plate, jobs, workers=workers or config.batch.workers,
                       scheduler=scheduler or config.batch.scheduler, memory_limit=config.batch.memory_limit,

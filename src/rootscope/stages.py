@@ -14,15 +14,15 @@ modification time equal the manifest's is taken as unchanged without reading it;
 stat differs is the content hashed (a copied or touched file with the same bytes is still up to
 date, and the manifest is refreshed). ``benchmarks/bench_batch.py`` measures these costs.
 
-Interruption is safe at any point: the manifest is removed before a stage runs and written last,
-outputs appear under their final names only complete (``os.replace``), and temporary files left by
-a killed process are removed when the stage runs again.
+Interruption is safe at any point: the manifest is removed before a stage runs and written last, and
+outputs appear under their final names only complete (``os.replace``). Temporary files left by a killed
+process are not removed here, where another process may be writing them: the pipeline removes them
+(:func:`rootscope.io.remove_temporaries`) while it holds the experiment's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
@@ -173,8 +173,6 @@ def run_stage(stage: Stage, *, force: bool = False) -> Outcome:
         return Outcome(stage.name, ran=False, outputs=dict(stage.outputs))
     manifest_path = stage.manifest_path()
     manifest_path.unlink(missing_ok=True)
-    for path in stage.outputs.values():
-        _remove_leftovers(Path(path))
     inputs = {key: fingerprint(path) for key, path in stage.inputs.items()}
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -218,11 +216,3 @@ def _refresh(stage: Stage) -> None:
     if changed:
         io.write_json(stage.manifest_path(), manifest)
 
-
-def _remove_leftovers(path: Path) -> None:
-    """Delete temporary files of ``path`` left by a killed run: the names io.atomic_path uses, for ``path``
-    and for the stage's temporary of it (a writer inside the stage writes that atomically too)."""
-    stem, suffix = glob.escape(path.stem), glob.escape(path.suffix)
-    for pattern in (f".{stem}.*.tmp{suffix}", f"..{stem}.*.tmp.*.tmp{suffix}"):
-        for leftover in path.parent.glob(pattern) if path.parent.is_dir() else ():
-            leftover.unlink(missing_ok=True)

@@ -88,25 +88,24 @@ def align(
             raise ConfigError(f"--reference {reference!r}: use 'first', 'previous' or a frame index.") from None
     paths = series_paths(images)
     outputs = [out / f"{p.stem}.png" for p in paths]
-    for target in outputs:
-        io.check_not_input(target, paths)
     frames = _ScanFrames(paths)
     ref_index = 0 if reference in ("first", "previous") else int(reference) % len(paths)
-    ref_shape = frames.scan(ref_index).pixels.shape
     records, failed = {}, []
-    steps = iter_series(frames, reference if reference in ("first", "previous") else int(reference),
-                        model=model, max_side=max_side)
-    for i, reg in track(steps, total=len(paths), description="aligning", console=err_console, transient=True):
-        scan = frames.scan(i)
-        records[scan.stem] = reg.to_dict()
-        if not reg.ok:
-            failed.append(scan.stem)
-            err_console.print(f"[bold yellow]not aligned:[/] {scan.path}: {reg.message}", highlight=False)
-            continue
-        aligned = scan.pixels if i == ref_index else warp(scan.pixels, reg.matrix, ref_shape)
-        io.write_image(outputs[i], aligned, bit_depth=scan.bit_depth, px_per_mm=scan.px_per_mm)
-    io.write_json(out / "transforms.json", {"reference": paths[ref_index].stem, "model": model,
-                                            "reference_mode": reference, "frames": records})
+    with io.protect(paths, outputs=[*outputs, out / "transforms.json"]):
+        ref_shape = frames.scan(ref_index).pixels.shape
+        steps = iter_series(frames, reference if reference in ("first", "previous") else int(reference),
+                            model=model, max_side=max_side)
+        for i, reg in track(steps, total=len(paths), description="aligning", console=err_console, transient=True):
+            scan = frames.scan(i)
+            records[scan.stem] = reg.to_dict()
+            if not reg.ok:
+                failed.append(scan.stem)
+                err_console.print(f"[bold yellow]not aligned:[/] {scan.path}: {reg.message}", highlight=False)
+                continue
+            aligned = scan.pixels if i == ref_index else warp(scan.pixels, reg.matrix, ref_shape)
+            io.write_image(outputs[i], aligned, bit_depth=scan.bit_depth, px_per_mm=scan.px_per_mm)
+        io.write_json(out / "transforms.json", {"reference": paths[ref_index].stem, "model": model,
+                                                "reference_mode": reference, "frames": records})
     typer.echo(f"aligned {len(paths) - len(failed)} of {len(paths)} frames to {paths[ref_index].name} -> {out}")
     if failed:
         message = (f"{len(failed)} frame(s) could not be aligned and were not written: {', '.join(failed)} "

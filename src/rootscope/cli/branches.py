@@ -14,6 +14,14 @@ branches_app = typer.Typer(help="Branching points (lateral root bases): train a 
 app.add_typer(branches_app, name="branches")
 
 
+def _root_pixels(labels: Any, classes: list[str] | None) -> Any:
+    """Root pixels of a mask: the class named root when the mask's classes are known, else value 1 of a
+    class-index mask, or every non-zero pixel of a binary one."""
+    if classes is not None and "root" in classes:
+        return labels == classes.index("root") + 1
+    return labels == 1 if 1 < labels.max() < 255 else labels > 0
+
+
 def _set_threads(threads: int) -> None:
     if threads > 0:
         import torch
@@ -52,6 +60,8 @@ def train_cmd(
     from rich.console import Console
 
     from .. import branches as br
+    from .. import io
+    from ..unet.train import last_path, metrics_path
 
     console = Console()
     settings = br.BranchSettings(scale=scale, sigma=sigma, mask_input=mask_input,
@@ -74,7 +84,9 @@ def train_cmd(
 
     meta = {"training_data": {"image_dir": str(image_dir), "points": str(points), "masks": str(masks or ""),
                               "images": len(samples), "skipped": skipped}}
-    result = br.train_branches(samples, out, config, settings=settings, meta=meta, resume=resume, report=report)
+    inputs = [*io.list_images(image_dir), *sorted(points.iterdir()), *(io.list_images(masks) if masks else [])]
+    with io.protect(inputs, outputs=[out, last_path(out), metrics_path(out)]):
+        result = br.train_branches(samples, out, config, settings=settings, meta=meta, resume=resume, report=report)
     console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
                   f"(validation F1 {result.best.get('f1', float('nan')):.3f}) -> {result.best_path}")
 
@@ -106,12 +118,15 @@ def detect_cmd(
 
     from .. import branches as br
     from .. import io
-    from ..errors import InputError
+    from ..errors import InputError, ShapeMismatchError
     from ..unet.data import find_partner
 
     _set_threads(threads)
     paths = io.expand_inputs(images)
-    io.check_not_input(out, paths)
+    partners = {path: find_partner(masks, path.stem) for path in paths} if masks is not None else {}
+    lost = next((path for path, partner in partners.items() if partner is None), None)
+    if lost is not None:
+        raise InputError(f"{lost}: no mask {masks}/{lost.stem}.png; give one mask per image.")
     loaded: dict[Path, br.BranchDetector] = {}
 
     def detector_for(scale: float | None) -> br.BranchDetector:
@@ -122,19 +137,21 @@ def detect_cmd(
         return loaded[path]
 
     tables = []
-    for path in track(paths, description="detecting", console=Console(stderr=True)):
-        mask = None
-        if masks is not None:
-            partner = find_partner(masks, path.stem)
-            if partner is None:
-                raise InputError(f"{path}: no mask {masks}/{path.stem}.png; give one mask per image.")
-            labels = io.read_labels(partner)
-            mask = labels == 1 if 1 < labels.max() < 255 else labels > 0
-        scan = io.read_scan(path)
-        scale = px_per_mm or scan.px_per_mm
-        points = detector_for(scale).detect(scan.pixels, mask, threshold=threshold, fuse_junctions=fuse,
-                                            px_per_mm=scale)
-        tables.append(pd.DataFrame({"image": path.name, "x": points[:, 0], "y": points[:, 1], "score": points[:, 2]}))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "x", "y", "score"])
-    io.write_table(out, table.round({"x": 2, "y": 2, "score": 4}))
+    with io.protect([*paths, *partners.values(), *([model] if model else [])], outputs=[out]):
+        for path in track(paths, description="detecting", console=Console(stderr=True)):
+            scan = io.read_scan(path)
+            mask = None
+            if path in partners:
+                mask = _root_pixels(io.read_labels(partners[path]), io.read_mask_classes(partners[path]))
+                if mask.shape != scan.pixels.shape[:2]:
+                    raise ShapeMismatchError(
+                        f"{partners[path]} is {mask.shape[1]} x {mask.shape[0]} px but {path} is "
+                        f"{scan.pixels.shape[1]} x {scan.pixels.shape[0]}; give each image's mask at its size.")
+            scale = px_per_mm or scan.px_per_mm
+            points = detector_for(scale).detect(scan.pixels, mask, threshold=threshold, fuse_junctions=fuse,
+                                                px_per_mm=scale)
+            tables.append(pd.DataFrame({"image": path.name, "x": points[:, 0], "y": points[:, 1],
+                                        "score": points[:, 2]}))
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["image", "x", "y", "score"])
+        io.write_table(out, table.round({"x": 2, "y": 2, "score": 4}))
     Console().print(f"{len(table)} branching points in {len(paths)} images -> {out}")

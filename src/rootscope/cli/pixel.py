@@ -36,12 +36,12 @@ def train(
     missing = [p for p in image_paths if p.stem not in label_files]
     if missing:
         raise InputError(f"{missing[0]}: no label image with stem '{missing[0].stem}' in {labels}; add one or move the image out.")
-    io.check_not_input(out, image_paths)
     label_paths = [label_files[p.stem] for p in image_paths]
-    images = [io.read_image(p) for p in image_paths]
-    label_images = [io.read_labels(p) for p in label_paths]
-    model = PixelClassifier(features=FeatureSettings(color=color), engine=engine, seed=seed)
-    model.fit(images, label_images, names, sources=image_paths, label_sources=label_paths)
-    model.save(out)
+    with io.protect([*image_paths, *label_paths], outputs=[out]):
+        images = [io.read_image(p) for p in image_paths]
+        label_images = [io.read_labels(p) for p in label_paths]
+        model = PixelClassifier(features=FeatureSettings(color=color), engine=engine, seed=seed)
+        model.fit(images, label_images, names, sources=image_paths, label_sources=label_paths)
+        model.save(out)
     counts = ", ".join(f"{k} {v}" for k, v in model.training["pixels_per_class"].items())
     typer.echo(f"trained on {len(images)} images ({counts} px) in {model.training['seconds']:.1f} s -> {out}")

@@ -37,13 +37,15 @@ def run(
 ) -> None:
     """Align, segment and measure every plate: tables, report.html and failures.csv go to EXPERIMENT/out/.
 
-    A rerun skips the work that is up to date. Plates run in parallel on a local Dask cluster, or on
+    A rerun skips the work that is up to date; a second run of the same experiment at once is refused
+    (EXPERIMENT/out/.lock names the run that holds it). Plates run in parallel on a local Dask cluster, or on
     the cluster at --scheduler (for SLURM, see the rootscope.batch docs: dask-jobqueue). Exits with
     code 1 when some scans or plates failed (listed in failures.csv).
     """
     from ..pipeline import run_experiment
 
-    result = run_experiment(experiment, workers=workers, scheduler=scheduler, force=force)
+    result = run_experiment(experiment, workers=workers, scheduler=scheduler, force=force,
+                            echo=lambda note: typer.echo(f"warning: {note}", err=True))
     typer.echo(result.summary)
     for path in [*result.tables.values(), result.report]:
         if path is not None:

@@ -4,9 +4,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from . import app
+
+
+def read_matrices(path: Path, scans: list[Path]) -> dict[str, np.ndarray]:
+    """The 3 x 3 matrix of each scan (by file stem) in a transforms.json of `rootscope align`.
+
+    Raises InputError naming the file when it is not such a file, lacks a scan or holds a matrix that is
+    not 3 x 3 finite numbers.
+    """
+    from .. import io
+    from ..errors import InputError
+
+    data = io.read_json(path)
+    frames = data.get("frames") if isinstance(data, dict) else None
+    if not isinstance(frames, dict):
+        raise InputError(f'{path}: not a transforms.json of `rootscope align` (expected {{"frames": {{stem: '
+                         f'{{"matrix": 3 x 3}}}}}}, got {type(data).__name__}); pass the file that align wrote.')
+    lost = [p.name for p in scans if p.stem not in frames]
+    if lost:
+        raise InputError(f"{path}: no matrix for {', '.join(lost)}; RSML files must be named like the "
+                         "aligned scans (same stem).")
+    matrices = {}
+    for scan in scans:
+        entry = frames[scan.stem]
+        given = entry.get("matrix") if isinstance(entry, dict) else entry
+        try:
+            matrix = np.asarray(given, dtype=float)
+        except (TypeError, ValueError):
+            matrix = np.zeros(0)
+        if matrix.shape != (3, 3) or not np.isfinite(matrix).all():
+            raise InputError(f"{path}: the matrix of {scan.stem} is not 3 x 3 finite numbers (got "
+                             f"{str(given)[:80]}); write it as rootscope align does: [[a, b, c], [d, e, f], [g, h, i]].")
+        matrices[scan.stem] = matrix
+    return matrices
 
 
 @app.command("track")
@@ -26,8 +60,6 @@ def track_command(
     growth rates are in mm/h and emergence times in hours since the first scan. Tables and the
     report of `rootscope run` hold the same tracks for every plate of an experiment.
     """
-    import numpy as np
-
     from .. import io, rsml
     from ..errors import InputError
     from ..track import track_scenes
@@ -51,19 +83,13 @@ def track_command(
     scale = px_per_mm if px_per_mm is not None else scenes[0].metadata.extra.get("px_per_mm")
     if scale is None:
         raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm (e.g. 600 dpi = 23.62).")
-    matrices = None
-    if transforms is not None:
-        frames = io.read_json(transforms).get("frames", {})
-        lost = [p.name for p in paths if p.stem not in frames]
-        if lost:
-            raise InputError(f"{transforms}: no matrix for {', '.join(lost)}; RSML files must be named like the "
-                             "aligned scans (same stem).")
-        matrices = {p.stem: np.asarray(frames[p.stem]["matrix"], float) for p in paths}
+    matrices = None if transforms is None else read_matrices(transforms, paths)
     gates = {"plant_gate_mm": plant_gate_mm, "root_gate_mm": root_gate_mm, "point_gate_mm": point_gate_mm}
     tables = track_scenes(scenes, float(scale), names=[p.stem for p in paths], hours=hours, matrices=matrices,
                           plate=plate, **{k: v for k, v in gates.items() if v is not None})
-    for name, table in tables.items():
-        io.write_table(out / f"{name}.csv", table)
+    with io.protect([*paths, *([transforms] if transforms else [])], outputs=[out / f"{n}.csv" for n in tables]):
+        for name, table in tables.items():
+            io.write_table(out / f"{name}.csv", table)
     typer.echo(f"{len(paths)} scans: {tables['plants'].plant.nunique()} plants, "
                f"{len(tables['laterals'].drop_duplicates(['plant', 'lateral']))} laterals, "
                f"{tables['branch_points'].point.nunique()} branching points followed -> {out}")

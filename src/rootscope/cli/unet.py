@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,15 @@ def train_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .. import io
     from ..unet import (SegmentationTask, TrainConfig, balanced_class_weights, calibrate_biases,
                         load_segmentation_set, train)
+    from ..unet.train import last_path, metrics_path
 
     console = Console()
     names = [c.strip() for item in classes or [] for c in item.split(",") if c.strip()] or None
     samples, names, skipped = load_segmentation_set(image_dir, masks, labels, names)
+    inputs = [*io.list_images(image_dir), *io.list_images(masks or labels)]  # read by load_segmentation_set
     console.print(f"{len(samples)} training images ({', '.join(names)})"
                   + (f"; {len(skipped)} without {'mask' if masks else 'labels'} skipped" if skipped else ""))
     task = SegmentationTask(names, balanced_class_weights(samples, len(names)))
@@ -72,15 +76,20 @@ def train_cmd(
 
     def report(row: dict[str, Any]) -> None:
         progress.update(bar, completed=round(row["train_s"]) if by_clock else row["epoch"])
-        dice = "  ".join(f"{n} {row[f'dice_{n}']:.3f}" for n in names)
+        dice = "  ".join(f"{n} {_dice(row[f'dice_{n}'])}" for n in names)
         progress.console.print(
             f"epoch {row['epoch']:3d}  {row['train_s'] / 60:5.1f} min  loss {row['train_loss']:.3f}/"
             f"{row['val_loss']:.3f}  Dice {dice}  ({row['tiles_per_s']:.1f} tiles/s)"
             + ("  [green]best[/]" if row["best"] else ""), highlight=False, soft_wrap=True)
 
-    with progress:
+    with io.protect(inputs, outputs=[out, last_path(out), metrics_path(out)]), progress:
         result = train(samples, task, out, config, meta=meta, resume=resume, report=report,
                        finish=(lambda best: calibrate_biases(best, samples, config)) if calibrate else None)
     console.print(f"stopped: {result.stopped}; best epoch {result.best.get('epoch')} "
-                  f"(Dice {result.best.get('score', float('nan')):.3f}) -> {result.best_path}; "
+                  f"(Dice {_dice(result.best.get('score', float('nan')))}) -> {result.best_path}; "
                   f"last -> {result.last_path}; metrics -> {result.metrics_path}", soft_wrap=True)
+
+
+def _dice(value: float) -> str:
+    """A Dice figure, or "not scored" where validation held no pixel of the class (NaN)."""
+    return "not scored" if math.isnan(value) else f"{value:.3f}"

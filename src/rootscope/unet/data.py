@@ -341,20 +341,50 @@ class TileSampler:
         return np.stack(images).transpose(0, 3, 1, 2).copy(), np.ascontiguousarray(targets_arr)
 
 
+def held_out_rows(target: np.ndarray, fraction: float) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of a single image to validate on: a band of ``fraction`` of its height.
+
+    The bottom band, unless another band (the top, or one in the middle that leaves at least as many
+    rows above and below) holds more of the classes that both the band and the rest then have: plates
+    hold their seeds and shoots at the top and often nothing but agar at the bottom, and a class that
+    validation lacks cannot be scored. Float (map) targets keep the bottom band.
+    """
+    height = target.shape[0]
+    n = min(height - 1, max(1, int(round(height * fraction))))
+    starts = [height - n, *range(height - 2 * n, n - 1, -max(1, n // 2)), 0]
+    classes = [k for k in np.unique(target) if k] if target.dtype == np.uint8 else []
+    if not classes:
+        return starts[0], height
+    rows = np.stack([(target == k).any(axis=1) for k in classes])  # class x row
+    cum = np.concatenate([np.zeros((len(rows), 1), int), np.cumsum(rows, axis=1)], axis=1)
+
+    def shared(start: int) -> int:
+        inside = cum[:, start + n] - cum[:, start]
+        return int(((inside > 0) & (cum[:, -1] - inside > 0)).sum())
+
+    start = max(starts, key=shared)  # the first best: the bottom band when it is as good as any
+    return start, start + n
+
+
+def _rows(sample: Sample, start: int, stop: int) -> Sample:
+    """Rows ``[start, stop)`` of a sample, its focus points moved along."""
+    part = Sample(sample.image[start:stop], sample.target[start:stop], name=sample.name)
+    part.focus = [g[(g[:, 0] >= start) & (g[:, 0] < stop)] - [start, 0] for g in sample.focus]
+    return part
+
+
 def split_samples(samples: Sequence[Sample], fraction: float, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
     """Hold out whole images for validation (at least one when there are two or more).
 
-    With a single image, the bottom ``fraction`` of its rows is held out instead.
+    With a single image, a band of ``fraction`` of its rows is held out instead (:func:`held_out_rows`);
+    the rows above and below it train.
     """
     samples = list(samples)
     if len(samples) == 1:
         s = samples[0]
-        cut = int(round(s.shape[0] * (1 - fraction)))
-        top = Sample(s.image[:cut], s.target[:cut], name=s.name)
-        bottom = Sample(s.image[cut:], s.target[cut:], name=s.name)
-        for part in (top, bottom):
-            part.focus = [g[(g[:, 0] < cut) == (part is top)] - [0 if part is top else cut, 0] for g in s.focus]
-        return [top], [bottom]
+        start, stop = held_out_rows(s.target, fraction)
+        train = [_rows(s, a, b) for a, b in ((0, start), (stop, s.shape[0])) if b > a]
+        return train, [_rows(s, start, stop)]
     order = np.random.default_rng(seed).permutation(len(samples))
     n_val = min(len(samples) - 1, max(1, int(round(fraction * len(samples)))))
     return [samples[i] for i in order[n_val:]], [samples[i] for i in order[:n_val]]

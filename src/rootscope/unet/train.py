@@ -68,7 +68,9 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Ten
 class SegmentationTask:
     """Pixel classes: weighted cross-entropy + ``dice_weight`` x soft Dice, on labelled pixels only.
 
-    ``score`` is the mean Dice of all classes but the first (the background).
+    ``score`` is the mean Dice of all classes but the first (the background). A class without a pixel
+    in the validation targets is not scored: its figures are NaN, not the 1.0 of "nothing to find",
+    and it is left out of ``score`` (NaN when no class but the background is scored).
     """
 
     classes: list[str]
@@ -93,12 +95,15 @@ class SegmentationTask:
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         pred = (logits.argmax(1) + 1).numpy()
-        scores = per_class_scores(pred, target.numpy(), self.n_outputs + 1, ignore=0)
+        truth = target.numpy()
+        scores = per_class_scores(pred, truth, self.n_outputs + 1, ignore=0)
         out: dict[str, float] = {}
         for k, name in enumerate(self.classes, start=1):
+            scored = bool((truth == k).any())
             for key in ("dice", "precision", "recall"):
-                out[f"{key}_{name}"] = scores[k][key]
-        out["score"] = float(np.mean([scores[k]["dice"] for k in range(2, self.n_outputs + 1)]))
+                out[f"{key}_{name}"] = scores[k][key] if scored else math.nan
+        foreground = [out[f"dice_{name}"] for name in self.classes[1:] if not math.isnan(out[f"dice_{name}"])]
+        out["score"] = float(np.mean(foreground)) if foreground else math.nan
         return out
 
     def meta(self) -> dict[str, Any]:
@@ -127,7 +132,8 @@ def calibrate_biases(path: str | os.PathLike, samples: Sequence[Sample], config:
     of a rare class on whole images. This segments the validation images of :func:`train` (same
     split) with the model file, tries each logit ``offsets`` per class (the background stays), keeps
     the best (a class-probability threshold, folded into the network) and rewrites the file with
-    ``bias_offsets``. Returns ``{class: offset}``.
+    ``bias_offsets``. A class with no pixel in the validation images keeps offset 0. Returns
+    ``{class: offset}``.
     """
     from .predict import load_segmenter
 
@@ -147,7 +153,8 @@ def calibrate_biases(path: str | os.PathLike, samples: Sequence[Sample], config:
         return dice(pred == k + 1, truth == k + 1)
 
     for k in range(1, len(classes)):
-        chosen[k] = max(offsets, key=lambda o: (pooled_dice(k, o), -abs(o)))
+        if (truth == k + 1).any():  # a class the validation images lack keeps its bias
+            chosen[k] = max(offsets, key=lambda o: (pooled_dice(k, o), -abs(o)))
     model = build_model(payload, path)
     with torch.no_grad():
         model.head.bias += torch.from_numpy(chosen)
@@ -401,9 +408,10 @@ def _train(samples: Sequence[Sample], task: Task, out: Path, config: TrainConfig
         row = {"epoch": epoch, "step": step, "train_s": round(trained_s, 2), "lr": optimizer.param_groups[0]["lr"],
                "tiles_per_s": tiles / epoch_s, "train_loss": float(np.mean(losses)), "val_loss": val_loss, **scores}
         history.append(row)
-        improved = scores["score"] > best_score
+        score = -math.inf if math.isnan(scores["score"]) else scores["score"]  # NaN: nothing scored
+        improved = score > best_score or not best_epoch
         if improved:
-            best_score, best_epoch = scores["score"], epoch
+            best_score, best_epoch = score, epoch
             summary = {**training_summary, "epochs": epoch, "steps": step, "train_s": trained_s}
             save_model_file(out, model, {**file_meta(), "training": summary, "metrics": row})
         save_model_file(last_path(out), model, {**file_meta(), "training": {**training_summary, "epochs": epoch},

@@ -17,13 +17,24 @@ The four pictures (image, labels, prediction, uncertainty) take an optional view
 (a rectangle in full-size pixels, ``[x0, x1) x [y0, y1)``) and ``px`` (the picture's width; by default
 the rectangle's own, shrunk to the preview size): the page's zoom and pan.
 
-A :class:`~rootscope.errors.RootscopeError` becomes HTTP 400 (404 for an unknown scan) with its message,
-which names the file and the fix, as on the command line.
+A :class:`~rootscope.errors.RootscopeError` becomes HTTP 400 (404 for an unknown scan, 409 for a file
+that could not be written) with its message, which names the file and the fix, as on the command line.
+
+Every request passes :class:`Guard`, which answers with a one-line JSON ``detail`` instead of the route:
+
+- 403 when the ``Host`` header is not the server's own address (127.0.0.1, localhost, [::1] or the
+  address it listens on, at its port), against DNS rebinding, or an ``Origin`` header is not the page's;
+- 415 when a POST (PUT, PATCH, DELETE) is not ``Content-Type: application/json``, which a page of another
+  site cannot send without the server's leave, so no other page can train or undo (the page sends ``{}``);
+- 413 when the body is over :data:`MAX_BODY` bytes.
+
+Every answer carries :data:`SECURITY_HEADERS`: no inline script, no plugins, no framing, no MIME sniffing.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import cv2
@@ -31,11 +42,103 @@ import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InputError, RootscopeError
-from .workspace import Stroke, UnknownScanError, Window, Workspace
+from ..errors import InputError, OutputError, RootscopeError
+from .workspace import MAX_POINTS, Stroke, UnknownScanError, Window, Workspace
 
 STATIC = Path(__file__).parent / "static"
+#: Largest request body in bytes (a stroke of MAX_POINTS points is about 0.4 MB of JSON).
+MAX_BODY = 2_000_000
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+class Refusal(Exception):
+    """A request :class:`Guard` answers itself: HTTP ``status`` with the message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _address(host: str) -> str:
+    """``name:port`` of a Host value, in lower case, port 80 when none is given."""
+    host = host.lower()
+    return host if ":" in host and not host.endswith("]") else f"{host}:80"
+
+
+class Guard:
+    """ASGI middleware: refuses foreign hosts and origins, non-JSON writes and large bodies (see the
+    module docstring) and adds :data:`SECURITY_HEADERS`. ``hosts``: the Host values to accept
+    (``name:port``) instead of the loopback names and the listening address, at the listening port."""
+
+    def __init__(self, app: ASGIApp, hosts: Collection[str] | None = None) -> None:
+        self.app = app
+        self.hosts = None if hosts is None else {_address(h) for h in hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        try:
+            body = await self._check(scope, receive)
+        except Refusal as refusal:
+            return await JSONResponse({"detail": str(refusal)}, refusal.status)(scope, receive, secured)
+
+        async def replay() -> Message:  # the body read here, then whatever comes next (a disconnect)
+            nonlocal body
+            if body is None:
+                return await receive()
+            message, body = {"type": "http.request", "body": body, "more_body": False}, None
+            return message
+
+        await self.app(scope, replay, secured)
+
+    async def _check(self, scope: Scope, receive: Receive) -> bytes:
+        """The request's body; Refusal when the request is not the page's own or too large."""
+        headers = Headers(scope=scope)
+        name, port = scope.get("server") or ("127.0.0.1", 80)
+        own = f"[{name}]" if ":" in name else name
+        allowed = self.hosts if self.hosts is not None else {f"{n}:{port}" for n in (*LOOPBACK, own)}
+        host = _address(headers.get("host", ""))
+        if host not in allowed:
+            raise Refusal(403, f"Host {headers.get('host')!r} is not this server's address; open the page at "
+                               f"{' or '.join(sorted(allowed))} (other names are refused against DNS rebinding).")
+        origin = headers.get("origin")
+        scheme, _, address = (origin or "").lower().partition("://")
+        if origin is not None and (scheme != scope["scheme"] or _address(address) != host):
+            raise Refusal(403, f"requests from the page {origin} are refused: only this server's own page "
+                               f"({scope['scheme']}://{headers.get('host')}) may use it.")
+        if scope["method"] not in SAFE_METHODS and \
+                headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+            raise Refusal(415, f"{scope['method']} {scope['path']} needs Content-Type: application/json (a page of "
+                               "another site cannot send it); send {} when there is nothing to say.")
+        too_large = Refusal(413, f"request body over {MAX_BODY} bytes, the most this server takes; send less "
+                                 f"(strokes of at most {MAX_POINTS} points).")
+        length = headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            raise too_large
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise Refusal(400, "the request ended before its body did.")
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                raise too_large
+        return bytes(body)
 
 
 class StrokeIn(BaseModel):
@@ -72,15 +175,22 @@ def _picture(array: np.ndarray, suffix: str = ".png") -> Response:
     return Response(data.tobytes(), media_type=media, headers={"Cache-Control": "no-store"})
 
 
-def create_app(folder: str | os.PathLike, *, preview_px: int = 1600) -> FastAPI:
-    """The labelling and review page for ``folder`` (an experiment or a folder of images)."""
+def create_app(folder: str | os.PathLike, *, preview_px: int = 1600,
+               hosts: Collection[str] | None = None) -> FastAPI:
+    """The labelling and review page for ``folder`` (an experiment or a folder of images).
+
+    ``hosts``: the Host header values (``name:port``) to accept; by default 127.0.0.1, localhost,
+    [::1] and the address the server listens on, at the port it listens on.
+    """
     space = Workspace(folder, preview_px=preview_px)
     app = FastAPI(title="rootscope", docs_url=None, redoc_url=None)
     app.state.workspace = space
+    app.add_middleware(Guard, hosts=hosts)
 
     @app.exception_handler(RootscopeError)
     def _error(request: Request, exc: RootscopeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, UnknownScanError) else 400)
+        status = 404 if isinstance(exc, UnknownScanError) else 409 if isinstance(exc, OutputError) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

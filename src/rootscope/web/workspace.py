@@ -13,17 +13,21 @@ layer (:mod:`rootscope.web.app`) stays thin and this is tested without HTTP.
   and shrunk keeping thin strokes; the scan and the doubt are shrunk by area averaging.
 - The live model is a :class:`~rootscope.pixel.PixelClassifier` trained from every labelled scan and
   saved atomically to ``[models] pixel`` of the config (default ``models/pixel.model``), so
-  ``rootscope run`` uses what was painted here; the model it replaces is kept as ``*.previous.model``. A U-Net named in the config can be shown instead,
-  to correct its output by painting.
+  ``rootscope run`` uses what was painted here; the model it replaces is kept as ``*.previous.model``.
+  A model path among the scans or labels is refused when the workspace opens. A U-Net named in the
+  config can be shown instead, to correct its output by painting.
 - Review: the pipeline's overlay and trait rows of a scan, when ``out/`` holds them.
-- Scans are only read, never written.
+- Scans are only read, never written. A write that fails (a folder that is not writable) raises
+  :class:`~rootscope.errors.OutputError` naming the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ import pandas as pd
 
 from .. import io
 from ..config import Config, load_config
-from ..errors import InputError, ModelError
+from ..errors import ConfigError, InputError, ModelError, OutputError
 from ..experiment import discover
 from ..pixel import PixelClassifier, is_pixel_model, postprocess_mask
 
@@ -49,10 +53,24 @@ KEEP_IN_MEMORY = 3
 #: A view covering at most this fraction of a scan is predicted on its own (with the features' halo);
 #: a larger one has the whole scan predicted once and cut from it.
 VIEW_FRACTION = 0.25
+#: Most points in one stroke; a stroke's coordinates lie within this many scan sizes of the scan's corner.
+MAX_POINTS = 10_000
+MAX_REACH = 10
 
 
 class UnknownScanError(InputError):
     """A scan key that the workspace does not have (HTTP 404 on the page)."""
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into a one-line :class:`~rootscope.errors.OutputError`
+    naming its folder (HTTP 409 on the page), as :mod:`rootscope.io` does for "permission denied"."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc}): make {path.parent} a folder you can "
+                          "write to, then try again.") from None
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,7 @@ class Workspace:
         self.colours = class_colours(self.classes)
         self.scans = {scan.key: scan for scan in find_scans(self.root, self.config)}
         self.model_path = self.config.models.pixel or self.root / "models" / "pixel.model"
+        self._check_model_path()
         self.preview_px = preview_px
         self._lock = threading.RLock()  # scans in memory, label files
         self._predict_lock = threading.Lock()  # predictions: painting goes on while one is computed
@@ -174,6 +193,19 @@ class Workspace:
         self.model: PixelClassifier | None = None
         if self.model_path.is_file() and is_pixel_model(self.model_path):
             self.model = PixelClassifier.load(self.model_path)
+
+    def _check_model_path(self) -> None:
+        """ConfigError when training would write the model (or keep the one it replaces) over a scan, a
+        label file or anything under the raw or labels folder."""
+        inputs = {scan.path.resolve() for scan in self.scans.values()}
+        folders = [(self.root / self.config.input.raw).resolve(), (self.root / "labels").resolve()]
+        for path in (self.model_path, self.previous_model_path):
+            path = path.resolve()
+            if path in inputs or any(path.is_relative_to(folder) for folder in folders):
+                raise ConfigError(
+                    f"{self.root / 'rootscope.toml'}: [models] pixel = {self.model_path} is among the scans or "
+                    f"labels ({', '.join(map(str, folders))}), which training must not overwrite; set [models] "
+                    'pixel to a file outside them, e.g. "models/pixel.model".')
 
     # ------------------------------------------------------------------ scans
     def scan(self, key: str) -> ScanRef:
@@ -247,20 +279,34 @@ class Workspace:
     def add_stroke(self, key: str, stroke: Stroke, *, full_size: bool = False) -> dict[str, int]:
         """Draw ``stroke`` (full-size pixels, else preview pixels) into the scan's labels and write them;
         returns labelled pixels per class."""
+        scale = 1.0 if full_size else self.scale(key)
+        self.check_stroke(key, stroke, scale)
+        with self._lock:
+            before = self.labels(key)
+            after = paint(before, stroke, scale)
+            with writing(self.label_path(key)):
+                io.write_image(self.label_path(key), after)
+            self._undo.setdefault(key, deque(maxlen=UNDO_STEPS)).append(before)
+        return self.label_counts(after)
+
+    def check_stroke(self, key: str, stroke: Stroke, scale: float) -> None:
+        """InputError stating the bound a stroke (in pixels of a picture = full size x ``scale``) breaks:
+        a class value, 1 to :data:`MAX_POINTS` finite points within :data:`MAX_REACH` scan sizes, and a
+        brush width above 0 and at most the scan's longer side."""
         if not 0 <= stroke.label <= len(self.classes):
             raise InputError(f"label {stroke.label} is not a class: use 0 (erase) or 1..{len(self.classes)} "
                              f"({', '.join(self.classes)}).")
+        side = max(self.image(key).shape[:2]) * scale  # the scan's longer side, in the stroke's pixels
         points = np.asarray(stroke.points, float)
-        if points.ndim != 2 or points.shape[1] != 2 or not len(points) or not np.isfinite(points).all():
-            raise InputError("a stroke needs one or more finite (x, y) points.")
-        if not (np.isfinite(stroke.width) and stroke.width > 0):
-            raise InputError(f"brush width must be a positive number (got {stroke.width}).")
-        with self._lock:
-            before = self.labels(key)
-            after = paint(before, stroke, 1.0 if full_size else self.scale(key))
-            io.write_image(self.label_path(key), after)
-            self._undo.setdefault(key, deque(maxlen=UNDO_STEPS)).append(before)
-        return self.label_counts(after)
+        if points.ndim != 2 or points.shape[1] != 2 or not 1 <= len(points) <= MAX_POINTS:
+            raise InputError(f"a stroke needs 1 to {MAX_POINTS} (x, y) points (got {len(points)}); "
+                             "split a longer one.")
+        if not (np.isfinite(points).all() and np.abs(points).max() <= MAX_REACH * side):
+            raise InputError(f"stroke points must be finite with |x|, |y| <= {MAX_REACH * side:g} px "
+                             f"({MAX_REACH} times the scan's longer side).")
+        if not (np.isfinite(stroke.width) and 0 < stroke.width <= side):
+            raise InputError(f"brush width must be above 0 and at most {side:g} px, the scan's longer side "
+                             f"(got {stroke.width}).")
 
     def undo(self, key: str) -> dict[str, int]:
         """Put back the labels as they were before the last stroke; InputError when there is none."""
@@ -268,8 +314,9 @@ class Workspace:
             history = self._undo.get(key)
             if not history:
                 raise InputError(f"nothing to undo for {key} (strokes of this session only).")
+            with writing(self.label_path(key)):
+                io.write_image(self.label_path(key), history[-1])
             labels = history.pop()
-            io.write_image(self.label_path(key), labels)
         return self.label_counts(labels)
 
     def label_counts(self, labels: np.ndarray) -> dict[str, int]:
@@ -297,9 +344,10 @@ class Workspace:
             model = PixelClassifier(seed=0)
             model.fit([self.image(k) for k in keys], list(labels.values()), self.classes,
                       sources=[self.scan(k).path for k in keys], label_sources=[self.label_path(k) for k in keys])
-            if self.model_path.is_file():
-                io.write_bytes(self.previous_model_path, self.model_path.read_bytes())
-            model.save(self.model_path)
+            with writing(self.model_path):
+                if self.model_path.is_file():
+                    io.write_bytes(self.previous_model_path, self.model_path.read_bytes())
+                model.save(self.model_path)
             self.model = model
         with self._predict_lock:
             self._predictions.clear()

@@ -1,6 +1,7 @@
 // rootscope labelling page: paint strokes per class, train the pixel classifier, look at its output, review.
 // Every stroke goes to the server at once (it writes the label PNG, at full size). The wheel zooms, the
 // middle button or space + drag pans; the pictures of the visible rectangle come from the server.
+// Data (names, keys, table cells) goes into the page as text nodes only, never as HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,6 +13,18 @@ const TRAIT_COLUMNS = ["primary_length_mm", "total_length_mm", "lateral_count", 
 function status(text, error = false) {
   $("status").textContent = text;
   $("status").className = error ? "error" : "";
+}
+
+// The server takes a POST only as JSON (so that no other site can send one); `body` is {} by default.
+const post = (url, body = {}) => call(url, {
+  method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+});
+
+// An element with children (strings become text) and properties.
+function element(tag, children = [], properties = {}) {
+  const node = Object.assign(document.createElement(tag), properties);
+  node.append(...children);
+  return node;
 }
 
 async function call(url, options = {}) {
@@ -41,18 +54,18 @@ async function loadPicture(img, url) {
   await img.decode();
 }
 
-const scanUrl = (what) => `/api/scans/${state.scan}/${what}`;
+const scanUrl = (what) => `/api/scans/${state.scan.split("/").map(encodeURIComponent).join("/")}/${what}`;
 const fresh = (url) => `${url}${url.includes("?") ? "&" : "?"}t=${Date.now()}`;
 
 // ----------------------------------------------------------------------------- scans and classes
 function drawScanList() {
   const list = $("scans");
-  list.innerHTML = "";
+  list.replaceChildren();
   let plate = null;
   for (const scan of state.info.scans) {
     if (scan.plate !== plate) {
       plate = scan.plate;
-      if (plate) list.insertAdjacentHTML("beforeend", `<h3>${plate}</h3>`);
+      if (plate) list.append(element("h3", [plate]));
     }
     const button = document.createElement("button");
     button.textContent = scan.name;
@@ -65,13 +78,15 @@ function drawScanList() {
 
 function drawClassButtons() {
   const box = $("classes");
-  box.innerHTML = "";
+  box.replaceChildren();
   const choices = [...state.info.classes, { value: 0, name: "erase", colour: "#ffffff" }];
   for (const c of choices) {
     const button = document.createElement("button");
     button.className = "class" + (c.value === state.label ? " current" : "");
     button.title = c.value ? `paint ${c.name} (key ${c.value})` : "erase labels (key 0 or E)";
-    button.innerHTML = `<span class="swatch" style="background:${c.colour}"></span>${c.name}`;
+    const swatch = element("span", [], { className: "swatch" });
+    swatch.style.background = c.colour;
+    button.append(swatch, c.name);
     button.onclick = () => { state.label = c.value; drawClassButtons(); };
     box.append(button);
   }
@@ -80,7 +95,7 @@ function drawClassButtons() {
 function drawModelChoice() {
   const select = $("model");
   const names = Object.keys(state.info.models);
-  select.innerHTML = names.length ? names.map((n) => `<option>${n}</option>`).join("") : "<option>none yet</option>";
+  select.replaceChildren(...(names.length ? names : ["none yet"]).map((n) => element("option", [n])));
   select.disabled = !names.length;
 }
 
@@ -291,9 +306,7 @@ async function pointerUp() {
   stroke = null;
   try {
     const body = { points, width: brushWidth(), label: state.label, full_size: true };
-    const answer = await call(scanUrl("strokes"), {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-    });
+    const answer = await post(scanUrl("strokes"), body);
     markLabelled();
     status(labelledText(answer.labelled));
     await refreshLabels();
@@ -322,7 +335,7 @@ function markLabelled() {
 
 async function undo() {
   try {
-    const answer = await call(scanUrl("undo"), { method: "POST" });
+    const answer = await post(scanUrl("undo"));
     status("undone; " + labelledText(answer.labelled));
     await refreshLabels();
   } catch (error) {
@@ -336,7 +349,7 @@ async function train() {
   $("train").disabled = true;
   status("training the pixel classifier on every labelled scan...");
   try {
-    const answer = await call("/api/train", { method: "POST" });
+    const answer = await post("/api/train");
     state.info = await call("/api/info");
     drawModelChoice();
     $("model").value = "live";
@@ -361,11 +374,12 @@ async function refreshReview() {
   $("result-overlay").hidden = !answer.overlay;
   if (answer.overlay) await loadPicture($("result-overlay"), scanUrl("overlay.png"));
   const columns = TRAIT_COLUMNS.filter((c) => answer.rows.some((r) => c in r));
-  const cell = (v) => (typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(2)) : v ?? "");
-  $("traits").innerHTML = answer.rows.length ? `<table>
-    <tr><th>plant</th>${answer.rows.map((r) => `<th>${r.plant}</th>`).join("")}</tr>
-    ${columns.map((c) => `<tr><td>${c}</td>${answer.rows.map((r) => `<td>${cell(r[c])}</td>`).join("")}</tr>`).join("")}
-  </table>` : "";
+  const cell = (v) => String(typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(2)) : v ?? "");
+  const row = (tag, first, values) =>
+    element("tr", [element(tag, [first]), ...values.map((v) => element(tag, [cell(v)]))]);
+  const header = row("th", "plant", answer.rows.map((r) => r.plant));
+  const lines = columns.map((c) => row("td", c, answer.rows.map((r) => r[c])));
+  $("traits").replaceChildren(...(answer.rows.length ? [element("table", [header, ...lines])] : []));
 }
 
 // ----------------------------------------------------------------------------- wiring
