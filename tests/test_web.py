@@ -424,3 +424,15 @@ def test_an_output_folder_that_cannot_be_written_is_named_not_a_500(folder, monk
     train = client.post("/api/train", json={})
     assert train.status_code == 409 and f"make {folder / 'models'} a folder you can write to" in train.json()["detail"]
     assert not (folder / "models" / "pixel.model").exists() and client.get("/api/info").json()["models"] == {}
+
+
+def test_serve_allow_host_adds_a_name_the_page_may_be_opened_by(folder, monkeypatch):
+    import uvicorn
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda web, host, port, **_: served.update(web=web, port=port))
+    assert main(["serve", str(folder), "--port", "8765", "--allow-host", "mypc.local"]) == 0
+    for name, status in (("mypc.local", 200), ("127.0.0.1", 200), ("localhost", 200), ("evil.example", 403)):
+        client = TestClient(served["web"], base_url=f"http://{name}:8765")
+        assert client.get("/api/info").status_code == status, name
+    assert TestClient(served["web"], base_url="http://mypc.local:8000").get("/api/info").status_code == 403
