@@ -351,3 +351,52 @@ def test_placeholder_dpi_is_not_taken_as_a_scale(tmp_path: Path, dpi: float) -> 
     with pytest.raises(RootscopeError, match="--px-per-mm"):
         io.resolve_px_per_mm(scan, None)
     assert io.resolve_px_per_mm(scan, 23.6) == 23.6
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
+def test_images_over_the_pixel_limit_are_one_input_error_naming_file_size_and_fix(
+        tmp_path: Path, suffix: str, monkeypatch) -> None:
+    path = io.write_image(tmp_path / f"tray{suffix}", np.full((10, 30, 3), 0.5, np.float32))
+    assert io.image_size(path) == (30, 10) and io.read_scan(path).pixels.shape == (10, 30, 3)
+    monkeypatch.setattr(io, "MAX_PIXELS", 299)  # the decoders' limit, set low: a 30 x 10 scan is "too large"
+    for reader in (io.read_scan, io.read_labels, io.image_size):
+        with pytest.raises(InputError) as info:
+            reader(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: 30 x 10 px") and "MAX_PIXELS" in message and "crop" in message
+        assert "\n" not in message
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_scans_past_pils_bomb_limit_read_and_keep_their_uint8(tmp_path: Path, suffix: str) -> None:
+    """182 Mpx grey (13500 x 13500, over twice PIL's 89 Mpx default) reads; PIL used to refuse it."""
+    side = 13500
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".tif":
+        big = tifffile.memmap(path, shape=(side, side), dtype=np.uint8, photometric="minisblack")
+        big[::100, ::100] = 200
+        big.flush()
+        del big
+    else:
+        big = np.zeros((side, side), np.uint8)
+        big[::100, ::100] = 200
+        cv2.imwrite(str(path), big, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        del big
+    assert io.MAX_PIXELS >= 20000 * 20000
+    scan = io.read_scan(path, convert=False)
+    assert scan.pixels.shape == (side, side) and scan.pixels.dtype == np.uint8 and scan.bit_depth == 8
+    assert scan.pixels[100, 200] == 200 and scan.pixels[101, 200] == 0 and int(scan.pixels[:200, :200].sum()) == 4 * 200
+    assert isinstance(scan.pixels, np.memmap) == (suffix == ".tif")  # uncompressed TIFF: mapped, not read
+
+
+def test_uncompressed_tiffs_are_memory_mapped_and_others_read_alike(tmp_path: Path) -> None:
+    image = _pattern((40, 50, 3), 65535, np.uint16)
+    for name, kwargs in {"plain": {}, "zlib": {"compression": "zlib"}, "big-endian": {"byteorder": ">"}}.items():
+        tifffile.imwrite(tmp_path / f"{name}.tif", image, photometric="rgb", **kwargs)
+        raw = io.read_scan(tmp_path / f"{name}.tif", convert=False)
+        assert raw.pixels.dtype == np.uint16 and raw.bit_depth == 16, name
+        np.testing.assert_array_equal(raw.pixels, image)
+        assert isinstance(raw.pixels, np.memmap) == (name == "plain"), name
+        if name == "plain":
+            assert not raw.pixels.flags.writeable  # the input is never written through the map
+        np.testing.assert_array_equal(io.read_scan(tmp_path / f"{name}.tif").pixels, io.to_float(image)[0])

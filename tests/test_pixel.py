@@ -284,3 +284,34 @@ def test_background_option_ignores_lamp_tint_and_tiles_equal_one_pass(plates) ->
     shifted = np.clip(other + tint + ramp * np.float32([1, 0.7, 0.2]), 0, 1)
     scores = per_class_scores(model.predict(shifted), mask_to_labels(truth, ORDER), 5)
     assert scores[1]["dice"] >= 0.85
+
+
+def test_a_scan_kept_as_uint8_segments_tile_by_tile_as_the_whole_float_scan(tmp_path: Path, plates, trained) -> None:
+    """The file's uint8, converted per 64 px feature tile, with each tile's probabilities turned into mask
+    values at once, gives the mask of the whole-image path (float scan, K x H x W probabilities, clean-up)."""
+    tiled = PixelClassifier(features=FeatureSettings(FAST.filters, FAST.color, tile=64), classes=trained.classes,
+                            n_channels=trained.n_channels, _forest=trained._forest,
+                            postprocess=PostProcess(min_object_px=15, max_hole_px=4, root_threshold=0.45))
+    raw = io.from_float(plates[1][0])  # what a scanner writes
+    whole = postprocess_mask(tiled.predict_proba(io.to_float(raw)[0]), tiled.classes, tiled.postprocess)
+    assert len(np.unique(whole)) == 4
+    assert np.array_equal(tiled.predict(raw), whole)
+    assert np.abs(tiled.predict_proba(raw) - tiled.predict_proba(io.to_float(raw)[0])).max() < 1e-6
+    scan = io.read_scan(io.write_image(tmp_path / "scan.tif", raw), convert=False)
+    assert scan.pixels.dtype == np.uint8 and np.array_equal(tiled.predict(scan.pixels), whole)
+
+
+def test_cli_segment_writes_the_mask_without_whole_scan_probabilities(tmp_path: Path, plates, trained,
+                                                                     monkeypatch) -> None:
+    """`rootscope segment` without --probabilities never holds K x H x W probabilities (what keeps a
+    20000 x 20000 scan in bounded memory) and writes the mask of the whole-image path."""
+    model = trained.save(tmp_path / "m.model")
+    scan = io.write_image(tmp_path / "in" / "c.tif", plates[2][0])
+    expected = trained.predict(io.read_image(scan), proba=trained.predict_proba(io.read_image(scan)))
+
+    def whole_scan_probabilities(self, image):
+        raise AssertionError("K x H x W probabilities of the whole scan")
+
+    monkeypatch.setattr(PixelClassifier, "predict_proba", whole_scan_probabilities)
+    assert main(["segment", str(scan), "--model", str(model), "-o", str(tmp_path / "out")]) == 0
+    assert np.array_equal(io.read_labels(tmp_path / "out" / "c_mask.png"), expected)

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import tifffile
-from PIL import Image
 
 from . import io
 from .config import Config, load_config
@@ -181,12 +179,7 @@ def _probe(path: Path) -> str | None:
     if path.stat().st_size == 0:
         return "file is empty (0 bytes); re-copy the scan"
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            with tifffile.TiffFile(path) as tif:
-                _ = tif.pages[0].shape
-        else:
-            with Image.open(path) as image:
-                _ = image.size
-    except Exception as exc:  # decoders raise many kinds for broken headers
-        return f"cannot be read as an image ({exc}); re-export or re-copy the scan"
+        io.image_size(path)
+    except InputError as exc:  # too large, or a broken header
+        return str(exc).removeprefix(f"{path}: ")
     return None

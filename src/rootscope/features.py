@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError, InputError
+from .io import to_float
 
 #: ilastik's scales (pixels).
 SCALES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
@@ -175,11 +176,15 @@ def _eigenvalues(a: np.ndarray, b: np.ndarray, c: np.ndarray, big: np.ndarray, s
 
 
 def to_channels(image: np.ndarray, color: str) -> list[np.ndarray]:
-    """Split an ``H x W`` or ``H x W x 3/4`` float image in [0, 1] into float32 channels.
+    """Split an ``H x W`` or ``H x W x 3/4`` image into float32 channels.
 
+    ``image`` is float in [0, 1], or uint8 / uint16 as read with ``io.read_scan(..., convert=False)``:
+    converted here (by :func:`rootscope.io.to_float`), so that a tiled caller converts one tile at a time.
     Lab is scaled to about [0, 1] (L / 100, (a, b + 128) / 255); HSV hue to [0, 1].
     """
     image = np.asarray(image)
+    if image.dtype in (np.uint8, np.uint16):
+        image = to_float(image)[0]
     if image.ndim == 2:
         return [np.ascontiguousarray(image, dtype=np.float32)]
     if image.ndim != 3 or image.shape[2] not in (3, 4):
@@ -249,7 +254,7 @@ def _channel_features(channel: np.ndarray, settings: FeatureSettings, planes: It
 def compute_features(image: np.ndarray, settings: FeatureSettings | None = None) -> np.ndarray:
     """Filter bank of one image in one pass: float32 ``H x W x F`` (names: :func:`feature_names`).
 
-    ``image`` is ``H x W`` or ``H x W x 3`` float in [0, 1]. The result is a view of a feature-major
+    ``image`` is ``H x W`` or ``H x W x 3`` float in [0, 1] (or uint8 / uint16, see :func:`to_channels`). The result is a view of a feature-major
     ``F x H x W`` block (``np.moveaxis(result, -1, 0)`` is contiguous, which is what the classifier
     reads). Use :func:`iter_feature_tiles` for scans too large to hold ``H x W x F`` floats.
     """

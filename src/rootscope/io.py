@@ -38,6 +38,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MM_PER_INCH = 25.4
 #: DPI values written by software that knows no real resolution; read as "no scale in the file".
 PLACEHOLDER_DPI = (72.0, 96.0)
+#: Largest image (width x height, pixels) the decoders accept: 2^30, about 32768 x 32768, so 20000 x 20000
+#: and whole trays at 2400 dpi (20400 x 28080) read; it replaces PIL's decompression-bomb check (89 Mpx)
+#: and equals OpenCV's own PNG limit. A larger file is refused with an InputError naming its size.
+MAX_PIXELS = 1 << 30
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's bomb check, now at our limit; images are checked in _open_pil
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: outputs get the usual permissions, not mkstemp's private 0600
 
@@ -54,7 +59,8 @@ DEFAULT_TIME_PATTERNS = (
 class Scan:
     """One image as read from disk.
 
-    ``pixels`` is float32 in [0, 1], ``H x W`` (gray) or ``H x W x 3/4`` (RGB/RGBA). ``bit_depth`` is
+    ``pixels`` is float32 in [0, 1], ``H x W`` (gray) or ``H x W x 3/4`` (RGB/RGBA); uint8 or uint16
+    when read with ``read_scan(..., convert=False)``. ``bit_depth`` is
     8 or 16 (of the file). ``px_per_mm`` comes from the file's resolution tags, or None when the file has
     none (never assumed). ``time`` is the acquisition time when known.
     """
@@ -92,14 +98,63 @@ def _corrupt(path: Path, detail: object) -> InputError:
     )
 
 
+def _check_size(path: Path, width: int, height: int) -> None:
+    """Refuse images over :data:`MAX_PIXELS` before they are decoded."""
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"{path}: {width} x {height} px ({width * height / 1e6:.0f} Mpx) is over rootscope's limit of "
+            f"{MAX_PIXELS / 1e6:.0f} Mpx (rootscope.io.MAX_PIXELS); crop the scan into parts or scan at a lower dpi."
+        )
+
+
+@contextlib.contextmanager
+def _open_pil(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` (header only) checked against :data:`MAX_PIXELS` rather than PIL's bomb warning."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked here instead
+            im = Image.open(path)
+    except Image.DecompressionBombError as exc:  # over twice PIL's limit, which is ours (below)
+        raise InputError(f"{path}: over rootscope's limit of {MAX_PIXELS / 1e6:.0f} Mpx ({exc}); crop the scan "
+                         "into parts or scan at a lower dpi.") from None
+    with im:
+        _check_size(path, *im.size)
+        yield im
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header, without decoding it.
+
+    Raises InputError naming the file when it is over :data:`MAX_PIXELS` or its header is unreadable.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                size = tif.pages[0].imagewidth, tif.pages[0].imagelength
+        else:
+            with _open_pil(path) as im:
+                size = im.size
+    except InputError:
+        raise
+    except Exception as exc:  # decoders raise many kinds for broken headers
+        raise _corrupt(path, exc) from exc
+    _check_size(path, *size)
+    return size
+
+
 def _read_raw(path: Path) -> tuple[np.ndarray, float | None]:
-    """Decode a file into its native dtype (RGB order) and its px/mm when tagged."""
+    """Decode a file into its native dtype (RGB order) and its px/mm when tagged.
+
+    Raises InputError for files over :data:`MAX_PIXELS`. Uncompressed TIFFs come back as a read-only
+    memory map of the file; other files are decoded once (colour order swapped in place).
+    """
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         return _read_tiff(path)
     px_per_mm = None
     try:
-        with Image.open(path) as im:
+        with _open_pil(path) as im:
             dpi = im.info.get("dpi")
             if suffix in (".jpg", ".jpeg"):
                 im.load()  # PIL raises on a truncated JPEG; OpenCV would fill it with grey
@@ -116,7 +171,7 @@ def _read_raw(path: Path) -> tuple[np.ndarray, float | None]:
             raise _corrupt(path, "the PNG decoder failed")
         if array.ndim == 3:
             code = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
-            array = cv2.cvtColor(array, code)
+            cv2.cvtColor(array, code, dst=array)  # in place: no second full-size copy
     if dpi and dpi[0]:
         px_per_mm = _scale_from_dpi(float(dpi[0]))
     return array, px_per_mm
@@ -139,10 +194,16 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
             if len(tif.pages) > 1:
                 warnings.warn(f"{path}: has {len(tif.pages)} pages; using the first.", stacklevel=3)
             page = tif.pages[0]
-            array = page.asarray()
+            _check_size(path, page.imagewidth, page.imagelength)
+            # uncompressed and contiguous: a read-only map of the file, paged in as tiles are read
+            array = page.asarray(out="memmap") if page.is_memmappable else page.asarray()
             px_per_mm = _tiff_px_per_mm(page)
+    except InputError:
+        raise
     except Exception as exc:  # tifffile raises many kinds for broken files
         raise _corrupt(path, exc) from exc
+    if not array.dtype.isnative:
+        array = np.array(array, dtype=array.dtype.newbyteorder("="))  # big-endian file: one native copy
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
         array = np.moveaxis(array, 0, -1)  # planar configuration
     return array, px_per_mm
@@ -186,18 +247,25 @@ def to_float(array: np.ndarray, path: Path | str = "<array>") -> tuple[np.ndarra
     )
 
 
-def read_scan(path: str | os.PathLike, time_patterns: Sequence[str] | None = None) -> Scan:
+def read_scan(path: str | os.PathLike, time_patterns: Sequence[str] | None = None, *,
+              convert: bool = True) -> Scan:
     """Read one image file into a :class:`Scan` (float32 pixels in [0, 1], RGB order).
 
+    ``convert=False`` keeps 8- and 16-bit pixels as the file's uint8 / uint16 (a read-only memory map
+    for an uncompressed TIFF), for callers that convert tile by tile with :func:`to_float` (the pixel
+    classifier and the U-Net do): a 20000 x 20000 RGB scan then takes 1.2 GB, not 4.8 GB of floats.
     Raises :class:`InputError` naming the file when it is missing, empty, of an unsupported format,
-    truncated or not an image. Grey images that were stored as RGB stay RGB.
+    over :data:`MAX_PIXELS`, truncated or not an image. Grey images that were stored as RGB stay RGB.
     """
     path = Path(path)
     _check_readable(path)
     array, px_per_mm = _read_raw(path)
     if array.ndim not in (2, 3) or min(array.shape[:2]) < 2:
         raise _corrupt(path, f"unexpected shape {array.shape}")
-    pixels, bit_depth = to_float(array, path)
+    if not convert and array.dtype in (np.uint8, np.uint16):
+        pixels, bit_depth = array, 8 * array.dtype.itemsize
+    else:
+        pixels, bit_depth = to_float(array, path)
     return Scan(path, pixels, bit_depth, px_per_mm, acquisition_time(path, time_patterns))
 
 
@@ -305,13 +373,13 @@ def parse_time(name: str, patterns: Sequence[str] | None = None) -> datetime | N
 def _metadata_time(path: Path) -> datetime | None:
     """DateTime from TIFF tags or EXIF, when the file carries one."""
     try:
-        with Image.open(path) as im:
+        with _open_pil(path) as im:
             exif = im.getexif()
             for tag in (36867, 306):  # DateTimeOriginal, DateTime
                 value = exif.get(tag) or exif.get_ifd(0x8769).get(tag)
                 if value:
                     return datetime.strptime(str(value).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, InputError):
         return None
     return None
 

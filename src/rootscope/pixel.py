@@ -24,7 +24,7 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,12 +332,10 @@ class PixelClassifier:
             kind = "grey" if self.n_channels == 1 else "colour"
             raise InputError(f"this model was trained on {kind} images; give {kind} images.")
 
-    def predict_proba(self, image: np.ndarray) -> np.ndarray:
-        """Class probabilities, float32 ``K x H x W`` (sum 1 per pixel), computed tile by tile."""
+    def _proba_tiles(self, image: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+        """``((rows, cols), probabilities K x th x tw)`` per feature tile."""
         image = np.asarray(image)
         self._check_ready(image)
-        h, w = image.shape[:2]
-        out = np.empty((len(self.classes), h, w), np.float32)
         for (rows, cols), feats in iter_feature_tiles(image, self.features):
             planes = np.moveaxis(feats, -1, 0)
             th, tw = planes.shape[1:]
@@ -348,13 +346,33 @@ class PixelClassifier:
                 samples = np.ascontiguousarray(feats).reshape(th * tw, -1)
                 proba = np.asarray(self._booster.predict(samples), np.float32)
                 proba = np.stack([1 - proba, proba]) if proba.ndim == 1 else proba.T
-            out[:, rows, cols] = proba.reshape(-1, th, tw)
+            yield (rows, cols), proba.reshape(-1, th, tw)
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities, float32 ``K x H x W`` (sum 1 per pixel), computed tile by tile.
+
+        ``image`` is float in [0, 1] or the file's uint8 / uint16 (converted tile by tile).
+        """
+        h, w = np.asarray(image).shape[:2]
+        out = np.empty((len(self.classes), h, w), np.float32)
+        for (rows, cols), proba in self._proba_tiles(image):
+            out[:, rows, cols] = proba
         return out
 
-    def predict(self, image: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:
-        """Class mask, uint8 ``H x W`` with values 1..K, after :attr:`postprocess`."""
-        proba = self.predict_proba(image) if proba is None else proba
-        return postprocess_mask(proba, self.classes, self.postprocess)
+    def predict(self, image: np.ndarray, proba: np.ndarray | None = None, *, clean: bool = True) -> np.ndarray:
+        """Class mask, uint8 ``H x W`` with values 1..K, after :attr:`postprocess`.
+
+        Without ``proba`` each tile's probabilities become mask values at once, so the mask (1 byte per
+        pixel) is the only full-size output: 400 MB at 20000 x 20000 instead of ``K x 1.6`` GB.
+        ``clean=False`` leaves out the whole-mask step (:func:`clean_mask`), for a caller that frees the
+        image first.
+        """
+        if proba is not None:
+            return postprocess_mask(proba, self.classes, self.postprocess)
+        mask = np.empty(np.asarray(image).shape[:2], np.uint8)
+        for (rows, cols), tile in self._proba_tiles(image):
+            mask[rows, cols] = best_class(tile, self.classes, self.postprocess)
+        return clean_mask(mask, self.classes, self.postprocess) if clean else mask
 
     # ------------------------------------------------------------------ files
     def metadata(self) -> dict[str, Any]:
@@ -459,27 +477,38 @@ def _background_index(classes: Sequence[str]) -> int:
 
 def postprocess_mask(proba: np.ndarray, classes: Sequence[str], options: PostProcess) -> np.ndarray:
     """Mask uint8 ``H x W`` (1..K) from probabilities ``K x H x W`` with the clean-up of ``options``."""
+    return clean_mask(best_class(proba, classes, options), classes, options)
+
+
+def best_class(proba: np.ndarray, classes: Sequence[str], options: PostProcess) -> np.ndarray:
+    """Per-pixel part of :func:`postprocess_mask`: uint8 ``H x W`` (1..K), most probable class after
+    ``options.root_threshold`` (so it may run tile by tile)."""
     order = np.argsort(-proba, axis=0)
     best = order[0]
     if options.root_threshold is not None and "root" in classes:
         r = classes.index("root")
         weak = (best == r) & (proba[r] < options.root_threshold)
         best = np.where(weak, order[1], best)
-    mask = (best + 1).astype(np.uint8)
+    return (best + 1).astype(np.uint8)
+
+
+def clean_mask(mask: np.ndarray, classes: Sequence[str], options: PostProcess) -> np.ndarray:
+    """Whole-mask part of :func:`postprocess_mask` (in place): small objects and holes of ``options``."""
     bg = _background_index(classes) + 1
     for value in range(1, len(classes) + 1):
         if value == bg:
             continue
         if options.min_object_px > 0:
-            mask[_small_components(mask == value, options.min_object_px)] = bg
+            _fill_small(mask, mask == value, options.min_object_px, bg)
         if options.max_hole_px > 0:
-            mask[_small_components(mask != value, options.max_hole_px + 1, border_ok=False)] = value
+            _fill_small(mask, mask != value, options.max_hole_px + 1, value, border_ok=False)
     return mask
 
 
-def _small_components(binary: np.ndarray, min_px: int, border_ok: bool = True) -> np.ndarray:
-    """Pixels of 8-connected components smaller than ``min_px`` (excluding border-touching ones if asked)."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+def _fill_small(mask: np.ndarray, binary: np.ndarray, min_px: int, value: int, border_ok: bool = True) -> None:
+    """Set ``mask`` to ``value`` on the 8-connected components of ``binary`` smaller than ``min_px``
+    (excluding border-touching ones if asked), box by box: no full-size index array besides OpenCV's labels."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(binary.view(np.uint8), connectivity=8)
     small = stats[:, cv2.CC_STAT_AREA] < min_px
     small[0] = False
     if not border_ok:
@@ -487,4 +516,7 @@ def _small_components(binary: np.ndarray, min_px: int, border_ok: bool = True) -
         x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
         touches = (x == 0) | (y == 0) | (x + stats[:, cv2.CC_STAT_WIDTH] == w) | (y + stats[:, cv2.CC_STAT_HEIGHT] == h)
         small &= ~touches
-    return small[lab]
+    for i in np.flatnonzero(small):  # each is under min_px pixels, so its box is small
+        x, y, w, h = stats[i, :4]
+        box = mask[y : y + h, x : x + w]
+        box[lab[y : y + h, x : x + w] == i] = value

@@ -38,7 +38,7 @@ def train(
         raise InputError(f"{missing[0]}: no label image with stem '{missing[0].stem}' in {labels}; add one or move the image out.")
     label_paths = [label_files[p.stem] for p in image_paths]
     with io.protect([*image_paths, *label_paths], outputs=[out]):
-        images = [io.read_image(p) for p in image_paths]
+        images = [io.read_scan(p, convert=False).pixels for p in image_paths]  # converted tile by tile
         label_images = [io.read_labels(p) for p in label_paths]
         model = PixelClassifier(features=FeatureSettings(color=color), engine=engine, seed=seed)
         model.fit(images, label_images, names, sources=image_paths, label_sources=label_paths)

@@ -30,17 +30,20 @@ def segment(
     from rich.progress import track
 
     from .. import io
-    from ..segment import load_segmenter, segment_image
+    from ..segment import load_segmenter, segment_file, segment_image
 
     paths = io.expand_inputs(images, skip=OUTPUT_PATTERNS)
     ends = ("_mask.png", "_mask.json", *(("_prob.tif",) if probabilities else ()))
     with io.protect([*paths, model], outputs=[out / f"{p.stem}{end}" for p in paths for end in ends]):
         segmenter = load_segmenter(model)
         for path in track(paths, description="segmenting"):
-            mask, proba = segment_image(segmenter, io.read_image(path))
+            if probabilities:
+                mask, proba = segment_image(segmenter, io.read_image(path))
+            else:  # no K x H x W probabilities: what lets a 20000 x 20000 scan through
+                mask, proba = segment_file(segmenter, path), None
             written = io.write_image(out / f"{path.stem}_mask.png", mask)
             io.write_json(io.mask_sidecar(written), {"classes": list(segmenter.classes), "model": model.name})
-            if probabilities:
+            if proba is not None:
                 with io.atomic_path(out / f"{path.stem}_prob.tif") as tmp:
                     tifffile.imwrite(tmp, proba.astype("float32"), photometric="minisblack",
                                      metadata={"axes": "CYX", "classes": segmenter.classes})
