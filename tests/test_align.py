@@ -290,3 +290,11 @@ def test_detect_plate_finds_plates_and_nothing_on_paper(synthetic_series, shared
     x, y, w, h = detect_plate(photo)  # square plate on a light box, seen by eye at about x 570..2900
     assert 450 < x < 700 and 2200 < w < 2500 and 2200 < h < 2450
     assert detect_plate(io.read_image(shared_data / "rootnav-osr/valid/A_osr_0049.jpg")) is None
+
+
+def test_float_gray_band_by_band_is_the_gray_of_the_float_scan():
+    from rootscope.align import float_gray, to_gray
+
+    rgb = np.rint(textured_plate(200, seed=4) * 255).astype(np.uint8)
+    for image in (rgb, rgb.astype(np.uint16) * 257, rgb[..., 0]):
+        assert np.array_equal(float_gray(image, band=64), to_gray(io.to_float(image)[0]))

@@ -269,3 +269,26 @@ def test_a_label_comes_from_the_tracks_not_from_the_scan(first_run, tmp_path):
     xy = np.array([[100.0, 50.0]]) * unlabelled.shape[1] / SIZE
     assert np.array_equal(written, label_plants(unlabelled.copy(), xy, ["plant 7"]))
     assert not np.array_equal(written, label_plants(unlabelled.copy(), xy, ["plant 1"]))
+
+
+def test_warp_stage_and_overlay_give_the_values_of_the_whole_float_scan(tmp_path: Path):
+    """The warp stage warps a uint8 scan one float channel at a time, the overlay converts it band by band:
+    the pixels of the former whole-image float path."""
+    import cv2
+
+    from rootscope.align import warp
+    from rootscope.architecture import find_architecture
+    from rootscope.pipeline import _warp
+    from rootscope.report import overlay
+
+    frame = synth.make_series(1, seed=5, config=synth.SynthConfig(size=1200))[0]
+    scan = np.rint(frame.image * 255).astype(np.uint8)
+    io.write_image(tmp_path / "scan.png", scan)
+    matrix = cv2.getRotationMatrix2D((600.0, 600.0), 1.3, 1.01)
+    matrix = np.vstack([matrix + [[0, 0, 7.3], [0, 0, -4.6]], [0, 0, 1]])
+    io.write_json(tmp_path / "t.json", {"matrix": matrix.tolist(), "shape": [1200, 1200]})
+    _warp({"scan": tmp_path / "scan.png", "transform": tmp_path / "t.json"}, {"aligned": tmp_path / "a.png"}, 10.0)
+    aligned = io.read_scan(tmp_path / "a.png", convert=False).pixels
+    assert np.array_equal(aligned, io.from_float(warp(io.to_float(scan)[0], matrix, (1200, 1200))))
+    arch = find_architecture(frame.mask == 1)
+    assert np.array_equal(overlay(arch, aligned, 10.0), overlay(arch, io.to_float(aligned)[0], 10.0))

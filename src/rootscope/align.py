@@ -126,6 +126,22 @@ def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
     return array.astype(np.float32) * np.float32(1.0 / np.iinfo(array.dtype).max)
 
 
+def float_gray(image: np.ndarray, name: str = "image", band: int = 2048) -> np.ndarray:
+    """:func:`to_gray` of ``image`` as float in [0, 1] (uint8 / uint16 scaled as ``io.to_float`` does),
+    converted band by band: the same values as ``to_gray(io.to_float(image)[0])`` without a full-size
+    float copy of a colour scan (4 bytes a pixel instead of 16 at the peak)."""
+    from .io import to_float
+
+    array = np.asarray(image)
+    if array.dtype.kind == "f" or array.ndim < 2:
+        return to_gray(array, name)
+    gray = np.empty(array.shape[:2], np.float32)
+    for rows in np.array_split(np.arange(array.shape[0]), -(-array.shape[0] // band)):  # >= 32 rows if H is
+        part = slice(rows[0], rows[-1] + 1)
+        gray[part] = to_gray(to_float(array[part])[0], name)
+    return gray
+
+
 def _reduce(gray: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Area-averaged copy with the longer side at most ``max_side``; returns (image, scale factor)."""
     factor = min(1.0, max_side / max(gray.shape))

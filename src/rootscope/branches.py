@@ -547,8 +547,6 @@ class BranchDetector:
         worked on at the network's training resolution when ``px_per_mm`` is given (:meth:`scale_for`);
         ``tta`` overrides the detector's test-time augmentation."""
         image = np.asarray(image)
-        if image.dtype.kind != "f":
-            image = io.to_float(image)[0]
         colour = self.model.config.in_channels - int(self.settings.mask_input)
         settings = replace(self.settings, scale=self.scale_for(px_per_mm))
         if settings.scale > MAX_ENLARGE:
@@ -556,22 +554,33 @@ class BranchDetector:
                           f"{settings.scale:.1f}x to the {self.settings.work_px_per_mm:g} px/mm this network learnt, "
                           f"and finds fewer points; for scans this coarse use a model trained nearer their "
                           f"resolution ({COARSE_MODEL}, or `rootscope branches train --px-per-mm`).", stacklevel=2)
+        h, w = image.shape[:2]
+        same_size = (max(1, int(round(w * settings.scale))), max(1, int(round(h * settings.scale)))) == (w, h)
+        if (image.dtype in (np.uint8, np.uint16) and same_size and not settings.mask_input
+                and image.ndim == 3 and image.shape[2] == colour):
+            # work size = scan size (_resize would copy it): the scan as read, converted tile by tile
+            return self.predict_work(image, settings.scale, tta=tta)
+        if image.dtype.kind != "f":
+            image = io.to_float(image)[0]
         return self.predict_work(work_image(image, mask, settings, colour), settings.scale, tta=tta)
 
     def predict_work(self, x: np.ndarray, scale: float | None = None, *, tta: int | None = None) -> BranchPrediction:
         """Outputs for an input already at work scale (``h x w x C``, as :func:`work_image` makes it;
         ``scale``: its size relative to the image, default the trained one), averaged over ``tta`` views
-        (default the detector's): 4 = the flips, 8 = the flips of the image and of its transpose."""
+        (default the detector's): 4 = the flips, 8 = the flips of the image and of its transpose. A uint8 /
+        uint16 ``x`` is scaled to [0, 1] and normalised tile by tile (the same values, no full-size float copy)."""
         from .unet import predict_tiled
 
         tta = self.tta if tta is None else check_tta(tta, self.path)
-        x = (x - self.mean) / self.std
+        norm = {"mean": self.mean, "std": self.std, "unit": True} if x.dtype in (np.uint8, np.uint16) else {}
+        if not norm:
+            x = (x - self.mean) / self.std
         views = [x, x.transpose(1, 0, 2)] if tta == 8 else [x]
         out = None
         for k, view in enumerate(views):
             y = predict_tiled(self.model, np.ascontiguousarray(view), self.runtime, tile=self.tile,
                               overlap=self.overlap, batch=self.batch, tta=tta > 1, activation="sigmoid",
-                              multiple=self.model.config.multiple)
+                              multiple=self.model.config.multiple, **norm)
             y = y.transpose(0, 2, 1) if k else y
             out = y if out is None else (out + y) / 2
         assert out is not None
@@ -613,11 +622,13 @@ class BranchDetector:
         (the stored threshold was tuned with the stored one).
         """
         prediction = self.predict(image, mask, px_per_mm=px_per_mm, tta=tta)
+        shape = np.asarray(image).shape[:2]
+        del image  # this frame's reference: a scan the caller let go of is freed before the post-processing
         peaks = self.peaks(prediction, threshold)
         if not fuse_junctions:
             return peaks
         if mask is None:
-            mask = self.root_mask(prediction, np.asarray(image).shape[:2])
+            mask = self.root_mask(prediction, shape)
         junctions = skeleton_points(mask)
         return fuse(peaks, junctions, prediction, **self.fusion_levels(threshold))
 

@@ -240,49 +240,75 @@ def _series_stage(plate: Plate, config: Config, folder: Path) -> Stage:
     return Stage("align", lambda i, o: _align_series(i, o, config), inputs, outputs, settings=config.align)
 
 
+#: Largest reference scan (pixels) whose gray is kept between the scans of its plate (4 bytes a pixel);
+#: a larger one is read again for each scan, so that its gray does not stay in memory through the other stages.
+CACHE_MAX_PX = 50_000_000
+
+
 @lru_cache(maxsize=2)
-def _read_cached(path: Path, mtime_ns: int) -> io.Scan:
-    return io.read_scan(path)
+def _read_cached(path: Path, mtime_ns: int) -> np.ndarray:
+    return _gray(path)
 
 
-def _reference_scan(path: Path) -> io.Scan:
-    """The reference scan, read once per worker process rather than once per scan of its plate."""
-    return _read_cached(Path(path), Path(path).stat().st_mtime_ns)
+def _gray(path: Path) -> np.ndarray:
+    """The float gray of a scan that the aligner works on, converted band by band (:func:`align.float_gray`)."""
+    from .align import float_gray
+
+    return float_gray(io.read_scan(path, convert=False).pixels, str(path))
+
+
+def _reference_gray(path: Path) -> np.ndarray:
+    """The reference scan's gray, read once per worker process rather than once per scan of its plate
+    (when it has at most :data:`CACHE_MAX_PX` pixels)."""
+    path = Path(path)
+    gray = _read_cached(path, path.stat().st_mtime_ns)
+    if gray.size > CACHE_MAX_PX:
+        _read_cached.cache_clear()
+    return gray
 
 
 def _align_one(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config) -> None:
     from .align import Registration, estimate_transform
 
-    reference = _reference_scan(inputs["reference"])
+    reference = _reference_gray(inputs["reference"])
     if Path(inputs["scan"]).resolve() == Path(inputs["reference"]).resolve():
         reg = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference")
     else:
-        moving = io.read_scan(inputs["scan"]).pixels
-        reg = estimate_transform(reference.pixels, moving, model=config.align.model, max_side=config.align.max_side)
-    io.write_json(outputs["transform"], _transform_record(reg, reference))
+        reg = estimate_transform(reference, _gray(inputs["scan"]), model=config.align.model,
+                                 max_side=config.align.max_side)
+    io.write_json(outputs["transform"], _transform_record(reg, Path(inputs["reference"]), reference))
 
 
 def _align_series(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config) -> None:
     from .align import align_series
 
-    scans = [io.read_scan(inputs[f"scan{i}"]) for i in range(len(inputs))]
-    regs = align_series([s.pixels for s in scans], "previous", model=config.align.model,
-                        max_side=config.align.max_side)
-    for scan, reg in zip(scans, regs):
-        io.write_json(outputs[scan.path.stem], _transform_record(reg, scans[0]))
+    paths = [Path(inputs[f"scan{i}"]) for i in range(len(inputs))]
+    grays = [_gray(path) for path in paths]
+    regs = align_series(grays, "previous", model=config.align.model, max_side=config.align.max_side)
+    for path, reg in zip(paths, regs):
+        io.write_json(outputs[path.stem], _transform_record(reg, paths[0], grays[0]))
 
 
-def _transform_record(reg: Any, reference: io.Scan) -> dict[str, Any]:
-    return {**reg.to_dict(), "reference": reference.path.name, "shape": list(reference.pixels.shape[:2])}
+def _transform_record(reg: Any, reference: Path, gray: np.ndarray) -> dict[str, Any]:
+    return {**reg.to_dict(), "reference": reference.name, "shape": list(gray.shape[:2])}
 
 
 def _warp(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:
     from .align import warp
 
-    scan = io.read_scan(inputs["scan"])
+    scan = io.read_scan(inputs["scan"], convert=False)  # the file's uint8 / uint16 (a memory map for a TIFF)
     record = io.read_json(inputs["transform"])
-    aligned = warp(scan.pixels, np.asarray(record["matrix"]), record["shape"])
-    io.write_image(outputs["aligned"], aligned, bit_depth=scan.bit_depth, px_per_mm=px_per_mm)
+    pixels, matrix, shape = scan.pixels, np.asarray(record["matrix"]), record["shape"]
+    if pixels.dtype.kind == "f":
+        aligned = io.from_float(warp(pixels, matrix, shape), scan.bit_depth)
+    else:  # warped in float one channel at a time: the values of warping the whole float scan
+        aligned = np.empty((*shape[:2], *pixels.shape[2:]), pixels.dtype)
+        planes = aligned[..., None] if pixels.ndim == 2 else aligned
+        for k in range(planes.shape[2]):
+            moved = warp(io.to_float(pixels if pixels.ndim == 2 else pixels[..., k])[0], matrix, shape)
+            for top in range(0, moved.shape[0], 1024):
+                planes[top : top + 1024, :, k] = io.from_float(moved[top : top + 1024], scan.bit_depth)
+    io.write_image(outputs["aligned"], aligned, px_per_mm=px_per_mm)
 
 
 # ------------------------------------------------------------------------------- segmentation
@@ -327,8 +353,9 @@ def _check_model(path: Path, key: str) -> None:
 
 
 def _segment(inputs: Mapping[str, Path], outputs: Mapping[str, Path], segmenter: Any, px_per_mm: float) -> None:
-    image = io.read_scan(inputs["image"]).pixels
-    io.write_image(outputs["mask"], segmenter.predict(image), px_per_mm=px_per_mm)
+    from .segment import segment_file
+
+    io.write_image(outputs["mask"], segment_file(segmenter, inputs["image"]), px_per_mm=px_per_mm)
     io.write_json(outputs["classes"], {"classes": list(segmenter.classes), "model": Path(inputs["model"]).name})
 
 
@@ -338,7 +365,8 @@ def _branches(inputs: Mapping[str, Path], outputs: Mapping[str, Path], detector:
     if "root" not in classes:
         raise ConfigError(f"{inputs['classes']}: the segmentation model has no 'root' class (classes: {classes}).")
     roots = io.read_labels(inputs["mask"]) == classes.index("root") + 1
-    points = detector.detect(io.read_scan(inputs["image"]).pixels, roots, fuse_junctions=True, px_per_mm=px_per_mm)
+    image = io.read_scan(inputs["image"], convert=False).pixels  # uint8 / uint16: converted tile by tile
+    points = detector.detect(image, roots, fuse_junctions=True, px_per_mm=px_per_mm)
     table = pd.DataFrame({"image": Path(inputs["mask"]).stem, "x_px": points[:, 0], "y_px": points[:, 1],
                           "score": points[:, 2], "x_mm": points[:, 0] / px_per_mm, "y_mm": points[:, 1] / px_per_mm})
     io.write_table(outputs["branches"], table)
@@ -419,7 +447,9 @@ def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.nda
 
     from .report import overlay
 
-    picture = overlay(arch, io.read_scan(image).pixels, px_per_mm, labels=False)
+    scan = io.read_scan(image, convert=False)  # overlay converts uint8 band by band; uint16 goes as float
+    picture = overlay(arch, scan.pixels if scan.pixels.dtype == np.uint8 else io.to_float(scan.pixels)[0],
+                      px_per_mm, labels=False)
     factor = side_px / max(picture.shape[:2])
     if factor >= 1:
         return picture

@@ -66,9 +66,12 @@ def overlay(arch: ImageArchitecture, background: np.ndarray, px_per_mm: float | 
     if bg.ndim == 2 and bg.dtype.kind in "iub" and bg.max(initial=0) <= 16:
         base = np.where(bg[..., None] > 0, 90, 20).astype(np.uint8).repeat(3, axis=2)
     else:
-        img = bg.astype(np.float32) if bg.dtype.kind == "f" else bg.astype(np.float32) / 255.0
-        img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
-        base = np.clip(img * 255 * 0.7, 0, 255).astype(np.uint8)
+        base = np.empty((*bg.shape[:2], 3), np.uint8)
+        for top in range(0, bg.shape[0], 1024):  # band by band: no full-size float copy of a large scan
+            img = bg[top : top + 1024].astype(np.float32)
+            img = img if bg.dtype.kind == "f" else img / 255.0
+            img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
+            base[top : top + 1024] = np.clip(img * 255 * 0.7, 0, 255).astype(np.uint8)
     out = np.ascontiguousarray(base)
     h, w = out.shape[:2]
     lw, mark, font = _sizes(out.shape, line_px)

@@ -148,11 +148,13 @@ def inference_model(model: UNet, runtime: Runtime) -> UNet:
 def predict_tiled(model: torch.nn.Module, image: np.ndarray, runtime: Runtime, *, tile: int = 512,
                   overlap: int = 64, batch: int = 4, tta: bool = False, activation: str = "softmax",
                   multiple: int = 16, mean: np.ndarray | None = None,
-                  std: np.ndarray | None = None) -> np.ndarray:
+                  std: np.ndarray | None = None, unit: bool = False) -> np.ndarray:
     """Network output for an ``H x W x C`` image, as ``K x H x W`` float32.
 
     The image is fed as ``(image - mean) / std`` per channel (``mean``/``std`` None: as it is; it may be
-    any numeric type when they are given), tile by tile. ``tile`` is the largest tile side (px).
+    any numeric type when they are given), tile by tile; with ``unit``, uint8 / uint16 tiles are first
+    scaled to [0, 1] as :func:`rootscope.io.to_float` does (the values of converting the whole image).
+    ``tile`` is the largest tile side (px).
     ``activation`` (``softmax``, ``sigmoid`` or ``none``) is applied per tile before blending; ``tta``
     averages the four flips of each tile. Memory: the output plus ``batch`` tiles in flight.
     """
@@ -164,6 +166,7 @@ def predict_tiled(model: torch.nn.Module, image: np.ndarray, runtime: Runtime, *
              for c in TileGrid.fit(w, tile, overlap, multiple).spans()]
     shift = None if mean is None else torch.as_tensor(np.asarray(mean, np.float32), device=runtime.device)
     scale = None if std is None else torch.as_tensor(np.asarray(std, np.float32), device=runtime.device)
+    full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype) if unit else None
     flips = [(), (2,), (3,), (2, 3)] if tta else [()]
     out: torch.Tensor | None = None
     with torch.inference_mode():
@@ -171,6 +174,8 @@ def predict_tiled(model: torch.nn.Module, image: np.ndarray, runtime: Runtime, *
             chunk = tiles[first : first + batch]
             x = torch.from_numpy(np.stack([read_tile(image, r.read, c.read) for r, c in chunk]))
             x = x.to(runtime.device).float()  # a fresh copy: normalised in place
+            if full is not None:
+                x.div_(full)
             if shift is not None:
                 x.sub_(shift)
             if scale is not None:
