@@ -43,6 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import io
 from .errors import AlignmentError, ShapeMismatchError
 
 MODELS = ("translation", "rigid", "similarity", "affine", "homography")
@@ -130,15 +131,14 @@ def float_gray(image: np.ndarray, name: str = "image", band: int = 2048) -> np.n
     """:func:`to_gray` of ``image`` as float in [0, 1] (uint8 / uint16 scaled as ``io.to_float`` does),
     converted band by band: the same values as ``to_gray(io.to_float(image)[0])`` without a full-size
     float copy of a colour scan (4 bytes a pixel instead of 16 at the peak)."""
-    from .io import to_float
-
     array = np.asarray(image)
     if array.dtype.kind == "f" or array.ndim < 2:
         return to_gray(array, name)
     gray = np.empty(array.shape[:2], np.float32)
-    for rows in np.array_split(np.arange(array.shape[0]), -(-array.shape[0] // band)):  # >= 32 rows if H is
+    # equal bands, so each has >= 32 rows (to_gray's least) whenever the scan has
+    for rows in np.array_split(np.arange(array.shape[0]), -(-array.shape[0] // band)):
         part = slice(rows[0], rows[-1] + 1)
-        gray[part] = to_gray(to_float(array[part])[0], name)
+        gray[part] = to_gray(io.to_float(array[part])[0], name)
     return gray
 
 
@@ -580,6 +580,23 @@ def warp(moving: np.ndarray, matrix: np.ndarray, shape: Sequence[int], *, fill: 
                               borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
     return cv2.warpPerspective(array, matrix, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def warp_scan(pixels: np.ndarray, matrix: np.ndarray, shape: Sequence[int], bit_depth: int) -> np.ndarray:
+    """:func:`warp` of a scan as read (float, or the file's uint8 / uint16), returned at ``bit_depth``.
+
+    An integer scan is warped in float one channel at a time and converted back band by band: the
+    values of warping the whole float scan, with one float channel in memory instead of the whole scan.
+    """
+    if pixels.dtype.kind == "f":
+        return io.from_float(warp(pixels, matrix, shape), bit_depth)
+    aligned = np.empty((*shape[:2], *pixels.shape[2:]), pixels.dtype)
+    planes, source = (aligned[..., None], pixels[..., None]) if pixels.ndim == 2 else (aligned, pixels)
+    for k in range(planes.shape[2]):
+        moved = warp(io.to_float(source[..., k])[0], matrix, shape)
+        for top in range(0, moved.shape[0], 1024):
+            planes[top : top + 1024, :, k] = io.from_float(moved[top : top + 1024], bit_depth)
+    return aligned
 
 
 def align_series(

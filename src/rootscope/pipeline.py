@@ -294,20 +294,11 @@ def _transform_record(reg: Any, reference: Path, gray: np.ndarray) -> dict[str, 
 
 
 def _warp(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: float) -> None:
-    from .align import warp
+    from .align import warp_scan
 
     scan = io.read_scan(inputs["scan"], convert=False)  # the file's uint8 / uint16 (a memory map for a TIFF)
     record = io.read_json(inputs["transform"])
-    pixels, matrix, shape = scan.pixels, np.asarray(record["matrix"]), record["shape"]
-    if pixels.dtype.kind == "f":
-        aligned = io.from_float(warp(pixels, matrix, shape), scan.bit_depth)
-    else:  # warped in float one channel at a time: the values of warping the whole float scan
-        aligned = np.empty((*shape[:2], *pixels.shape[2:]), pixels.dtype)
-        planes = aligned[..., None] if pixels.ndim == 2 else aligned
-        for k in range(planes.shape[2]):
-            moved = warp(io.to_float(pixels if pixels.ndim == 2 else pixels[..., k])[0], matrix, shape)
-            for top in range(0, moved.shape[0], 1024):
-                planes[top : top + 1024, :, k] = io.from_float(moved[top : top + 1024], scan.bit_depth)
+    aligned = warp_scan(scan.pixels, np.asarray(record["matrix"]), record["shape"], scan.bit_depth)
     io.write_image(outputs["aligned"], aligned, px_per_mm=px_per_mm)
 
 
