@@ -93,6 +93,25 @@ def test_segment_refuses_a_mask_that_would_replace_an_image_given(work, capsys):
     assert (folder / "a_mask.png").read_bytes() == before and not (folder / "a_mask_mask.png").exists()
 
 
+def test_segment_refuses_two_images_of_one_stem_before_any_work(work, capsys):
+    """a.png and a.tif would both write a_mask.png: the second would replace the first's mask."""
+    folder = work / "images"
+    io.write_image(folder / "a.tif", io.read_image(folder / "a.png"))
+    assert main(["segment", str(folder), "--model", str(work / "pixel.model"), "-o", str(work / "seg")]) == 2
+    assert "seg/a_mask.png: two inputs would write this one output" in capsys.readouterr().err
+    assert not (work / "seg").exists() or not any((work / "seg").iterdir())
+
+
+def test_synth_refuses_a_folder_that_holds_scans(work, capsys):
+    """`rootscope synth` into an experiment with raw scans would mix its plates with the user's."""
+    before = sorted((work / "exp" / "raw").rglob("*"))
+    assert main(["synth", str(work / "exp"), "--plates", "1", "--frames", "1", "--size", "256"]) == 2
+    assert "exp/raw: already holds 2 files" in capsys.readouterr().err
+    assert sorted((work / "exp" / "raw").rglob("*")) == before
+    assert main(["synth", str(work / "new"), "--plates", "1", "--frames", "1", "--size", "256"]) == 0
+    assert len(list((work / "new" / "raw").rglob("*.png"))) == 1
+
+
 def test_masks_of_segment_are_measured_by_analyze_with_their_class_names(work):
     """Mask value 1 of this model is background: analyze reads a_mask.json and measures value 2."""
     assert main(["segment", str(work / "images"), "--model", str(work / "pixel.model"), "-o", str(work / "seg")]) == 0

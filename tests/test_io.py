@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -246,6 +247,42 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_others_are_refused(tmp_
             with io.folder_lock(tmp_path):
                 pass
         assert lock.exists()
+
+
+RACER = """
+import json, sys, time, warnings
+from pathlib import Path
+from rootscope import io
+from rootscope.errors import OutputError
+folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.002)
+warnings.simplefilter("ignore")
+try:
+    with io.folder_lock(folder):
+        start = time.time()
+        time.sleep(0.3)
+        print(json.dumps([start, time.time()]))
+except OutputError:
+    print("refused")
+"""
+
+
+def test_processes_racing_for_a_stale_lock_never_hold_it_together(tmp_path: Path) -> None:
+    """Eight processes find the same lock of a dead process at once: the holds never overlap in time."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(go)], stdout=subprocess.PIPE,
+                               text=True) for _ in range(8)]
+    time.sleep(1.5)  # let every racer import rootscope and wait for the start
+    go.touch()
+    said = [racer.communicate(timeout=60)[0].strip() for racer in racers]
+    holds = sorted(json.loads(line) for line in said if line != "refused")
+    assert holds and len(holds) + said.count("refused") == 8
+    assert all(later[0] >= earlier[1] for earlier, later in zip(holds, holds[1:])), holds
+    assert not (tmp_path / ".lock").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["go"]
 
 
 def _bad_file(folder: Path, kind: str) -> Path:

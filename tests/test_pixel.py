@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 
 from rootscope import io
 from rootscope.cli import main
@@ -235,7 +236,6 @@ def test_cli_trains_and_segments(tmp_path: Path, plates, capsys) -> None:
     mask = io.read_labels(tmp_path / "out" / "c_mask.png")
     assert mask.shape == plates[2][1].shape and set(np.unique(mask)) <= {1, 2, 3, 4}
     assert per_class_scores(mask, mask_to_labels(plates[2][1], ORDER), 5)[1]["dice"] > 0.7
-    import tifffile
 
     assert tifffile.imread(tmp_path / "out" / "c_prob.tif").shape == (4, 192, 192)
     (tmp_path / "labels" / "b.png").unlink()
@@ -301,7 +301,7 @@ def test_a_scan_kept_as_uint8_segments_tile_by_tile_as_the_whole_float_scan(tmp_
     assert scan.pixels.dtype == np.uint8 and np.array_equal(tiled.predict(scan.pixels), whole)
 
 
-def test_cli_segment_writes_the_mask_without_whole_scan_probabilities(tmp_path: Path, plates, trained,
+def test_cli_segment_never_holds_whole_scan_probabilities(tmp_path: Path, plates, trained,
                                                                      monkeypatch) -> None:
     """`rootscope segment` without --probabilities never holds K x H x W probabilities (what keeps a
     20000 x 20000 scan in bounded memory) and writes the mask of the whole-image path."""
@@ -312,6 +312,12 @@ def test_cli_segment_writes_the_mask_without_whole_scan_probabilities(tmp_path: 
     def whole_scan_probabilities(self, image):
         raise AssertionError("K x H x W probabilities of the whole scan")
 
+    proba = trained.predict_proba(io.read_image(scan))
     monkeypatch.setattr(PixelClassifier, "predict_proba", whole_scan_probabilities)
     assert main(["segment", str(scan), "--model", str(model), "-o", str(tmp_path / "out")]) == 0
     assert np.array_equal(io.read_labels(tmp_path / "out" / "c_mask.png"), expected)
+    # --probabilities: written tile by tile into a memory-mapped TIFF, the same numbers and the same mask
+    assert main(["segment", str(scan), "--model", str(model), "-o", str(tmp_path / "prob"), "--probabilities"]) == 0
+    assert np.array_equal(io.read_labels(tmp_path / "prob" / "c_mask.png"), expected)
+    with tifffile.TiffFile(tmp_path / "prob" / "c_prob.tif") as tif:
+        assert np.array_equal(tif.asarray(), proba) and tif.shaped_metadata[0]["classes"] == trained.classes

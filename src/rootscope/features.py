@@ -279,19 +279,22 @@ def tiles(shape: tuple[int, int], tile: int) -> Iterator[tuple[slice, slice]]:
 
 
 def iter_feature_tiles(
-    image: np.ndarray, settings: FeatureSettings | None = None
+    image: np.ndarray, settings: FeatureSettings | None = None, wanted: np.ndarray | None = None
 ) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
     """Yield ``((rows, cols), features)`` per tile of ``settings.tile`` pixels.
 
     Each tile is computed on the tile plus a halo of :attr:`FeatureSettings.halo` pixels (mirrored
     only at the true image border), so the features equal :func:`compute_features` on the whole image.
-    Peak memory is about ``(tile + 2 halo)^2 x F`` floats instead of ``H x W x F``.
+    Peak memory is about ``(tile + 2 halo)^2 x F`` floats instead of ``H x W x F``. With ``wanted``
+    (H x W, e.g. the labelled pixels of a training image) only tiles holding a wanted pixel are computed.
     """
     settings = settings or FeatureSettings()
     image = np.asarray(image)
     h, w = image.shape[:2]
     halo = settings.halo
     for rows, cols in tiles((h, w), settings.tile):
+        if wanted is not None and not wanted[rows, cols].any():
+            continue
         r0, r1 = max(rows.start - halo, 0), min(rows.stop + halo, h)
         c0, c1 = max(cols.start - halo, 0), min(cols.stop + halo, w)
         feats = compute_features(image[r0:r1, c0:c1], settings)

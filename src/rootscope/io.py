@@ -143,6 +143,28 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return size
 
 
+def header_px_per_mm(path: str | os.PathLike) -> float | None:
+    """The px/mm of an image's resolution tag, read from its header without decoding the pixels.
+
+    None when the file has no real resolution tag (see :func:`_scale_from_dpi`); raises InputError
+    naming the file when it is missing, unreadable or over :data:`MAX_PIXELS`.
+    """
+    path = Path(path)
+    _check_readable(path)
+    image_size(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                return _tiff_px_per_mm(tif.pages[0])
+        with _open_pil(path) as im:
+            dpi = im.info.get("dpi")
+    except InputError:
+        raise
+    except Exception as exc:  # decoders raise many kinds for broken headers
+        raise _corrupt(path, exc) from exc
+    return _scale_from_dpi(float(dpi[0])) if dpi and dpi[0] else None
+
+
 def _read_raw(path: Path) -> tuple[np.ndarray, float | None]:
     """Decode a file into its native dtype (RGB order) and its px/mm when tagged.
 
@@ -443,7 +465,8 @@ def protect(inputs: Iterable[str | os.PathLike], outputs: Iterable[str | os.Path
             folders: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
     """Inputs are never overwritten: the one guard of every command that writes.
 
-    Raises :class:`OutputError` at once when one of ``outputs`` is one of ``inputs``, or an input lies
+    Raises :class:`OutputError` at once when one of ``outputs`` is one of ``inputs`` or is named twice
+    (two inputs that would write one file), or an input lies
     inside one of ``folders`` (output folders whose file names rootscope chooses); until the block ends,
     every write through this module (:func:`atomic_path`) refuses to replace one of ``inputs``. Two paths
     are one file when their resolved paths, or their device and inode (a hard link), are equal. The
@@ -460,8 +483,13 @@ def protect(inputs: Iterable[str | os.PathLike], outputs: Iterable[str | os.Path
             if inside is not None:
                 raise OutputError(f"{inside}: an input inside the output folder {folder}, which rootscope "
                                   f"fills; move it out of {folder}.")
-        for out in outputs:
-            _refuse_input(Path(out))
+        seen: dict[Path, Path] = {}
+        for out in map(Path, outputs):
+            _refuse_input(out)
+            if out.resolve() in seen:
+                raise OutputError(f"{out}: two inputs would write this one output (the inputs have one stem, "
+                                  "e.g. a.png and a.tif); rename one of them or give them separate runs.")
+            seen[out.resolve()] = out
         yield
     finally:
         _INPUTS.reset(token)
@@ -546,21 +574,25 @@ def _has_ended(holder: dict[str, Any]) -> bool:
 def folder_lock(folder: str | os.PathLike, notify: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold ``folder/.lock`` for the block, so that one process at a time works in ``folder``.
 
-    The lock file is created atomically (``O_CREAT | O_EXCL``) and holds the holder's pid, host and
-    start time. A folder locked by a running process raises :class:`OutputError` naming the lock file
-    and its holder; a lock left by a process of this host that has ended is taken over, with a message
-    to ``notify`` (default: a warning). The lock file is removed when the block ends, also on error.
+    The lock file appears whole and atomically: its content (the holder's pid, host and start time) is
+    written to a temporary file that is then hard-linked to ``.lock``, which fails when ``.lock`` exists.
+    A folder locked by a running process raises :class:`OutputError` naming the lock file and its holder;
+    a lock left by a process of this host that has ended is taken over, with a message to ``notify``
+    (default: a warning). Taking over is safe when several processes find the same stale lock at once:
+    each first renames ``.lock`` to a name of its own and keeps it only if it still holds the stale
+    content it judged (else it links it back: it was a live lock just made by another). The lock file is
+    removed when the block ends, also on error.
     """
     folder = Path(folder)
     lock = folder / LOCK_NAME
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(timespec="seconds")}
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(timespec="seconds"),
+          "token": os.urandom(8).hex()}
     with _writable(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        while True:
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
-                break
-            except FileExistsError:
+        mine = folder / f".{LOCK_NAME}.{me['token']}.new"
+        mine.write_text(json.dumps(me), encoding="utf-8")
+        try:
+            while not _link_lock(mine, lock):
                 holder = _lock_holder(lock)
                 if holder is None:
                     continue  # released meanwhile
@@ -569,15 +601,38 @@ def folder_lock(folder: str | os.PathLike, notify: Callable[[str], None] | None 
                 if not _has_ended(holder):
                     raise OutputError(f"{lock}: another rootscope run works in {folder} ({who}); wait for it to "
                                       "end. If no run is going on there, delete the lock file.") from None
-                (notify or warnings.warn)(f"{lock}: taking over the lock of {who}, which has ended.")
-                lock.unlink(missing_ok=True)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(me, handle)
+                if _remove_stale(lock, holder, folder / f".{LOCK_NAME}.{me['token']}.stale"):
+                    (notify or warnings.warn)(f"{lock}: taking over the lock of {who}, which has ended.")
+        finally:
+            mine.unlink(missing_ok=True)
     try:
         yield lock
     finally:
         if _lock_holder(lock) == me:
             lock.unlink(missing_ok=True)
+
+
+def _link_lock(source: Path, lock: Path) -> bool:
+    """Make ``lock`` a hard link to ``source`` (True), or False when ``lock`` exists."""
+    try:
+        os.link(source, lock)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _remove_stale(lock: Path, holder: dict[str, Any], grave: Path) -> bool:
+    """Remove ``lock`` if it still holds ``holder``'s content; True when this call removed it."""
+    try:
+        os.rename(lock, grave)
+    except FileNotFoundError:
+        return False  # another process took it away first
+    if _lock_holder(grave) == holder:
+        grave.unlink()
+        return True
+    _link_lock(grave, lock)  # a live lock, made since it was read: put it back
+    grave.unlink()
+    return False
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

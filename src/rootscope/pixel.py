@@ -253,7 +253,7 @@ class PixelClassifier:
             _check_pair(np.asarray(image), labels, _name(sources, i, "image"), _name(label_sources, i, "labels"), k)
             if not labels.any():
                 continue
-            for (rows, cols), feats in iter_feature_tiles(image, self.features):
+            for (rows, cols), feats in iter_feature_tiles(image, self.features, wanted=labels):
                 tile_labels = labels[rows, cols]
                 where = tile_labels > 0
                 if where.any():
@@ -332,7 +332,7 @@ class PixelClassifier:
             kind = "grey" if self.n_channels == 1 else "colour"
             raise InputError(f"this model was trained on {kind} images; give {kind} images.")
 
-    def _proba_tiles(self, image: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    def proba_tiles(self, image: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
         """``((rows, cols), probabilities K x th x tw)`` per feature tile."""
         image = np.asarray(image)
         self._check_ready(image)
@@ -355,7 +355,7 @@ class PixelClassifier:
         """
         h, w = np.asarray(image).shape[:2]
         out = np.empty((len(self.classes), h, w), np.float32)
-        for (rows, cols), proba in self._proba_tiles(image):
+        for (rows, cols), proba in self.proba_tiles(image):
             out[:, rows, cols] = proba
         return out
 
@@ -370,7 +370,7 @@ class PixelClassifier:
         if proba is not None:
             return postprocess_mask(proba, self.classes, self.postprocess)
         mask = np.empty(np.asarray(image).shape[:2], np.uint8)
-        for (rows, cols), tile in self._proba_tiles(image):
+        for (rows, cols), tile in self.proba_tiles(image):
             mask[rows, cols] = best_class(tile, self.classes, self.postprocess)
         return clean_mask(mask, self.classes, self.postprocess) if clean else mask
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import tifffile
 
 from . import io
 from .errors import ModelError
-from .pixel import PixelClassifier, clean_mask, is_pixel_model
+from .pixel import PixelClassifier, best_class, clean_mask, is_pixel_model
 
 
 class Segmenter(Protocol):
@@ -67,17 +68,42 @@ def segment_image(segmenter: Segmenter, image: np.ndarray) -> tuple[np.ndarray, 
     return (proba.argmax(0) + 1).astype(np.uint8), proba
 
 
-def segment_file(segmenter: Segmenter, path: str | os.PathLike) -> np.ndarray:
-    """Mask (uint8 H x W, 1..K) of one image file, without its probabilities.
+def segment_file(segmenter: Segmenter, path: str | os.PathLike, probabilities: str | os.PathLike | None = None
+                 ) -> np.ndarray:
+    """Mask (uint8 H x W, 1..K) of one image file; with ``probabilities``, also its class probabilities
+    written there (float32 K x H x W TIFF, axes CYX, the class names in its metadata).
 
     A pixel classifier reads the file's uint8 / uint16 (a memory map for an uncompressed TIFF),
-    classifies it tile by tile and frees the scan before the whole-mask clean-up: about 2.8 GB at
-    20000 x 20000 RGB (scan 1.2 GB, then mask 0.4 GB + the clean-up's labels 1.6 GB). Other models get
-    the float scan and give their ``predict``, as before.
+    classifies it tile by tile, writes each tile's probabilities into a memory-mapped TIFF and frees the
+    scan before the whole-mask clean-up: about 2.8 GB at 20000 x 20000 RGB (scan 1.2 GB, then mask 0.4 GB
+    + the clean-up's labels 1.6 GB). Other models get the float scan and give their ``predict`` (their
+    probabilities are computed whole).
     """
     if not isinstance(segmenter, PixelClassifier):
-        return segmenter.predict(io.read_image(path))
+        image = io.read_image(path)
+        if probabilities is None:
+            return segmenter.predict(image)
+        mask, proba = segment_image(segmenter, image)
+        with io.atomic_path(probabilities) as tmp:
+            tifffile.imwrite(tmp, proba, photometric="minisblack", metadata=_proba_metadata(segmenter))
+        return mask
     scan = io.read_scan(path, convert=False)
-    mask = segmenter.predict(scan.pixels, clean=False)
+    if probabilities is None:
+        mask = segmenter.predict(scan.pixels, clean=False)
+    else:
+        mask = np.empty(scan.pixels.shape[:2], np.uint8)
+        shape = (len(segmenter.classes), *mask.shape)
+        with io.atomic_path(probabilities) as tmp:
+            planes = tifffile.memmap(tmp, shape=shape, dtype=np.float32, photometric="minisblack",
+                                     metadata=_proba_metadata(segmenter))
+            for (rows, cols), tile in segmenter.proba_tiles(scan.pixels):
+                planes[:, rows, cols] = tile
+                mask[rows, cols] = best_class(tile, segmenter.classes, segmenter.postprocess)
+            planes.flush()
+            del planes
     del scan  # the only reference to the pixels: freed (or unmapped) before the clean-up
     return clean_mask(mask, segmenter.classes, segmenter.postprocess)
+
+
+def _proba_metadata(segmenter: Segmenter) -> dict[str, Any]:
+    return {"axes": "CYX", "classes": list(segmenter.classes)}

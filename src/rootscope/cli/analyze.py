@@ -110,7 +110,8 @@ def analyze(
     outputs += [rsml_dir / f"{p.stem}.rsml" for p in paths] if rsml_dir is not None else []
     outputs += [overlay_dir / f"{p.stem}_overlay.png" for p in paths] if overlay_dir is not None else []
     # the scale given wins; otherwise each file must carry its DPI (checked before any work is done)
-    scales = {p: io.resolve_px_per_mm(io.read_scan(p) if px_per_mm is None else io.Scan(p, None, 8), px_per_mm) for p in paths}
+    scales = {p: io.resolve_px_per_mm(io.Scan(p, None, 8, None if px_per_mm else io.header_px_per_mm(p)), px_per_mm)
+              for p in paths}
     tables: dict[str, list[pd.DataFrame]] = {}
     with io.protect([*paths, *map(io.mask_sidecar, paths)], outputs=outputs):
         for path in track(paths, description="analysing"):

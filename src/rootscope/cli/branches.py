@@ -139,7 +139,7 @@ def detect_cmd(
     tables = []
     with io.protect([*paths, *partners.values(), *([model] if model else [])], outputs=[out]):
         for path in track(paths, description="detecting", console=Console(stderr=True)):
-            scan = io.read_scan(path)
+            scan = io.read_scan(path, convert=False)  # uint8 / uint16: the detector converts tile by tile
             mask = None
             if path in partners:
                 mask = _root_pixels(io.read_labels(partners[path]), io.read_mask_classes(partners[path]))

@@ -22,9 +22,17 @@ def synth(
     max_shift: float | None = typer.Option(None, help="Largest plate shift between scans (px; default 5 % of size)."),
     overlays: bool = typer.Option(False, "--overlays", help="Also write <stem>_overlay.png truth pictures."),
 ) -> None:
-    """Make a synthetic plate experiment with exact ground truth (masks, RSML, points, lengths, matrices)."""
+    """Make a synthetic plate experiment with exact ground truth (masks, RSML, points, lengths, matrices).
+
+    OUT must not hold scans or truth yet (raw/ and truth/ are refused when they hold files)."""
+    from ..errors import OutputError
     from ..synth import SynthConfig, write_experiment
 
+    for part in ("raw", "truth"):
+        held = [p for p in (out / part).rglob("*") if p.is_file()] if (out / part).is_dir() else []
+        if held:
+            raise OutputError(f"{out / part}: already holds {len(held)} files (e.g. {held[0].name}); synth makes a "
+                              "new experiment: give a folder that does not exist yet, or remove this one.")
     cfg = SynthConfig(size=size, light_roots=light_roots, max_rotation_deg=max_rotation, max_shift_px=max_shift)
     paths = write_experiment(out, plates=plates, frames=frames, seed=seed, config=cfg, overlays=overlays)
     typer.echo(f"wrote {len(paths)} scans to {out / 'raw'} and their ground truth to {out / 'truth'}")
