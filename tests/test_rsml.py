@@ -1,8 +1,9 @@
-"""RSML: round trip, both real dialects, spline geometry, helpers, masks and bad inputs."""
+"""RSML: round trip, the real dialects (RootNav, TILLMore, 2D+t), spline geometry, helpers, masks, bad inputs."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,13 @@ from rootscope.rsml import (
     Scene,
     branching_points,
     distance_to_polyline,
+    observation_index,
     plant_length,
     read_rsml,
     render_mask,
     root_length,
     root_table,
+    scene_at,
     scene_length,
     spline_through,
     tips,
@@ -212,6 +215,13 @@ def test_dialect_details_are_tolerated(tmp_path: Path) -> None:
         ("system.rsml", b'<!DOCTYPE rsml SYSTEM "http://example.org/x.dtd"><rsml/>', "DTD"),
         ("nan.rsml", b'<rsml><scene><plant><root><geometry><polyline><point x="1" y="two"/>'
                      b"</polyline></geometry></root></plant></scene></rsml>", "not a number"),
+        ("time.rsml", b'<rsml><scene><plant><root><geometry><polyline><point coord_x="1" coord_y="2" coord_th="x"/>'
+                      b"</polyline></geometry></root></plant></scene></rsml>", "point 0 coord_th: 'x' is not a number"),
+        ("ragged.rsml", b'<rsml><scene><plant><root ID="r"><geometry><polyline><point coord_x="1" coord_y="2" '
+                        b'coord_th="0" diameter="1"/><point coord_x="1" coord_y="3" coord_th="6"/>'
+                        b"</polyline></geometry></root></plant></scene></rsml>", "root 'r', point 1: no 'diameter'"),
+        ("hours.rsml", b"<rsml><metadata><observation-hours>0,6,six</observation-hours></metadata></rsml>",
+         "observation-hours"),
     ],
 )
 def test_bad_inputs_raise_input_error_naming_the_file(tmp_path: Path, name: str, content: bytes | None,
@@ -286,3 +296,134 @@ def test_every_tillmore_file_parses_with_first_order_spline_roots(shared_data: P
     # plants that have roots: 1 to 3 per image, 3 in most (some files also list plants without roots)
     assert min(rooted) >= 1 and max(rooted) <= 3 and np.mean(np.array(rooted) == 3) > 0.8
     assert duplicated == ["426.rsml"]  # the one annotation error of the set, read as written
+
+
+# ------------------------------------------------------------------------------------- 2D+t RSML
+RST = "rsml-2dt/61_graph_expertized.rsml"
+
+
+@pytest.fixture(scope="module")
+def rst_path(shared_data: Path) -> Path:
+    """RootSystemTracker's 2D+t RSML (RSML 1.4) in ../shared/data."""
+    path = shared_data / RST
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
+    return path
+
+
+def _raw_roots(path: Path) -> list[ET.Element]:
+    """The file's <root> elements, parsed independently of rootscope, in document (depth-first) order."""
+    return list(ET.parse(path).getroot().iter("root"))
+
+
+def _raw(root: ET.Element, attribute: str) -> np.ndarray:
+    return np.array([float(p.get(attribute)) for p in root.findall("geometry/polyline/point")])
+
+
+def test_rootsystemtracker_2dt_file_reads_roots_points_times_and_diameters(rst_path: Path) -> None:
+    scene = read_rsml(rst_path)
+    raw = _raw_roots(rst_path)
+    roots = scene.all_roots()
+    assert len(roots) == len(raw) == 89 and len(scene.plants) == 5
+    hours = scene.metadata.observation_hours
+    assert len(hours) == 18 and hours[0] == 0.0 and hours[-1] == 101.9982
+    np.testing.assert_allclose(np.diff(hours), 6.0, atol=0.005)
+    for root, element in zip(roots, raw):
+        assert root.id == element.get("ID")
+        np.testing.assert_array_equal(root.points, np.c_[_raw(element, "coord_x"), _raw(element, "coord_y")])
+        for name, attribute in (("time", "coord_th"), ("time_index", "coord_t"), ("diameter", "diameter")):
+            np.testing.assert_array_equal(root.functions[name], _raw(element, attribute))
+        assert np.all(np.diff(_raw(element, "coord_th")) >= 0) and np.all(np.diff(_raw(element, "coord_t")) >= 0)
+        assert np.all(np.diff(root.times_h) >= 0) and np.all(np.diff(root.time_index) >= 0)
+    last = roots[-1]  # a late lateral; its base has coord_th 0 though coord_t is 15, as written
+    assert (last.id, last.order) == ("5.1.12", 2)
+    assert last.points.tolist() == [[1204, 488], [1206, 489], [1207, 491], [1208, 499], [1209, 508]]
+    assert last.times_h.tolist() == [0.0, 83.997, 89.9986, 96.0, 101.9982]
+    assert last.time_index.tolist() == [15.0, 15.0, 16.0, 17.0, 18.0]
+    assert sorted(last.functions) == ["diameter", "time", "time_index", "vx", "vy"]
+    # diameters here are 0 (not measured) or 0.01, never negative: not all positive as one might expect
+    diameters = np.concatenate([r.diameters for r in roots])
+    assert len(diameters) == 1286 and set(np.unique(diameters).tolist()) == {0.0, 0.01}
+    assert roots[0].diameters[:3].tolist() == [0.0, 0.01, 0.01]
+
+
+def test_rootsystemtracker_file_survives_read_write_read(rst_path: Path, tmp_path: Path) -> None:
+    scene = read_rsml(rst_path)
+    back = read_rsml(write_rsml(tmp_path / "back.rsml", scene))
+    _assert_same(scene, back)
+    assert back.metadata == scene.metadata  # observation hours, unit, size, image kept as written
+    text = (tmp_path / "back.rsml").read_text()
+    assert text.count("<point ") == 1286 and ' x="' not in text
+    assert '<point coord_t="15" coord_th="0" coord_x="1204" coord_y="488" diameter="0" vx="0" vy="0" />' in text
+    assert "<functions>" not in text  # per-point values stay on the points, as RootSystemTracker writes them
+
+
+def _timed() -> Scene:
+    """A primary seen at 0, 6 and 12 h (obs 1-3) with a lateral from 6 h, and an untimed root."""
+    lateral = Root(np.array([[11.0, 25.0], [14.0, 26.0], [18.0, 27.5]]), "1.2", order=2,
+                   functions={"time": np.array([6.0, 6.0, 12.0]), "time_index": np.array([2.0, 2.0, 3.0])})
+    primary = Root(np.array([[10.0, 20.0], [10.0, 30.0], [10.5, 40.25]]), "1.1", children=[lateral],
+                   functions={"time_index": np.array([1.0, 2.0, 3.0]), "time": np.array([0.0, 6.0, 12.0]),
+                              "diameter": np.array([2.0, 1.5, 1.0]), "length": np.array([0.0, 10.0])},
+                   function_domains={"length": "length"})
+    metadata = Metadata(last_modified="2026-01-02T03:04:05", extra={"px_per_mm": "20"})
+    metadata.observation_hours = np.array([0.0, 6.0, 12.0])
+    return Scene([Plant([primary], "1"), Plant([Root(np.array([[50.0, 5.0], [50.0, 9.0]]), "2.1")], "2")], metadata)
+
+
+def test_rootscope_writes_2dt_rsml_as_rootsystemtracker_does_and_reads_it_back(tmp_path: Path) -> None:
+    scene = _timed()
+    text = write_rsml(tmp_path / "t.rsml", scene).read_text()
+    assert "<observation-hours>0,6,12</observation-hours>" in text
+    assert '<point coord_t="3" coord_th="12" coord_x="10.5" coord_y="40.25" diameter="1" />' in text
+    assert '<point coord_t="2" coord_th="6" coord_x="11" coord_y="25" />' in text
+    assert '<point x="50" y="5" />' in text  # an untimed root is written as before
+    assert '<function name="length" domain="length">' in text  # not one value per point: kept a function
+    back = read_rsml(tmp_path / "t.rsml")
+    _assert_same(scene, back)
+    assert back.metadata == scene.metadata and back.metadata.observation_hours.tolist() == [0.0, 6.0, 12.0]
+    assert back.plants[0].roots[0].function_domains == {"time_index": "polyline", "time": "polyline",
+                                                        "diameter": "polyline", "length": "length"}
+    assert back.plants[1].roots[0].times_h is None and back.plants[1].roots[0].functions == {}
+
+
+def test_scene_at_cuts_roots_back_to_what_had_grown() -> None:
+    scene = _timed()
+    at_0, at_6, at_12 = (scene_at(scene, h) for h in (0.0, 6.0, 12.0))
+    assert at_0.plants[0].roots == [] and at_0.plants[0].id == "1"  # one point reached is not yet a root
+    assert at_0.plants[1].roots[0].points.tolist() == [[50.0, 5.0], [50.0, 9.0]]  # untimed: whole
+    primary = at_6.plants[0].roots[0]
+    assert primary.points.tolist() == [[10.0, 20.0], [10.0, 30.0]] and primary.times_h.tolist() == [0.0, 6.0]
+    assert primary.diameters.tolist() == [2.0, 1.5] and primary.functions["length"].tolist() == [0.0, 10.0]
+    lateral = primary.children[0]
+    assert lateral.points.tolist() == [[11.0, 25.0], [14.0, 26.0]] and lateral.time_index.tolist() == [2.0, 2.0]
+    assert scene_at(scene, 5.9).plants[0].roots == []
+    _assert_same(scene, at_12)  # everything by the last observation
+    assert at_12.metadata == scene.metadata and at_12.metadata is not scene.metadata
+    assert scene.plants[0].roots[0].points.shape == (3, 2)  # the input is not changed
+
+
+def test_scene_at_on_the_real_file_grows_to_the_whole_scene(rst_path: Path) -> None:
+    scene = read_rsml(rst_path)
+    hours = scene.metadata.observation_hours
+    counts = [sum(len(r.points) for r in scene_at(scene, h).all_roots()) for h in hours]
+    assert counts[0] == 147 and counts[-1] == 1286 and np.all(np.diff(counts) >= 0)
+    first = scene_at(scene, hours[0])
+    assert len(first.all_roots()) == 8 and [len(p.roots) for p in first.plants] == [1] * 5  # 5 primaries
+    full = {r.id: r for r in scene.all_roots()}
+    for root in scene_at(scene, hours[8]).all_roots():  # each root then is the base of the root now
+        np.testing.assert_array_equal(root.points, full[root.id].points[: len(root.points)])
+    _assert_same(scene, scene_at(scene, hours[-1]))
+
+
+def test_observation_index_is_rootsystemtracker_coord_t(rst_path: Path) -> None:
+    hours = np.array([0.0, 6.0, 12.0])
+    assert observation_index([-100.0, -3.0, 0.0, 3.0, 12.0, 15.0], hours).tolist() == [0.0, 0.5, 1.0, 1.5, 3.0, 3.5]
+    assert observation_index(np.array(7.0), np.array([5.0])).tolist() == 1.0
+    with pytest.raises(ValueError, match="strictly increasing"):
+        observation_index(1.0, [0.0, 0.0])
+    scene = read_rsml(rst_path)
+    th = np.concatenate([r.times_h for r in scene.all_roots()])
+    t = np.concatenate([r.time_index for r in scene.all_roots()])
+    reached = th > 0  # coord_th is 0 before the first observation and on some laterals' bases
+    np.testing.assert_allclose(observation_index(th[reached], scene.metadata.observation_hours), t[reached], atol=0.01)

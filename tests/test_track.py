@@ -10,9 +10,10 @@ import pytest
 
 from rootscope import rsml, track, traits
 from rootscope.architecture import ImageArchitecture, find_architecture, split_classes
+from rootscope.cli import main
 from rootscope.errors import InputError
 from rootscope.metrics import match_points
-from rootscope.synth import SynthConfig, make_series
+from rootscope.synth import SynthConfig, frame_stem, make_series
 
 CFG = SynthConfig(size=640)
 
@@ -99,6 +100,17 @@ def test_laterals_keep_their_ids_and_emerge_within_one_scan_interval(series):
     assert len(delay) > 20 and (delay.emergence_h >= 0).all()  # first seen: never before the truth
     assert delay.emergence_est_h.abs().max() <= CFG.interval_h
     assert set(laterals[laterals.order == 3].parent_lateral) <= set(laterals.lateral)
+
+
+def test_back_extrapolated_emergence_stays_between_the_scan_before_and_first_sighting():
+    """Scans at 0, 24, 48, 72 h. Lateral 1, seen in the first scan at 5 mm growing 0.01 mm/h, would go back
+    to -500 h: it is bounded by the experiment's start. Lateral 2, first seen at 48 h at 10 mm growing
+    0.1 mm/h, would go back to -52 h: bounded by the scan before (24 h). Lateral 3 grows 2 mm/h: 45 h."""
+    rows = pd.DataFrame({"track": [1, 1, 2, 2, 3, 3], "tracked": 1, "order": 2,
+                         "_scan_index": [0, 1, 2, 3, 2, 3], "time_h": [0.0, 24.0, 48.0, 72.0, 48.0, 72.0],
+                         "length_mm": [5.0, 5.24, 10.0, 12.4, 6.0, 54.0]})
+    estimate = track._extrapolated_emergence(rows, np.array([0.0, 0.0, 24.0, 48.0]))
+    assert estimate.tolist() == pytest.approx([0.0, 0.0, 24.0, 24.0, 45.0, 45.0])
 
 
 def _labels(laterals: pd.DataFrame, plants: pd.DataFrame) -> list[int]:
@@ -234,8 +246,6 @@ def test_the_report_plots_tracked_plants_and_tables_growth_and_emergence(series,
 
 def test_track_command_follows_an_rsml_series_in_the_scans_own_pixels(series, tmp_path, capsys):
     from rootscope import io
-    from rootscope.cli import main
-    from rootscope.synth import frame_stem
 
     frames = {}
     for frame in series:
@@ -277,6 +287,12 @@ def test_timed_rsml_gives_each_point_the_time_its_root_reached_it(series, tmp_pa
         primary = plant.roots[0]
         assert primary.id == f"{plant.id}.0" and primary.functions["time"][0] == 0.0
     # a truth lateral that emerged during the series: its points' times span its growth
+    # written as RootSystemTracker's 2D+t RSML: observation hours, per-point coord_th and coord_t
+    scans = sorted(set(tracks["plants"].time_h))
+    np.testing.assert_allclose(timed.metadata.observation_hours, scans, atol=1e-12)
+    assert "<point coord_t=" in (tmp_path / "t.rsml").read_text()
+    for root in timed.all_roots():
+        np.testing.assert_allclose(root.time_index, rsml.observation_index(root.times_h, scans), atol=1e-12)
     laterals = [r for p in timed.plants for r in p.all_roots() if not r.id.endswith(".0")]
     emerged = [r for r in laterals if float(r.properties["emergence_h"]) > 0]
     assert len(emerged) > 10 and all(r.functions["time"][0] == pytest.approx(float(r.properties["emergence_est_h"]),
@@ -293,8 +309,6 @@ def test_timed_rsml_gives_each_point_the_time_its_root_reached_it(series, tmp_pa
 ])
 def test_track_command_refuses_a_transforms_file_it_cannot_use(series, tmp_path, capsys, content, message):
     from rootscope import io
-    from rootscope.cli import main
-    from rootscope.synth import frame_stem
 
     stem = frame_stem("plateA", series[0], CFG)
     rsml.write_rsml(tmp_path / "rsml" / f"{stem}.rsml", series[0].scene)
@@ -304,3 +318,38 @@ def test_track_command_refuses_a_transforms_file_it_cannot_use(series, tmp_path,
     err = capsys.readouterr().err
     assert f"{tmp_path / 't.json'}: " in err and message.replace("STEM", stem) in err
     assert not (tmp_path / "tracks").exists()
+
+
+def test_a_2dt_rsml_of_rootsystemtracker_is_tracked_over_its_observations(shared_data):
+    path = shared_data / "rsml-2dt" / "61_graph_expertized.rsml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
+    scene = rsml.read_rsml(path)
+    tracks = track.track_timed_scene(scene, 1000 / 76.0, plate="61")  # <size>76.0</size>: 76 um per px
+    plants = tracks["plants"]
+    assert plants.plant.nunique() == 5 and (plants.groupby("plant").scan.nunique() == 18).all()
+    assert plants.time_h.max() == 101.9982 and set(plants.plate) == {"61"}
+    laterals = tracks["laterals"].drop_duplicates(["plant", "lateral"]).groupby("plant").size().tolist()
+    assert laterals == [len(p.all_roots()) - 1 for p in scene.plants] == [18, 22, 13, 19, 12]  # the file's
+    assert (tracks["growth"].primary_rate_mm_h.between(0.3, 0.7)).all()
+
+
+def test_track_command_takes_one_2dt_rsml(shared_data, tmp_path, capsys):
+    """`rootscope track FILE.rsml` on RootSystemTracker's file: the same tables as the API, its 18
+    observations; without a pixel scale (the file gives none) it asks for one."""
+    path = shared_data / "rsml-2dt" / "61_graph_expertized.rsml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
+    assert main(["track", str(path), "-o", str(tmp_path / "none")]) == 2
+    assert "no px_per_mm in the RSML metadata; pass --px-per-mm" in capsys.readouterr().err
+    assert main(["track", str(path), "--px-per-mm", str(1000 / 76.0), "--plate", "61", "-o", str(tmp_path / "t")]) == 0
+    assert "18 scans: 5 plants, 84 laterals" in capsys.readouterr().out
+    expected = track.track_timed_scene(rsml.read_rsml(path), 1000 / 76.0, plate="61")["laterals"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t" / "laterals.csv", dtype={"plate": str}), expected,
+                                  check_dtype=False,
+                                  check_exact=False, atol=1e-3)
+
+
+def test_tracking_one_scene_needs_its_observation_hours():
+    with pytest.raises(InputError, match="no <observation-hours>"):
+        track.track_timed_scene(rsml.Scene(), 20.0)

@@ -1,16 +1,26 @@
-"""RSML (Root System Markup Language) 1.0: the data model, reading, writing and helpers.
+"""RSML (Root System Markup Language) 1.0 and 2D+t (1.4): the data model, reading, writing and helpers.
 
 Points are ``(x, y[, z])`` in the file's unit (pixels for plate images), as RSML writes them: this
 module is the one place where they meet the ``(row, col)`` order used elsewhere (see
 :meth:`Root.rc`).
+
+Time (2D+t RSML, the convention of RootSystemTracker): the metadata's ``<observation-hours>`` lists
+the observation times (h); each point of a timed root carries ``coord_th``, the time (h) at which
+the root reached it, and ``coord_t``, the same time in observation steps (1 = the first
+observation, fractional between two), with ``coord_x``, ``coord_y`` and per-point values such as
+``diameter``. In memory these are per-point functions of the root: ``time`` (h), ``time_index``
+(steps) and ``diameter`` (px), see :attr:`Root.times_h`; :func:`scene_at` gives the scene as it was
+at a given time.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+import re
 from pathlib import Path
 from xml.parsers import expat
 
@@ -21,6 +31,12 @@ import pandas as pd
 from .errors import InputError
 from .io import write_text
 
+#: Per-point function names of 2D+t roots: time (h) the root reached the point, the same time in
+#: observation steps (1-based, fractional), and diameter (px).
+TIME, TIME_INDEX, DIAMETER = "time", "time_index", "diameter"
+#: Point attributes of 2D+t RSML (RootSystemTracker) that hold a per-point function, by function name.
+_POINT_ATTRIBUTES = {TIME_INDEX: "coord_t", TIME: "coord_th"}
+
 
 @dataclass
 class Root:
@@ -29,7 +45,9 @@ class Root:
     ``points`` is ``N x 2`` (x, y) or ``N x 3`` (x, y, z) float64. ``functions`` holds per-point
     values (e.g. ``diameter``, ``time``), each of length N; ``function_domains`` keeps each
     function's RSML ``domain`` (``polyline`` when absent). ``order`` is 1 for a root attached to
-    the plant, 2 for its laterals, and so on (set from nesting when read).
+    the plant, 2 for its laterals, and so on (set from nesting when read). Per-point time and
+    diameter are the functions :data:`TIME`, :data:`TIME_INDEX` and :data:`DIAMETER`, also given by
+    :attr:`times_h`, :attr:`time_index` and :attr:`diameters`.
     """
 
     points: np.ndarray
@@ -40,6 +58,23 @@ class Root:
     functions: dict[str, np.ndarray] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
     function_domains: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def times_h(self) -> np.ndarray | None:
+        """Per point, the time (h since the first observation) the root reached it (``coord_th``); None
+        when the root has no time."""
+        return self.functions.get(TIME)
+
+    @property
+    def time_index(self) -> np.ndarray | None:
+        """Per point, the same time in observation steps (``coord_t``: 1 = the first observation,
+        fractional between two); None when not given."""
+        return self.functions.get(TIME_INDEX)
+
+    @property
+    def diameters(self) -> np.ndarray | None:
+        """Per point, the root's diameter (in the file's unit, px); None when not given."""
+        return self.functions.get(DIAMETER)
 
     def rc(self) -> np.ndarray:
         """Points as ``N x 2`` (row, col) = (y, x): the order used by the image code."""
@@ -79,6 +114,17 @@ class Metadata:
     file_key: str = ""
     time_sequence: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def observation_hours(self) -> np.ndarray:
+        """Observation times (h) of a 2D+t scene, from ``<observation-hours>`` (kept as written in
+        ``extra``): a float64 array, empty when not given. Raises ValueError when not numbers."""
+        text = self.extra.get("observation-hours", "").strip()
+        return np.array([float(v) for v in re.split(r"[,;\s]+", text)] if text else [], dtype=np.float64)
+
+    @observation_hours.setter
+    def observation_hours(self, hours: np.ndarray) -> None:
+        self.extra["observation-hours"] = ",".join(_num(h) for h in np.asarray(hours, dtype=np.float64).ravel())
 
 
 @dataclass
@@ -179,15 +225,20 @@ def _float(value: str | None, path: Path, where: str) -> float:
 
 # ------------------------------------------------------------------------------------------ reading
 def read_rsml(path: str | os.PathLike) -> Scene:
-    """Read an RSML 1.0 file (and the RootNav / TILLMore dialects) into a :class:`Scene`.
+    """Read an RSML 1.0 file (and the RootNav / TILLMore / 2D+t dialects) into a :class:`Scene`.
 
     Points are ``(x, y)`` or ``(x, y, z)`` in the file's unit (pixels for images). A root's geometry
     is its ``polyline``; a root with only ``rootnavspline`` control points (TILLMore) gets the
     centripetal Catmull-Rom curve through them (:func:`spline_through`, a point about every 2 px);
     a root with neither keeps an empty ``0 x 2`` array. Root order is the nesting depth (1 = attached to the
-    plant). Unknown elements are ignored; empty or odd IDs are kept as written. Raises
-    :class:`InputError` naming the file when it is missing, empty, not XML, not RSML, declares a
-    DTD/entities, or holds a coordinate that is not a number.
+    plant). 2D+t RSML (RootSystemTracker, RSML 1.4): points given as ``coord_x``/``coord_y`` are read
+    as x/y; on points that carry ``coord_t`` or ``coord_th``, every other attribute becomes a per-point
+    function (``coord_th`` -> :data:`TIME` in h, ``coord_t`` -> :data:`TIME_INDEX` in observation
+    steps, ``diameter``, ``vx``, ...), and ``<observation-hours>`` gives
+    :attr:`Metadata.observation_hours`. Unknown elements are ignored; empty or odd IDs are kept as
+    written. Raises :class:`InputError` naming the file when it is missing, empty, not XML, not RSML,
+    declares a DTD/entities, holds a coordinate or time that is not a number, or a timed point that
+    lacks a value the root's other points have.
     """
     path = Path(path)
     if not path.is_file():
@@ -203,6 +254,11 @@ def read_rsml(path: str | os.PathLike) -> Scene:
             "Give an RSML file (root architecture), not another XML document."
         )
     metadata = _read_metadata(_child(top, "metadata"))
+    try:
+        _ = metadata.observation_hours  # parsed here to name a bad value with its file
+    except ValueError:
+        raise InputError(f"{path}: <observation-hours> '{metadata.extra['observation-hours']}' is not a "
+                         "comma-separated list of numbers (hours). Fix it in the RSML file.") from None
     plants = [
         _read_plant(plant, path)
         for scene in _children(top, "scene")
@@ -255,15 +311,15 @@ def _read_root(element: ET.Element, path: Path, order: int) -> Root:
     where = f"root '{root_id}'"
     geometry = _child(element, "geometry")
     points = _empty_points()
+    functions: dict[str, np.ndarray] = {}
     if geometry is not None:
         polyline = _child(geometry, "polyline")
         spline = _child(geometry, "rootnavspline")
         if polyline is not None and len(_children(polyline, "point")):
-            points = _read_points(polyline, path, where)
+            points, functions = _read_points(polyline, path, where)
         elif spline is not None and len(_children(spline, "point")):
-            points = spline_through(_read_points(spline, path, where))
-    functions: dict[str, np.ndarray] = {}
-    domains: dict[str, str] = {}
+            points = spline_through(_read_points(spline, path, where)[0])
+    domains = dict.fromkeys(functions, "polyline")
     block = _child(element, "functions")
     for function in [] if block is None else _children(block, "function"):
         name = function.get("name", "")
@@ -278,21 +334,50 @@ def _read_root(element: ET.Element, path: Path, order: int) -> Root:
                 _read_properties(element), domains)
 
 
-def _read_points(element: ET.Element, path: Path, where: str) -> np.ndarray:
-    """``<point x= y= [z=]/>`` (or ``<point><x>..</x>..</point>``) -> ``N x 2``, or ``N x 3`` when
-    every point has a z."""
-    rows = []
-    for point in _children(element, "point"):
-        values = {k: point.get(k) for k in ("x", "y", "z") if point.get(k) is not None}
-        if not values:
-            values = {_local(c.tag): _text(c) for c in point if _local(c.tag) in ("x", "y", "z")}
-        rows.append(values)
+_AXES = ("x", "y", "z")
+_FROM_ATTRIBUTE = {attribute: name for name, attribute in _POINT_ATTRIBUTES.items()}
+
+
+def _point_values(point: ET.Element) -> dict[str, str]:
+    """A point's attributes (``coord_x``/``coord_y``/``coord_z`` named x/y/z; plain x/y/z win), or the
+    text of its ``<x>``, ``<y>``, ``<z>`` children when no attribute gives a coordinate."""
+    values = {name: value for name, value in point.attrib.items() if name not in _AXES}
+    for axis in _AXES:
+        if f"coord_{axis}" in values:
+            values[axis] = values.pop(f"coord_{axis}")
+        if point.get(axis) is not None:
+            values[axis] = point.get(axis)
+    if not any(axis in values for axis in _AXES):
+        values.update({_local(c.tag): _text(c) for c in point if _local(c.tag) in _AXES})
+    return values
+
+
+def _read_points(element: ET.Element, path: Path, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``<point x= y= [z=]/>`` (or ``<point><x>..</x>..</point>``, or 2D+t ``coord_x=``...) -> ``N x 2``
+    points, or ``N x 3`` when every point has a z, and the per-point functions of 2D+t points (those
+    that carry ``coord_t`` or ``coord_th``; none otherwise), each of length N."""
+    rows = [_point_values(point) for point in _children(element, "point")]
     has_z = all("z" in row for row in rows)
     axes = ("x", "y", "z") if has_z else ("x", "y")
-    return np.array(
+    points = np.array(
         [[_float(row.get(a), path, f"{where}, point {i} {a}") for a in axes] for i, row in enumerate(rows)],
         dtype=np.float64,
     )
+    if not any(attribute in row for row in rows for attribute in _FROM_ATTRIBUTE):
+        return points, {}
+    names = [n for n in dict.fromkeys(n for row in rows for n in row) if n not in _AXES]
+    return points, {_FROM_ATTRIBUTE.get(n, n): _point_function(rows, n, path, where) for n in names}
+
+
+def _point_function(rows: list[dict[str, str]], name: str, path: Path, where: str) -> np.ndarray:
+    """The values of point attribute ``name`` over a root's points (float64, one per point)."""
+    values = []
+    for i, row in enumerate(rows):
+        if name not in row:
+            raise InputError(f"{path}: {where}, point {i}: no '{name}', which the root's other points have. "
+                             "Give every point of a timed root the same attributes.")
+        values.append(_float(row[name], path, f"{where}, point {i} {name}"))
+    return np.array(values, dtype=np.float64)
 
 
 def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -359,7 +444,11 @@ def write_rsml(path: str | os.PathLike, scene: Scene) -> Path:
 
     Coordinates are written with ``repr`` precision, so :func:`read_rsml` gives back the same
     float64 values; ``z`` is written only for roots whose points are ``N x 3``. An empty
-    ``last_modified`` is written as the current UTC time. Returns ``path``.
+    ``last_modified`` is written as the current UTC time. A timed root (per-point :data:`TIME` or
+    :data:`TIME_INDEX`) is written in the 2D+t convention of RootSystemTracker: each point carries
+    ``coord_t`` (observation steps), ``coord_th`` (h), ``coord_x``, ``coord_y`` (``coord_z``) and its
+    other per-point values (``diameter``, ...) as attributes; other roots keep ``x``/``y`` points and
+    ``<function>`` elements. Observation times are :attr:`Metadata.observation_hours`. Returns ``path``.
     """
     meta = scene.metadata
     top = ET.Element("rsml")
@@ -406,18 +495,53 @@ def _append_properties(parent: ET.Element, properties: dict[str, str]) -> None:
             ET.SubElement(block, name, {"value": str(value)})
 
 
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _on_points(root: Root) -> list[str]:
+    """Names of the functions written as point attributes: none unless the root is timed (has a
+    per-point :data:`TIME` or :data:`TIME_INDEX`); then every function with one value per point,
+    domain ``polyline`` and a name that is a plain XML name (not ``x``/``y``/``z``/``coord_*``), time
+    first, as RootSystemTracker orders them."""
+    n = len(root.points)
+
+    def per_point(name: str) -> bool:
+        return (np.size(root.functions[name]) == n and root.function_domains.get(name, "polyline") == "polyline"
+                and bool(_XML_NAME.fullmatch(name)) and name not in _AXES and not name.startswith("coord_"))
+
+    names = [name for name in root.functions if per_point(name)]
+    if n == 0 or not any(name in _POINT_ATTRIBUTES for name in names):
+        return []
+    return sorted(names, key=lambda name: list(_POINT_ATTRIBUTES).index(name) if name in _POINT_ATTRIBUTES else 2)
+
+
+def _append_points(polyline: ET.Element, root: Root, on_points: list[str]) -> None:
+    """``<point x= y= [z=]/>`` per point, or, for a timed root, ``<point coord_t= coord_th= coord_x=
+    coord_y= [coord_z=] diameter= .../>`` (time first, then coordinates, then the other values)."""
+    points = np.asarray(root.points, dtype=np.float64)
+    axes = _AXES[: points.shape[1]]
+    timed = [name for name in on_points if name in _POINT_ATTRIBUTES]
+    values = [np.asarray(root.functions[name], dtype=np.float64).ravel() for name in on_points]
+    for i, row in enumerate(points):
+        if not on_points:
+            ET.SubElement(polyline, "point", {a: _num(v) for a, v in zip(axes, row)})
+            continue
+        attributes = {_POINT_ATTRIBUTES[name]: _num(values[k][i]) for k, name in enumerate(timed)}
+        attributes.update({f"coord_{a}": _num(v) for a, v in zip(axes, row)})
+        attributes.update({name: _num(values[k][i]) for k, name in enumerate(on_points) if name not in timed})
+        ET.SubElement(polyline, "point", attributes)
+
+
 def _append_root(parent: ET.Element, root: Root) -> None:
     element = ET.SubElement(parent, "root", {"ID": root.id, "label": root.label})
     _append_properties(element, root.properties)
-    points = np.asarray(root.points, dtype=np.float64)
-    if len(points):
-        polyline = ET.SubElement(ET.SubElement(element, "geometry"), "polyline")
-        axes = ("x", "y", "z") if points.shape[1] == 3 else ("x", "y")
-        for row in points:
-            ET.SubElement(polyline, "point", {a: _num(v) for a, v in zip(axes, row)})
-    if root.functions:
+    on_points = _on_points(root)
+    if len(root.points):
+        _append_points(ET.SubElement(ET.SubElement(element, "geometry"), "polyline"), root, on_points)
+    functions = {name: values for name, values in root.functions.items() if name not in on_points}
+    if functions:
         block = ET.SubElement(element, "functions")
-        for name, values in root.functions.items():
+        for name, values in functions.items():
             function = ET.SubElement(block, "function",
                                      {"name": name, "domain": root.function_domains.get(name, "polyline")})
             for value in np.asarray(values, dtype=np.float64).ravel():
@@ -427,6 +551,77 @@ def _append_root(parent: ET.Element, root: Root) -> None:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def observation_index(hours: np.ndarray | float, observation_hours: np.ndarray) -> np.ndarray:
+    """Times in observation steps, as RootSystemTracker's ``coord_t``.
+
+    Parameters
+    ----------
+    hours : array_like of float
+        Times (h, same origin as ``observation_hours``).
+    observation_hours : array_like of float
+        The observation times (h), strictly increasing, at least one.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the shape of ``hours``: 1 at the first observation, k at the k-th, linear between two;
+        before the first and after the last, linear with the nearest interval, never below 0 (one
+        observation: 1 everywhere). NaN stays NaN.
+    """
+    hours = np.asarray(hours, dtype=np.float64)
+    obs = np.asarray(observation_hours, dtype=np.float64).ravel()
+    if len(obs) == 0 or np.any(np.diff(obs) <= 0):
+        raise ValueError(f"observation hours must be strictly increasing, at least one (got {obs.tolist()})")
+    if len(obs) == 1:
+        return np.where(np.isnan(hours), np.nan, 1.0)
+    steps = np.interp(hours, obs, np.arange(1.0, len(obs) + 1.0))
+    steps = np.where(hours < obs[0], 1.0 + (hours - obs[0]) / (obs[1] - obs[0]), steps)
+    steps = np.where(hours > obs[-1], len(obs) + (hours - obs[-1]) / (obs[-1] - obs[-2]), steps)
+    return np.maximum(steps, 0.0)
+
+
+def scene_at(scene: Scene, hours: float) -> Scene:
+    """The scene as it was at time ``hours``: a 2D+t scene cut back to what had grown by then.
+
+    Parameters
+    ----------
+    scene : Scene
+        A scene whose roots carry per-point time (:attr:`Root.times_h`, h), e.g. read from a 2D+t
+        RSML file. It is not changed.
+    hours : float
+        Time (h, the origin of the per-point times, e.g. ``scene.metadata.observation_hours[k]``).
+
+    Returns
+    -------
+    Scene
+        A new scene with the same plants (a plant may be left without roots) and metadata. A timed
+        root keeps its points with time <= ``hours`` and the values of its per-point functions there;
+        it exists once two of its points have been reached (its only point for a one-point root):
+        before that it is left out, with its laterals. A root without per-point time is kept whole.
+        (RootSystemTracker writes ``coord_th = 0`` on the first point of some laterals whatever their
+        ``coord_t``; the two-point rule keeps such a base from standing alone.)
+    """
+    plants = [Plant([r for r in (_root_at(root, hours) for root in plant.roots) if r is not None],
+                    plant.id, plant.label, dict(plant.properties)) for plant in scene.plants]
+    return Scene(plants, copy.deepcopy(scene.metadata))
+
+
+def _root_at(root: Root, hours: float) -> Root | None:
+    """``root`` as it was at ``hours`` (see :func:`scene_at`), or None when it had not grown yet."""
+    n = len(root.points)
+    times = root.times_h
+    keep = np.ones(n, dtype=bool)
+    if times is not None and np.size(times) == n:
+        keep = np.asarray(times, dtype=np.float64) <= hours
+        if keep.sum() < min(2, n):
+            return None
+    functions = {name: np.array(values, dtype=np.float64)[keep] if np.size(values) == n else np.array(values)
+                 for name, values in root.functions.items()}
+    children = [c for c in (_root_at(child, hours) for child in root.children) if c is not None]
+    return Root(np.asarray(root.points, dtype=np.float64)[keep], root.id, root.label, root.order, children,
+                functions, dict(root.properties), dict(root.function_domains))
+
+
 def polyline_length(points: np.ndarray) -> float:
     """Length of a polyline (``N x 2`` or ``N x 3``), in its unit; 0 for fewer than two points."""
     points = np.asarray(points, dtype=np.float64)

@@ -188,7 +188,8 @@ def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
     :data:`LATERAL_COLUMNS`: ``lateral`` 1..M per plant in order of emergence, ``parent_lateral``
     (in that scan; 0 = the primary, -1 = none), ``emergence_h`` the first scan's time,
     ``emergence_*`` where it was first seen, ``emergence_est_h`` back-extrapolated at constant growth
-    (h, no later than ``emergence_h``); ``root_in_scan`` the per-scan root number.
+    (h, between the scan before the first sighting and ``emergence_h``: :func:`_extrapolated_emergence`);
+    ``root_in_scan`` the per-scan root number.
     """
     mm = _scale(px_per_mm)
     _check(roots, ["scan", "plant", "root", "parent", "order", "is_primary", "length_mm", "insertion_mm",
@@ -228,15 +229,19 @@ def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
                      emergence_h=out.track.map(first.time_h), emergence_insertion_mm=out.track.map(first.insertion_mm),
                      emergence_x_ref_px=out.track.map(first.x_ref_px),
                      emergence_y_ref_px=out.track.map(first.y_ref_px), root_in_scan=out.root, plate=_plate(roots))
-    out["emergence_est_h"] = _extrapolated_emergence(out)
+    hours = [_times(roots)[scan] for scan in scans]
+    out["emergence_est_h"] = _extrapolated_emergence(out, np.r_[hours[:1], hours[:-1]])
     return out.sort_values(["plant", "lateral", "_scan_index"])[LATERAL_COLUMNS].reset_index(drop=True)
 
 
-def _extrapolated_emergence(rows: pd.DataFrame) -> pd.Series:
+def _extrapolated_emergence(rows: pd.DataFrame, earliest_h: np.ndarray) -> pd.Series:
     """Emergence time (h) back-extrapolated at constant growth: first-seen time minus first length over
     the root's growth rate between its first two scans (roots seen once: the median such rate of its
-    plant's roots of the same order); never later than first seen, the first-seen time where no rate is
-    known."""
+    plant's roots of the same order); the first-seen time where no rate is known.
+
+    Bounded by what was seen: never later than first seen, never earlier than ``earliest_h[k]``, the
+    time of the scan before the one it was first seen in (``k``; for the first scan its own time: a root
+    there emerged at or before the experiment's start, and no earlier bound is known)."""
     ordered = rows.sort_values(["track", "_scan_index"])
     head = ordered.groupby("track").head(2)
     first = head.groupby("track").nth(0).set_index("track")
@@ -245,7 +250,8 @@ def _extrapolated_emergence(rows: pd.DataFrame) -> pd.Series:
     rate = rate[rate > 0].reindex(first.index)
     typical = rate.groupby([first.tracked, first.order]).transform("median")
     rate = rate.fillna(typical)
-    estimate = np.minimum(first.time_h - first.length_mm / rate, first.time_h).fillna(first.time_h)
+    lowest = pd.Series(earliest_h[first._scan_index.to_numpy()], index=first.index)
+    estimate = (first.time_h - first.length_mm / rate).clip(lower=lowest, upper=first.time_h).fillna(first.time_h)
     return rows.track.map(estimate)
 
 
@@ -357,6 +363,22 @@ def track_scenes(scenes: Sequence[rsml.Scene], px_per_mm: float, *, names: Seque
                        matrices=matrices, **gates)
 
 
+def track_timed_scene(scene: rsml.Scene, px_per_mm: float, *, plate: str = "",
+                      **gates: float) -> dict[str, pd.DataFrame]:
+    """:func:`track_scenes` of one 2D+t RSML scene (e.g. RootSystemTracker's): one scene per observation
+    (:func:`rootscope.rsml.scene_at` at each of ``scene.metadata.observation_hours``), named ``obs01``,
+    ``obs02``, ..., at hours since the first observation. ``px_per_mm``: the pixel scale (px/mm);
+    ``gates``: the ``*_gate_mm`` of :func:`track_plate`. Raises InputError when the scene gives no
+    observation hours."""
+    hours = scene.metadata.observation_hours
+    if not len(hours):
+        raise InputError("tracking: the RSML has no <observation-hours> in its metadata, so it is not a 2D+t "
+                         "file; pass one RSML file per scan instead.")
+    scenes = [rsml.scene_at(scene, h) for h in hours]
+    return track_scenes(scenes, px_per_mm, names=[f"obs{k:02d}" for k in range(1, len(hours) + 1)],
+                        hours=(hours - hours[0]).tolist(), plate=plate, **gates)
+
+
 # ---------------------------------------------------------------------------------- 2D+t RSML
 def timed_scene(scene: rsml.Scene, plants: pd.DataFrame, laterals: pd.DataFrame, scan: str,
                 px_per_mm: float) -> rsml.Scene:
@@ -367,9 +389,15 @@ def timed_scene(scene: rsml.Scene, plants: pd.DataFrame, laterals: pd.DataFrame,
     extrapolated back) and the per-point function ``time``: hours since
     the plate's first scan at which the root reached the point, interpolated linearly between scans
     (from the back-extrapolated emergence for a lateral's first part; the first scan's time for what
-    the primary already had then). Untracked plants are left out."""
+    the primary already had then). Untracked plants are left out. As in RootSystemTracker's 2D+t RSML,
+    the metadata's observation hours are the scans' times (h) and each point also gets ``time_index``
+    (observation steps, :func:`rootscope.rsml.observation_index`), when the scans' times are known."""
     mm = _scale(px_per_mm)
     scene = copy.deepcopy(scene)
+    seen = plants.time_h.to_numpy(float)
+    observed = np.unique(seen[np.isfinite(seen)])  # the scans' times (h), where known
+    if len(observed):
+        scene.metadata.observation_hours = observed
     now = plants[plants.scan == scan]
     tracked = dict(zip(now.plant_in_scan.astype(str), now.plant))
     here = laterals[laterals.scan == scan]
@@ -390,7 +418,9 @@ def timed_scene(scene: rsml.Scene, plants: pd.DataFrame, laterals: pd.DataFrame,
                 times, lengths = own.time_h.to_numpy(float), own.primary_length_mm.to_numpy(float)
             grows = np.r_[True, np.diff(np.maximum.accumulate(lengths)) > 0]
             arc = np.r_[0, np.cumsum(np.hypot(*np.diff(np.asarray(root.points, float)[:, :2], axis=0).T))] / mm
-            root.functions["time"] = np.interp(arc, lengths[grows], times[grows])
+            root.functions[rsml.TIME] = np.interp(arc, lengths[grows], times[grows])
+            if len(observed):
+                root.functions[rsml.TIME_INDEX] = rsml.observation_index(root.functions[rsml.TIME], observed)
             root.id = f"{pid}.{number}"
             if number:
                 root.properties.update(emergence_h=f"{series.emergence_h.iloc[0]:.3f}", emergence_est_h=f"{times[0]:.3f}")

@@ -45,7 +45,8 @@ def read_matrices(path: Path, scans: list[Path]) -> dict[str, np.ndarray]:
 
 @app.command("track")
 def track_command(
-    files: list[Path] = typer.Argument(..., help="RSML files of one plate, one per scan, or a folder of them."),
+    files: list[Path] = typer.Argument(..., help="RSML files of one plate, one per scan, or a folder of them; "
+                                        "or one 2D+t RSML (RootSystemTracker's: time per point)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: plants.csv, laterals.csv, branch_points.csv, growth.csv."),
     px_per_mm: float = typer.Option(None, "--px-per-mm", help="Pixel scale; default: the px_per_mm that rootscope writes in RSML metadata."),
     plate: str = typer.Option("", "--plate", help="Plate name for the tables' plate column."),
@@ -57,16 +58,45 @@ def track_command(
     """Follow plants, laterals and branching points over the scans of one plate.
 
     Scans are ordered by the capture time in their file names (e.g. plateA_2025-10-14_03h00.rsml);
-    growth rates are in mm/h and emergence times in hours since the first scan. Tables and the
-    report of `rootscope run` hold the same tracks for every plate of an experiment.
+    one 2D+t RSML (observation hours in its metadata, time per point) is cut into one scene per
+    observation (obs01, obs02, ...). Growth rates are in mm/h and emergence times in hours since the
+    first scan. Tables and the report of `rootscope run` hold the same tracks for every plate of an
+    experiment.
     """
     from .. import io, rsml
     from ..errors import InputError
-    from ..track import track_scenes
+    from ..track import track_scenes, track_timed_scene
 
     paths = sorted(p for item in files for p in ([item] if item.is_file() else Path(item).glob("*.rsml")))
     if not paths:
         raise InputError(f"{', '.join(map(str, files))}: no RSML files found; pass the .rsml files of one plate.")
+    gates = {"plant_gate_mm": plant_gate_mm, "root_gate_mm": root_gate_mm, "point_gate_mm": point_gate_mm}
+    gates = {k: v for k, v in gates.items() if v is not None}
+    timed = rsml.read_rsml(paths[0]) if len(paths) == 1 else None
+    if timed is not None and len(timed.metadata.observation_hours):  # one 2D+t file (RootSystemTracker's)
+        if transforms is not None:
+            raise InputError(f"{transforms}: a 2D+t RSML is in one frame already; drop --transforms.")
+        scale = px_per_mm if px_per_mm is not None else timed.metadata.extra.get("px_per_mm")
+        if scale is None:
+            raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm.")
+        tables, scans = track_timed_scene(timed, float(scale), plate=plate, **gates), len(timed.metadata.observation_hours)
+    else:
+        tables, scans = _track_files(paths, px_per_mm, plate, transforms, gates), len(paths)
+    with io.protect([*paths, *([transforms] if transforms else [])], outputs=[out / f"{n}.csv" for n in tables]):
+        for name, table in tables.items():
+            io.write_table(out / f"{name}.csv", table)
+    typer.echo(f"{scans} scans: {tables['plants'].plant.nunique()} plants, "
+               f"{len(tables['laterals'].drop_duplicates(['plant', 'lateral']))} laterals, "
+               f"{tables['branch_points'].point.nunique()} branching points followed -> {out}")
+
+
+def _track_files(paths: list[Path], px_per_mm: float | None, plate: str, transforms: Path | None,
+                 gates: dict[str, float]) -> dict:
+    """The tables of :func:`rootscope.track.track_scenes` for one RSML file per scan, in capture-time order."""
+    from .. import io, rsml
+    from ..errors import InputError
+    from ..track import track_scenes
+
     times = [io.parse_time(p.stem) for p in paths]
     if any(t is None for t in times) and not all(t is None for t in times):
         missing = next(p for p, t in zip(paths, times) if t is None)
@@ -84,12 +114,5 @@ def track_command(
     if scale is None:
         raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm (e.g. 600 dpi = 23.62).")
     matrices = None if transforms is None else read_matrices(transforms, paths)
-    gates = {"plant_gate_mm": plant_gate_mm, "root_gate_mm": root_gate_mm, "point_gate_mm": point_gate_mm}
-    tables = track_scenes(scenes, float(scale), names=[p.stem for p in paths], hours=hours, matrices=matrices,
-                          plate=plate, **{k: v for k, v in gates.items() if v is not None})
-    with io.protect([*paths, *([transforms] if transforms else [])], outputs=[out / f"{n}.csv" for n in tables]):
-        for name, table in tables.items():
-            io.write_table(out / f"{name}.csv", table)
-    typer.echo(f"{len(paths)} scans: {tables['plants'].plant.nunique()} plants, "
-               f"{len(tables['laterals'].drop_duplicates(['plant', 'lateral']))} laterals, "
-               f"{tables['branch_points'].point.nunique()} branching points followed -> {out}")
+    return track_scenes(scenes, float(scale), names=[p.stem for p in paths], hours=hours, matrices=matrices,
+                        plate=plate, **gates)
