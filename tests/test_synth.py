@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import cv2
@@ -13,7 +14,8 @@ from rootscope import io, rsml
 from rootscope.cli import main
 from rootscope.errors import ConfigError
 from rootscope.metrics import match_points
-from rootscope.synth import SynthConfig, make_series, write_experiment
+from rootscope.synth import SynthConfig, make_series, plate_outline, write_experiment
+from rootscope.synth_camera import image_corners, project
 
 SMALL = SynthConfig(size=640)
 
@@ -223,7 +225,8 @@ def test_write_experiment_makes_a_readable_experiment_folder(tmp_path):
 
 
 @pytest.mark.parametrize("settings", [dict(size=100), dict(max_rotation_deg=30), dict(n_plants=0),
-                                      dict(size=2000, max_shift_px=500)])
+                                      dict(size=2000, max_shift_px=500), dict(max_zoom=0.3), dict(max_tilt=0.02),
+                                      dict(exposure=-0.1), dict(white_balance=0.5)])
 def test_impossible_settings_are_refused(settings):
     with pytest.raises(ConfigError):
         make_series(frames=1, config=SynthConfig(**settings))
@@ -261,3 +264,218 @@ def test_stroke_font_puts_capitals_between_cap_line_and_baseline_and_refuses_unk
     assert rows.min() >= 7 and rows.max() <= 21 and cols.min() >= 9 and cols.max() <= 19
     with pytest.raises(ValueError, match="no glyph"):
         text_strokes("Ω", 10.0)
+
+
+# ------------------------------------------------------------------------------------ camera effects
+CAMERA = SynthConfig.camera(size=768)
+#: sha256 (first 16 hex) of image (float32) + mask bytes of make_series(3, seed=0, SynthConfig(size=512)),
+#: computed with the code before camera effects existed, under OpenCV 5.0.0 and 5.1.0 alike.
+DEFAULT_FINGERPRINT = ("d1dda1cb4d6c1c1f", "aca599e556edc7e4", "6077775085a1dcdf")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return make_series(frames=3, seed=3, config=CAMERA)
+
+
+def test_default_series_is_what_it_was_before_camera_effects():
+    frames = make_series(frames=3, seed=0, config=SynthConfig(size=512))
+    prints = tuple(hashlib.sha256(f.image.tobytes() + f.mask.tobytes()).hexdigest()[:16] for f in frames)
+    assert prints == DEFAULT_FINGERPRINT
+    for f in frames:
+        assert f.camera.zoom == 1.0 and np.array_equal(f.camera.matrix, np.eye(3))
+        assert f.px_per_mm == SynthConfig(size=512).px_per_mm
+        assert np.array_equal(f.camera.white_balance, np.ones(3)) and f.camera.gain == 1.0
+
+
+def test_camera_preset_switches_every_effect_on_at_realistic_levels():
+    cfg = SynthConfig.camera(size=1024)
+    assert (cfg.size, cfg.max_zoom, cfg.max_tilt, cfg.clutter) == (1024, 0.25, 0.015, True)
+    assert cfg.exposure > 0 and cfg.white_balance >= 0.1 and cfg.moves_camera and cfg.camera_effects
+    assert not SynthConfig().camera_effects
+
+
+def test_camera_matrix_maps_every_frame_onto_the_first(photos):
+    first = photos[0]
+    assert np.array_equal(first.matrix, np.eye(3))
+    size = (CAMERA.size, CAMERA.size)
+    bases0 = {r.id: r.points[0] for r in first.scene.all_roots()}
+    seeds0 = _seed_centres(first.mask)
+    for frame in photos[1:]:
+        assert frame.image.shape == (*size, 3) and frame.mask.shape == size  # cut to the configured size
+        assert np.abs(frame.matrix[2, :2]).max() > 1e-7  # a true homography
+        # truth: the bases of the roots (seeds and branching points) of frame k land exactly on frame 0's
+        bases = {r.id: r.points[0] for r in frame.scene.all_roots()}
+        common = sorted(set(bases0) & set(bases))
+        assert len(common) >= 6
+        moved = project(frame.matrix, np.array([bases[i] for i in common]))
+        assert np.abs(moved - np.array([bases0[i] for i in common])).max() < 1e-6
+        # pixels: the seeds, the plate outline and the plate's content land where frame 0 has them
+        seen = _warp(np.ones(size, np.uint8), frame.matrix).astype(bool)
+        near = _seed_centres(frame.mask)
+        near = near[_inside(near, np.ones(size, bool))]  # whole seeds only
+        match = _match(project(frame.matrix, near), seeds0[_inside(seeds0, seen)])
+        assert match.tp == len(near) > 0 and match.mean_error < 0.7
+        outline = _warp(plate_outline(frame), frame.matrix).astype(bool) & seen
+        outline0 = plate_outline(first).astype(bool) & seen
+        assert (outline & outline0).sum() / (outline | outline0).sum() > 0.98
+        inner = cv2.erode(plate_outline(first, agar=True) * seen.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        warped = _band(cv2.warpPerspective(frame.image, frame.matrix, size, flags=cv2.INTER_LINEAR))
+        assert np.corrcoef(warped[inner], _band(first.image)[inner])[0, 1] > 0.8
+        assert np.corrcoef(_band(frame.image)[inner], _band(first.image)[inner])[0, 1] < 0.3  # it did move
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return cv2.warpPerspective(image, matrix, image.shape[1::-1], flags=cv2.INTER_NEAREST)
+
+
+def _band(image: np.ndarray, sigma: float = 6.0) -> np.ndarray:
+    """Band-pass (difference of Gaussians, 1 px and ``sigma`` px) of the grey image."""
+    grey = image.mean(axis=2)
+    return cv2.GaussianBlur(grey, (0, 0), 1.0) - cv2.GaussianBlur(grey, (0, 0), sigma)
+
+
+def _inside(points: np.ndarray, area: np.ndarray, margin: int = 8) -> np.ndarray:
+    """Which (x, y) points lie at least ``margin`` px inside the True part of ``area``."""
+    core = cv2.erode(area.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8),
+                     borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    xy = np.rint(points).astype(int)
+    ok = (xy[:, 0] >= 0) & (xy[:, 0] < area.shape[1]) & (xy[:, 1] >= 0) & (xy[:, 1] < area.shape[0])
+    ok[ok] = core[xy[ok, 1], xy[ok, 0]] > 0
+    return ok
+
+
+def test_zoom_and_tilt_stay_within_the_configured_bounds(photos):
+    size = CAMERA.size
+    zooms = []
+    for frame in photos[1:]:
+        view = frame.camera
+        assert 1 - CAMERA.max_zoom <= view.zoom <= 1 + CAMERA.max_zoom
+        assert np.abs(view.tilt_px).max() <= CAMERA.max_tilt * size
+        # the camera moves the image corners by the zoom and at most the (zoomed) tilt
+        corners = image_corners(size)
+        centre = (size - 1) / 2
+        zoomed = centre + (corners - centre) * view.zoom
+        assert np.abs(project(view.matrix, corners) - zoomed).max() <= CAMERA.max_tilt * size * view.zoom + 1e-6
+        # what is left of the matrix after the camera is the rigid plate motion
+        motion = np.linalg.inv(view.matrix) @ np.linalg.inv(frame.matrix)
+        motion /= motion[2, 2]
+        assert np.allclose(motion[2, :2], 0, atol=1e-12) and np.isclose(np.linalg.det(motion[:2, :2]), 1.0)
+        assert abs(np.degrees(np.arctan2(motion[1, 0], motion[0, 0]))) <= CAMERA.max_rotation_deg
+        assert frame.px_per_mm == pytest.approx(photos[0].px_per_mm * view.zoom, rel=0.05)
+        zooms.append(view.zoom)
+    assert len(set(zooms)) == len(zooms)
+    tilt_only = make_series(frames=2, seed=1, config=SynthConfig(size=512, max_tilt=0.015))[1]
+    assert tilt_only.camera.zoom == 1.0 and np.abs(tilt_only.matrix[2, :2]).max() > 0
+
+
+def test_white_balance_and_exposure_change_the_colours_as_configured():
+    cfg = SynthConfig(size=512, white_balance=0.12)
+    frames = make_series(frames=3, seed=2, config=cfg)
+    agar = (cv2.erode(plate_outline(frames[0], agar=True), np.ones((25, 25), np.uint8)) > 0) & (frames[0].mask == 0)
+    ratios = [np.median(f.image[..., 0][agar]) / np.median(f.image[..., 2][agar]) for f in frames]
+    balance = [f.camera.white_balance[0] / f.camera.white_balance[2] for f in frames]
+    assert balance[0] < 0.95 and min(balance[1:]) > 1.05  # bluish first photo, yellowish later
+    for k in (1, 2):
+        assert ratios[k] / ratios[0] == pytest.approx(balance[k] / balance[0], rel=0.03)
+    bright = make_series(frames=3, seed=2, config=SynthConfig(size=512, exposure=0.25))
+    views = [f.camera for f in bright]
+    assert all(0.75 <= v.gain <= 1.25 and abs(v.offset) <= 0.25 / 4 for v in views)
+    raw = [(np.median(f.image.mean(axis=2)[agar]) - v.offset) / v.gain for f, v in zip(bright, views)]
+    assert max(raw) / min(raw) < 1.08  # undoing the exposure brings the frames together (lamp flicker: 3 %)
+    assert max(v.gain for v in views) - min(v.gain for v in views) > 0.1
+
+
+def test_plate_corners_agree_with_the_mask_the_matrix_and_the_plate_box(photos, series):
+    from rootscope.synth import _plate_box
+
+    x0, y0, x1, y1 = _plate_box(SMALL)
+    wall = 1.4 * SMALL.px_per_mm
+    assert np.allclose(series[0].plate_corners, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    assert np.allclose(series[0].agar_corners - series[0].plate_corners, [[wall, wall], [-wall, wall],
+                                                                          [-wall, -wall], [wall, -wall]])
+    for frames in (series, photos):
+        for frame in frames:
+            plants = frame.mask > 0
+            assert plants.any() and not (plants & (plate_outline(frame, agar=True) == 0)).any()
+            for name in ("plate_corners", "agar_corners"):
+                back = project(frame.matrix, getattr(frame, name))
+                assert np.allclose(back, getattr(frames[0], name), atol=1e-6)
+
+
+def test_clutter_draws_the_bench_outside_the_plate_only(photos):
+    plain = make_series(frames=3, seed=3, config=SynthConfig.camera(size=768, clutter=False))
+    compared = 0
+    for frame, bare in zip(photos, plain):
+        assert np.array_equal(frame.mask, bare.mask) and np.array_equal(frame.matrix, bare.matrix)
+        inner = cv2.erode(plate_outline(frame, agar=True), np.ones((25, 25), np.uint8)) > 0
+        assert np.abs(frame.image - bare.image)[inner].mean() < 0.01
+        outside = cv2.dilate(plate_outline(frame), np.ones((31, 31), np.uint8)) == 0
+        if outside.sum() > 20000:  # the bench shows (not zoomed in too far)
+            assert np.abs(frame.image - bare.image)[outside].mean() > 0.02
+            compared += 1
+    assert compared >= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("light", [False, True])
+def test_bench_has_texture_marks_and_dots_around_the_plate(seed, light):
+    from rootscope import synth_camera, synth_draw
+    from rootscope.synth import _plate_box
+
+    pad = synth_camera.bench_pad(CAMERA.size, CAMERA.max_zoom, CAMERA.max_tilt)
+    assert pad >= CAMERA.size * (0.5 / 0.75 - 0.5)  # a view zoomed out by 25 % still sees bench
+    colours = synth_draw.palette(np.random.default_rng([seed, 1]), light)
+    bench = synth_camera.bench(np.random.default_rng([seed, 4]), CAMERA.size, pad, CAMERA.px_per_mm,
+                               _plate_box(CAMERA), colours)
+    assert bench.shape == (CAMERA.size + 2 * pad,) * 2 + (3,) and bench.dtype == np.float32
+    grey = bench.mean(axis=2)
+    local = cv2.medianBlur(np.rint(grey * 255).astype(np.uint8), 31).astype(np.float32) / 255
+    ink = np.abs(grey - local) > 0.12
+    x0, y0, x1, y1 = (int(v) + pad for v in _plate_box(CAMERA))
+    outside = np.ones_like(ink)
+    outside[y0:y1, x0:x1] = False
+    assert ink[outside].mean() > max(0.002, 2 * ink[~outside].mean())
+    assert (np.median(grey) < 0.3) == light  # a dark bench behind the dark (light-root) look
+
+
+def test_camera_frames_keep_the_plants_times_and_physical_lengths(photos):
+    rigid = make_series(frames=3, seed=3, config=SynthConfig(size=768))
+    for frame, same in zip(photos, rigid):
+        assert frame.time_h == same.time_h
+        pd.testing.assert_frame_equal(frame.lengths[["plant", "root", "length_mm"]],
+                                      same.lengths[["plant", "root", "length_mm"]], atol=1e-9, rtol=0)
+        zoom = frame.px_per_mm / same.px_per_mm
+        assert frame.lengths.length_px.sum() == pytest.approx(same.lengths.length_px.sum() * zoom, rel=0.03)
+
+
+def test_root_pixels_and_rsml_agree_under_zoom_and_tilt(photos):
+    for frame in photos:
+        radius = max(r.functions["diameter"].max() for r in frame.scene.all_roots()) / 2
+        dist = _polyline_distance(frame.scene, frame.mask.shape)
+        assert dist[frame.mask == 1].max() <= radius + 1.5
+        plant_mask = cv2.distanceTransform((frame.mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        h, w = frame.mask.shape
+        for root in frame.scene.all_roots():
+            pts = _dense(root.points)
+            inside = (pts[:, 0] >= 0) & (pts[:, 0] < w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] < h - 1)
+            rc = np.rint(pts[inside][:, ::-1]).astype(int)
+            if len(rc):
+                assert plant_mask[rc[:, 0], rc[:, 1]].max() <= 1.5, root.id
+
+
+def test_homography_helpers_are_exact():
+    from rootscope.synth_camera import homography, local_scale, tilt_matrix, zoom_matrix
+
+    rng = np.random.default_rng(0)
+    src = image_corners(500)
+    dst = src + rng.uniform(-7, 7, (4, 2))
+    h = homography(src, dst)
+    assert np.allclose(project(h, src), dst, atol=1e-9)
+    assert np.array_equal(tilt_matrix(np.zeros((4, 2)), 500), np.eye(3))
+    # the local scale is the square root of the Jacobian determinant (finite differences)
+    p, e = np.array([[123.0, 321.0]]), 1e-4
+    jac = np.column_stack([(project(h, p + [e, 0]) - project(h, p - [e, 0]))[0],
+                           (project(h, p + [0, e]) - project(h, p - [0, e]))[0]]) / (2 * e)
+    assert local_scale(h, p)[0] == pytest.approx(np.sqrt(abs(np.linalg.det(jac))), rel=1e-6)
+    assert local_scale(zoom_matrix(0.8, 500), p)[0] == pytest.approx(0.8)

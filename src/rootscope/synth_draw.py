@@ -17,6 +17,7 @@ from .synth_text import draw_text
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
+WALL_MM = 1.4  # width of the plate's plastic wall (mm)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _nonzero(layer: np.ndarray) -> np.ndarray:
     return xy[:, 1] * layer.shape[1] + xy[:, 0]
 
 
-def _paint(rgb: np.ndarray, coverage: np.ndarray, colour, opacity: float = 1.0) -> None:
+def paint(rgb: np.ndarray, coverage: np.ndarray, colour, opacity: float = 1.0) -> None:
     """Blend ``colour`` into ``rgb`` in place where the uint8 ``coverage`` (0-255) is non-zero."""
     idx = _nonzero(coverage)
     if len(idx):
@@ -114,7 +115,7 @@ def plate_layer(
     mm = px_per_mm
     shape = (size, size)
     x0, y0, x1, y1 = plate
-    wall = 1.4 * mm
+    wall = WALL_MM * mm
     inner_box = (x0 + wall, y0 + wall, x1 - wall, y1 - wall)
     # smooth fields at a quarter of the size: agar texture and the meniscus at the wall
     low = max(size // 4, 16)
@@ -128,14 +129,21 @@ def plate_layer(
     outer = _rounded_rect(shape, plate, 5 * mm)
     agar = field[..., None] * np.asarray(colours.agar, np.float32)
     cv2.copyTo(agar, (outer == 255).astype(np.uint8), rgb)
-    _paint(rgb, np.where(outer < 255, outer, 0).astype(np.uint8), colours.wall, 0.9)
+    paint(rgb, np.where(outer < 255, outer, 0).astype(np.uint8), colours.wall, 0.9)
     inner = _rounded_rect(shape, inner_box, 4 * mm)
-    _paint(rgb, cv2.subtract(outer, inner), colours.wall, 0.8)
-    _paint(rgb, cv2.morphologyEx(inner, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)), (0, 0, 0), 0.3)
+    paint(rgb, cv2.subtract(outer, inner), colours.wall, 0.8)
+    paint(rgb, cv2.morphologyEx(inner, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)), (0, 0, 0), 0.3)
     _marker_pen(rng, rgb, plate, mm, label_text)
     _dust(rng, rgb, plate, mm, colours)
     _label(rng, rgb, plate, mm, label_text)
     return np.clip(rgb, 0, 1, out=rgb)
+
+
+def plate_alpha(size: int, plate: tuple[float, float, float, float], px_per_mm: float) -> np.ndarray:
+    """Coverage (float32 0-1, ``size x size``) of the plate's outer outline (box x0, y0, x1, y1 px) as
+    :func:`plate_layer` draws it: a rounded square with 5 mm corners, anti-aliased."""
+    outer = _rounded_rect((size, size), plate, 5 * px_per_mm)
+    return outer.astype(np.float32) * np.float32(1 / 255)
 
 
 def _marker_pen(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, text: str) -> None:
@@ -151,7 +159,7 @@ def _marker_pen(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, tex
             cv2.ellipse(ink, centre, (int(inset * _ONE), int(inset * _ONE)), 0, start - 40, start + 130, 255,
                         max(2, int(0.7 * mm)), cv2.LINE_AA, _SHIFT)
     draw_text(ink, text, (x0 + 8 * mm, y1 - 6 * mm), 1.1 * mm, 255, int(0.25 * mm), slant=0.25, wobble=0.25)
-    _paint(rgb, ink, (0.05, 0.05, 0.12), 0.9)
+    paint(rgb, ink, (0.05, 0.05, 0.12), 0.9)
 
 
 def _dust(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, colours: Palette) -> None:
@@ -162,12 +170,12 @@ def _dust(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, colours: 
         c = (int(rng.uniform(x0, x1) * _ONE), int(rng.uniform(y0, y1) * _ONE))
         cv2.circle(specks, c, int(rng.uniform(0.04, 0.14) * mm * _ONE) + _ONE // 2, int(rng.integers(120, 255)), -1,
                    cv2.LINE_AA, _SHIFT)
-    _paint(rgb, specks, colours.dust)
+    paint(rgb, specks, colours.dust)
     bubbles = np.zeros(rgb.shape[:2], np.uint8)
     for _ in range(int(rng.integers(3, 10))):
         c = (int(rng.uniform(x0 + 5 * mm, x1 - 5 * mm) * _ONE), int(rng.uniform(y0 + 5 * mm, y1 - 5 * mm) * _ONE))
         cv2.circle(bubbles, c, int(rng.uniform(0.2, 0.6) * mm * _ONE), 255, 1, cv2.LINE_AA, _SHIFT)
-    _paint(rgb, bubbles, (0, 0, 0), 0.25)
+    paint(rgb, bubbles, (0, 0, 0), 0.25)
 
 
 def _label(rng: np.random.Generator, rgb: np.ndarray, plate, mm: float, text: str) -> None:
