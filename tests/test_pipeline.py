@@ -62,6 +62,9 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     assert set(traits.plate) == {"plate01", "plate02"}
     assert sorted(set(traits.hours)) [0] == 0.0 and traits.hours.max() == pytest.approx(24, abs=0.5)
     assert (traits.primary_length_mm > 0).any()
+    rejected = pd.read_csv(folder / "out" / "rejected.csv")  # what was not a seedling, and why
+    assert list(rejected.columns) == ["plate", "species", "scan", "hours", "image", "object", "x_px", "y_px",
+                                      "length_mm", "reason"]
     assert pd.read_parquet(folder / "out" / "traits.parquet").equals(traits)
     classes = pd.read_csv(folder / "out" / "classes.csv")
     assert set(classes.name) <= {"root", "seed", "shoot"} and (classes.area_mm2 > 0).all()

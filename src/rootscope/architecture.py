@@ -59,12 +59,14 @@ class RootPath:
 
 @dataclass
 class PlantArchitecture:
-    """A plant: its seed (row, col) and roots; ``roots[primary]`` is the primary root (None: no root)."""
+    """A plant: its seed (row, col) and roots; ``roots[primary]`` is the primary root (None: no root);
+    ``seeded`` when the seed came from the seed mask or given points (else it is the top of a root system)."""
 
     id: int
     seed: np.ndarray
     roots: list[RootPath] = field(default_factory=list)
     primary: int | None = None
+    seeded: bool = False
 
     @property
     def total_length_px(self) -> float:
@@ -654,6 +656,26 @@ def _seed_zones(g: SkeletonGraph, blobs: list[np.ndarray], *, reach: float, max_
     return zones, reaches
 
 
+def _hanging_roots(g: SkeletonGraph, blobs: list[np.ndarray], zones: list[np.ndarray], gap_px: float) -> list[np.ndarray]:
+    """``zones`` plus the top node of each root system that no zone reaches and whose top lies at most
+    ``gap_px`` from a seed blob, below the blob's top (given to the nearest such blob): the pale
+    hypocotyl or upper root between a seedling and its root system, which the segmentation missed."""
+    comp = _components(g)
+    reached = set(comp[np.concatenate(zones)].tolist()) if zones else set()
+    deg = g.degree()
+    owner = np.repeat(np.arange(len(blobs)), [len(b) for b in blobs])
+    tree = cKDTree(np.vstack(blobs))
+    tops_of = [float(b[:, 0].min()) for b in blobs]
+    extra: list[list[int]] = [[] for _ in blobs]
+    for c in set(comp[deg > 0].tolist()) - reached:
+        members = np.flatnonzero((comp == c) & (deg > 0))
+        top = int(members[np.argmin(g.nodes[members, 0])])
+        gap, k = tree.query(g.nodes[top], distance_upper_bound=gap_px)
+        if np.isfinite(gap) and g.nodes[top, 0] >= tops_of[owner[k]]:
+            extra[owner[k]].append(top)
+    return [np.union1d(zone, np.array(more, int)) for zone, more in zip(zones, extra)]
+
+
 def _start_nodes(g: SkeletonGraph, seed: np.ndarray, zone: np.ndarray, deg: np.ndarray) -> np.ndarray:
     """The nodes of ``zone`` (near ``seed``) that roots start from: its root ends, else its node
     nearest the seed (nodes left without edges, pruned spurs, start nothing)."""
@@ -743,6 +765,7 @@ def find_architecture(
     seed_mask: np.ndarray | None = None,
     seed_points: np.ndarray | None = None,
     seed_radius_px: float | None = None,
+    seed_gap_px: float | None = None,
     min_area_px: int = 30,
     max_hole_px: int = 20,
     bridge_px: int = 0,
@@ -768,7 +791,9 @@ def find_architecture(
     not segmented) starts at its top too. A seed with less than ``min_plant_length_px`` of root is
     not a plant (a speck of the seed class, or a seed not yet germinated): it is left out with a
     warning. ``seed_radius_px`` is how far from a seed point a root may start (and
-    how close two component tops must be to be one plant); defaults follow the root width. Branches
+    how close two component tops must be to be one plant); defaults follow the root width. A seed blob
+    with no root that near reaches its nearest root end up to ``seed_gap_px`` away (default: the seed
+    radius), for a pale hypocotyl or upper root that the segmentation missed. Branches
     that leave within the seed radius are first-order roots (seminal roots of cereals). An unbranched
     lateral shorter than its parent's diameter is left out (a bump on the outline, or a lateral that
     has not yet emerged from its parent in the mask), unless it leaves within ``support_px`` of a
@@ -808,6 +833,8 @@ def find_architecture(
     fans = np.zeros(0, int)
     if blobs:
         zones, reaches = _seed_zones(g, blobs, reach=2 * root_r + 3, max_reach=radius)
+        if seed_gap_px:
+            zones = _hanging_roots(g, blobs, zones, seed_gap_px)
         radii = [float(np.sqrt(len(b) / np.pi)) + r for b, r in zip(blobs, reaches)]
         tops = np.zeros((0, 2))
     elif seed_points is not None:
@@ -858,7 +885,7 @@ def find_architecture(
     support_near = _nearest_support(support, support_px)
     short = 0
     for i, seed in enumerate(seeds):
-        plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float))
+        plant = PlantArchitecture(id=len(arch.plants) + 1, seed=np.asarray(seed, float), seeded=i < n_centred)
         _plant_roots(g, plant, i, dist_g, pred, src, best, hang, dist, clean, radii[i], smooth_sigma, n, i < n_centred,
                      support_near, unsupported_diameters if support is not None and support_px > 0 else 1.0,
                      primary_straight)

@@ -127,13 +127,24 @@ class ArchitectureSettings(_Section):
 
     min_area_px: int = Field(default=30, ge=0)
     max_hole_px: int = Field(default=20, ge=0)
-    bridge_px: int = Field(default=0, ge=0)
+    bridge_px: int | None = Field(default=None, ge=0)
     spur_factor: float = Field(default=1.0, ge=0)
     min_plant_length_mm: float = Field(default=2.0, ge=0)
     seed_radius_mm: float | None = Field(default=None, gt=0)
+    seed_gap_mm: float = Field(default=4.0, ge=0)
+    seedlings_only: bool = True
+    sown_in_a_row: bool = True
     smooth_sigma: float = Field(default=2.0, ge=0)
     branch_support_px: float = Field(default=5.0, ge=0)
     branch_lateral_score: float | None = Field(default=None, ge=0, le=1)
+
+    def bridge_at(self, px_per_mm: float) -> int:
+        """``bridge_px``, or when unset :data:`BRIDGE_MM` at this scale (px)."""
+        return self.bridge_px if self.bridge_px is not None else round(BRIDGE_MM * px_per_mm)
+
+
+#: Gaps in a root that the architecture closes when ``architecture.bridge_px`` is unset (mm).
+BRIDGE_MM = 1.0
 
 
 class TrackSettings(_Section):
@@ -375,14 +386,23 @@ max_side = 1024
 # Mask components smaller than this (px) are dropped; holes up to this size (px) are filled.
 min_area_px = 30
 max_hole_px = 20
-# Close gaps up to this length (px) along a root (0 = off).
-bridge_px = 0
+# Close gaps up to this length (px) along a root (0 = off; unset: 1 mm at the scan's scale).
+# bridge_px = 20
 # Skeleton spurs shorter than spur_factor x the local root radius are pruned.
 spur_factor = 1.0
 # Without seeds in the mask, a plant is a skeleton component at least this long (mm).
 min_plant_length_mm = 2.0
 # How far from a seed a root may start (mm); unset: from the root width.
 # seed_radius_mm = 1.5
+# A seed or shoot with no root that near takes a root system whose top is at most this far below it
+# (mm): the pale hypocotyl or upper root that a segmentation misses.
+seed_gap_mm = 4.0
+# Keep only plants that are seedlings (thin, growing down, sown in a row): letters, label edges, specks
+# and pieces of root cut off by a gap go to rejected/<scan>.csv with the reason (rootscope.seedlings).
+seedlings_only = true
+# The plate's seeds were sown in one row: a plant that starts well below the others, or under another
+# plant, is a piece of root, not a seedling (false for plates sown in several rows or at random).
+sown_in_a_row = true
 # Smoothing of root centrelines before lengths are measured (px).
 smooth_sigma = 2.0
 # With models.branches: a lateral too short to reach out of its parent in the mask still counts when

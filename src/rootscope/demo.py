@@ -365,15 +365,11 @@ def score_experiment(root: str | os.PathLike, radii: Sequence[float] = (5.0, 6.0
 
 def _truth_mask_architecture(mask: np.ndarray, opts: ArchitectureSettings, px_per_mm: float,
                              name: str) -> ImageArchitecture:
-    """:func:`rootscope.architecture.find_architecture` on a synthetic truth mask (0 bg, 1 root, 2 seed,
-    3 shoot) with the settings ``opts`` (:class:`rootscope.config.ArchitectureSettings`) the pipeline uses."""
-    from .architecture import find_architecture
+    """The plants the pipeline finds (:func:`rootscope.plants.find_plants`, settings ``opts``) on a
+    synthetic truth mask (0 bg, 1 root, 2 seed, 3 shoot)."""
+    from .plants import find_plants
 
-    return find_architecture(
-        mask == 1, seed_mask=mask == 2, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
-        bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
-        min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
-        seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm, name=name)
+    return find_plants(mask, {"root": 1, "seed": 2, "shoot": 3}, opts, px_per_mm, name=name)[0]
 
 
 # ----------------------------------------------------------------------------------------- demo

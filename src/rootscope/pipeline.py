@@ -14,7 +14,9 @@ when up to date:
 5. ``measure`` mask (and the branching points, which decide the short laterals and place their
                bases: ``architecture.branch_support_px``) -> ``traits/<scan>.csv`` (one row per
                plant, :func:`rootscope.traits.plant_table`),
-               ``roots/<scan>.csv`` (one row per root), ``classes/<scan>.csv`` (projected area per class),
+               ``roots/<scan>.csv`` (one row per root), ``rejected/<scan>.csv`` (objects that are not
+               seedlings, with the reason: :func:`rootscope.plants.find_plants`),
+               ``classes/<scan>.csv`` (projected area per class),
                ``rsml/<scan>.rsml``, ``overlays/unlabelled/<scan>.png`` (architecture over the aligned
                scan, ``report.thumbnail_px`` at most, plants not yet labelled) and ``regions/<scan>.csv``
                (area per class and region) when the config sets regions for the plate. Lengths in mm,
@@ -32,7 +34,8 @@ seed -> ``overlays/<scan>.png`` (the pictures of the report; redone only where t
 Over all plates (:func:`run_experiment`): ``out/tracks/*.csv``, ``out/traits.csv`` and
 ``out/traits.parquet`` (per plant and scan, ``plant`` the persistent id and ``plant_in_scan`` the
 scan's own number: for R and pandas), ``out/roots.csv`` (the same two plant columns),
-``out/classes.csv``, ``out/regions.csv``, ``out/branches.csv``, ``out/failures.csv`` and ``out/report.html``
+``out/classes.csv``, ``out/regions.csv``, ``out/branches.csv``, ``out/rejected.csv``, ``out/failures.csv`` and
+``out/report.html``
 (:mod:`rootscope.report_html`). A scan that fails (unreadable, not
 alignable) is recorded and left out; the rest of its plate goes on. Raw scans are only read.
 """
@@ -152,7 +155,7 @@ def run_plate(job: PlateJob) -> PlateResult:
                           {"branches": folder / "branches" / f"{stem}.csv"})
             if step(found, scan):
                 points = found.outputs
-        measured = {kind: folder / kind / f"{stem}.csv" for kind in TABLES[:3]}
+        measured = {kind: folder / kind / f"{stem}.csv" for kind in (*TABLES[:3], "rejected")}
         measured["rsml"] = folder / "rsml" / f"{stem}.rsml"
         if regions.given():
             measured["regions"] = folder / "regions" / f"{stem}.csv"
@@ -382,7 +385,7 @@ def region_areas(mask: np.ndarray, regions: Mapping[str, Any], names: Mapping[in
 
 
 #: Per-scan tables of the ``measure`` stage, gathered per plate and over the experiment.
-TABLES = ("traits", "roots", "classes", "regions", "branches")
+TABLES = ("traits", "roots", "classes", "regions", "branches", "rejected")
 
 
 def class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
@@ -400,6 +403,7 @@ def class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
 def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config, regions: Any,
              px_per_mm: float) -> None:
     from . import architecture, rsml, traits
+    from .plants import find_plants
 
     classes = io.read_json(inputs["classes"])["classes"]
     lookup, names = class_names(classes)
@@ -409,18 +413,15 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
     if "root" not in by_name:
         raise ConfigError(f"{inputs['model'] if 'model' in inputs else inputs['classes']}: the model has no "
                           f"'root' class (classes: {classes}); use a model trained with a class named root.")
-    roots, seeds = architecture.split_classes(mask, by_name["root"], by_name.get("seed"), name=str(inputs["mask"]))
     opts = config.architecture
     points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
-    arch = architecture.find_architecture(
-        roots, seed_mask=seeds, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
-        bridge_px=opts.bridge_px, spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
-        min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
-        seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
-        support=None if points is None else points[["y_px", "x_px"]].to_numpy(float), support_px=opts.branch_support_px,
+    arch, rejected = find_plants(
+        mask, by_name, opts, px_per_mm,
+        support=None if points is None else points[["y_px", "x_px"]].to_numpy(float),
         emerging=None if points is None or opts.branch_lateral_score is None
-        else points[points.score >= opts.branch_lateral_score][["y_px", "x_px"]].to_numpy(float),
-        name=stem)
+        else points[points.score >= opts.branch_lateral_score][["y_px", "x_px"]].to_numpy(float), name=stem)
+    roots = mask == by_name["root"]
+    io.write_table(outputs["rejected"], rejected)
     io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
     io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
     io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
