@@ -63,7 +63,7 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     assert sorted(set(traits.hours)) [0] == 0.0 and traits.hours.max() == pytest.approx(24, abs=0.5)
     assert (traits.primary_length_mm > 0).any()
     rejected = pd.read_csv(folder / "out" / "rejected.csv")  # what was not a seedling, and why
-    assert list(rejected.columns) == ["plate", "species", "scan", "hours", "image", "object", "x_px", "y_px",
+    assert list(rejected.columns) == ["plate", "species", "scan", "hours", "aligned", "image", "object", "x_px", "y_px",
                                       "length_mm", "reason"]
     assert pd.read_parquet(folder / "out" / "traits.parquet").equals(traits)
     classes = pd.read_csv(folder / "out" / "classes.csv")
@@ -209,6 +209,25 @@ def test_chained_alignment_to_the_previous_scan(first_run, tmp_path):
     assert result.n_failures == 0 and result.plates["plate01"].ran["align"] == 1  # one stage per series
     record = io.read_json(next((folder / "out" / "plate01" / "transforms").glob("*.json")))
     assert record["ok"] and np.allclose(record["matrix"], np.eye(3))  # the first scan is the reference
+
+
+def test_a_scan_that_cannot_be_aligned_is_measured_in_its_own_frame_and_not_tracked(experiment, tmp_path):
+    """plate01's second scan is another plate, mirrored (no similarity maps it onto the first): refused by
+    the aligner, it is still measured (its rows say aligned = False), listed in failures.csv, and left out
+    of the plate's tracks."""
+    folder = copy(experiment, tmp_path)
+    second = sorted((folder / "raw" / "plate01").iterdir())[1]
+    other = synth.make_series(1, seed=555, config=dataclasses.replace(synth.SynthConfig(), size=SIZE))[0]
+    io.write_image(second, np.ascontiguousarray(other.image[:, ::-1]), px_per_mm=other.px_per_mm)
+    result = run_experiment(folder, workers=1, progress=False)
+    failures = pd.read_csv(result.failures_csv)
+    assert list(failures.stage) == ["align"] and "measured in its own frame" in failures.message.iloc[0]
+    traits = pd.read_csv(folder / "out" / "traits.csv")
+    own = traits[traits.scan == second.name]
+    assert len(own) >= 3 and not own.aligned.any() and traits[traits.scan != second.name].aligned.all()
+    assert (own.total_length_mm > 0).all()
+    tracked = pd.read_csv(folder / "out" / "plate01" / "tracks" / "plants.csv")
+    assert second.name not in set(tracked.scan) and len(tracked)
 
 
 def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_path):

@@ -126,22 +126,24 @@ def run_plate(job: PlateJob) -> PlateResult:
         return result
     rows = []
     for i, scan in enumerate(plate.scans):
-        stem, image = scan.stem, scan
+        stem, image, aligned = scan.stem, scan, True
         if align.enabled:
             record_path = folder / "transforms" / f"{stem}.json"
             if align.reference != "previous" and not step(_align_stage(plate, i, config, record_path), scan):
                 continue
             record = io.read_json(record_path)
-            if not record["ok"]:
+            if record["ok"]:
+                image = folder / "aligned" / f"{stem}.png"
+                warp = Stage("warp", lambda i, o: _warp(i, o, px_per_mm), {"scan": scan, "transform": record_path},
+                             {"aligned": image})
+                if not step(warp, scan):
+                    continue
+            else:  # measured where it lies, flagged, and not followed over time
+                aligned = False
                 result.failures.append({"item": scan.name, "stage": "align", "error": AlignmentError.__name__,
-                                        "message": f"{scan}: not aligned ({record['message']}); left out. "
-                                        "Check the scan, or change align.model / align.reference."})
-                continue
-            image = folder / "aligned" / f"{stem}.png"
-            warp = Stage("warp", lambda i, o: _warp(i, o, px_per_mm), {"scan": scan, "transform": record_path},
-                         {"aligned": image})
-            if not step(warp, scan):
-                continue
+                                        "message": f"{scan}: not aligned ({record['message']}); measured in its own "
+                                        "frame (aligned = false in the tables) and left out of tracking. Check the "
+                                        "scan, or change align.model / align.reference."})
         mask = folder / "masks" / f"{stem}.png"
         segmented = {"mask": mask, "classes": io.mask_sidecar(mask)}  # the class names beside the mask
         segment = Stage("segment", lambda i, o: _segment(i, o, segmenter.get(), px_per_mm),
@@ -167,22 +169,25 @@ def run_plate(job: PlateJob) -> PlateResult:
                         {**segmented, "image": image, **points}, measured, settings=_json(settings))
         if not step(measure, scan):
             continue
-        row = {"scan": scan.name, "hours": hours[i], **measured, "mask": segmented["mask"], **points}
+        row = {"scan": scan.name, "hours": hours[i], "aligned": aligned, **measured, "mask": segmented["mask"],
+               **points}
         rows.append(row)
     result.frames = rows
     if rows:
         kinds = [kind for kind in TABLES if any(kind in row for row in rows)]
         result.tables = {kind: folder / f"{kind}.csv" for kind in kinds}
         inputs = {f"{kind}{k}": row[kind] for kind in kinds for k, row in enumerate(rows) if kind in row}
-        settings = {"scans": [r["scan"] for r in rows], "hours": [r["hours"] for r in rows], "species": plate.species}
+        settings = {"scans": [r["scan"] for r in rows], "hours": [r["hours"] for r in rows], "species": plate.species,
+                    "aligned": [r["aligned"] for r in rows]}
         table = Stage("plate-tables", lambda i, o: _plate_table(i, o, plate, rows), inputs, result.tables,
                       settings=settings)
         result.count(run_stage(table, force=job.force))
         tracks = {f"tracks/{kind}": folder / "tracks" / f"{kind}.csv" for kind in TRACKS}
         found = {kind: result.tables[kind] for kind in ("traits", "roots", "branches") if kind in result.tables}
-        found["rsml"] = rows[-1]["rsml"]
+        last = [row for row in rows if row["aligned"]][-1:] or rows[-1:]
+        found["rsml"] = last[0]["rsml"]
         timed = {"rsml": folder / "tracks" / f"{plate.name}.rsml"}
-        follow = Stage("track", lambda i, o: _track(i, o, px_per_mm, rows[-1]["scan"], config.track), found,
+        follow = Stage("track", lambda i, o: _track(i, o, px_per_mm, last[0]["scan"], config.track), found,
                        {**tracks, **timed}, settings={"px_per_mm": px_per_mm, "track": config.track})
         result.count(run_stage(follow, force=job.force))
         result.tables.update(tracks)
@@ -450,11 +455,13 @@ def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.nda
 
 def _plate_table(inputs: Mapping[str, Path], outputs: Mapping[str, Path], plate: Plate,
                  rows: list[dict[str, Any]]) -> None:
-    """Concatenate the per-scan tables of a plate, adding plate, species, scan and hours in front."""
-    front = ["plate", "species", "scan", "hours"]
+    """Concatenate the per-scan tables of a plate, adding plate, species, scan, hours and aligned (False: the
+    scan could not be aligned and was measured in its own frame) in front."""
+    front = ["plate", "species", "scan", "hours", "aligned"]
     for kind, out in outputs.items():
         parts = [pd.read_csv(inputs[f"{kind}{k}"]).assign(plate=plate.name, species=plate.species,
-                                                           scan=row["scan"], hours=row["hours"])
+                                                           scan=row["scan"], hours=row["hours"],
+                                                           aligned=row["aligned"])
                  for k, row in enumerate(rows) if kind in row]
         table = pd.concat(parts, ignore_index=True)
         io.write_table(out, table[front + [c for c in table.columns if c not in front]])
@@ -473,8 +480,12 @@ def _track(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: f
     from .rsml import read_rsml, write_rsml
     from .track import timed_scene, track_plate
 
-    points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
-    tables = track_plate(pd.read_csv(inputs["traits"]), pd.read_csv(inputs["roots"]), px_per_mm, points=points,
+    def aligned(path: Path) -> pd.DataFrame:  # scans measured in their own frame are not followed
+        table = pd.read_csv(path)
+        return table[table.aligned.astype(bool)] if "aligned" in table else table
+
+    points = aligned(inputs["branches"]) if "branches" in inputs else None
+    tables = track_plate(aligned(inputs["traits"]), aligned(inputs["roots"]), px_per_mm, points=points,
                          plant_gate_mm=gates.plant_gate_mm, root_gate_mm=gates.root_gate_mm,
                          point_gate_mm=gates.point_gate_mm)
     for kind, table in tables.items():
