@@ -64,7 +64,7 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     assert (traits.primary_length_mm > 0).any()
     rejected = pd.read_csv(folder / "out" / "rejected.csv")  # what was not a seedling, and why
     assert list(rejected.columns) == ["plate", "species", "scan", "hours", "aligned", "image", "object", "x_px", "y_px",
-                                      "length_mm", "reason"]
+                                      "length_mm", "reason", "piece_of"]
     assert pd.read_parquet(folder / "out" / "traits.parquet").equals(traits)
     classes = pd.read_csv(folder / "out" / "classes.csv")
     assert set(classes.name) <= {"root", "seed", "shoot"} and (classes.area_mm2 > 0).all()

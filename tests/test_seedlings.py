@@ -84,11 +84,13 @@ def test_a_shoot_above_a_gap_gives_way_to_its_root_system():
     _root(mask, 60, 70, 280)  # the root system, 10 px (2 mm at 5 px/mm) lower
     classes = {"root": 1, "shoot": 3}
     assert seed_mask(mask, classes).sum() == (mask == 3).sum()
-    near = ArchitectureSettings(seed_gap_mm=1.0, bridge_px=0, min_plant_length_mm=2.0)
-    arch, rejected = find_plants(mask, classes, near, PX_PER_MM)
-    assert len(arch.plants) == 1 and not arch.plants[0].seeded
-    assert list(rejected.reason) == ["seed or shoot above a longer root system"]
-    arch, rejected = find_plants(mask, classes, near.model_copy(update={"seed_gap_mm": 10.0}), PX_PER_MM)
+    plain = ArchitectureSettings(seed_gap_mm=1.0, bridge_px=0, min_plant_length_mm=2.0, seedlings_only=False)
+    arch, _ = find_plants(mask, classes, plain, PX_PER_MM)
+    assert [p.seeded for p in arch.plants] == [True, False]  # the shoot with its bit, and the root system
+    arch, _ = find_plants(mask, classes, plain.model_copy(update={"seed_gap_mm": 10.0}), PX_PER_MM)
+    assert len(arch.plants) == 1 and arch.plants[0].seeded and arch.plants[0].total_length_px > 200
+    # with the seedling rules, the root system is joined to the shoot across the gap even when it is wider
+    arch, rejected = find_plants(mask, classes, plain.model_copy(update={"seedlings_only": True}), PX_PER_MM)
     assert len(arch.plants) == 1 and arch.plants[0].seeded and rejected.empty
     assert arch.plants[0].total_length_px > 200
 
@@ -98,4 +100,17 @@ def test_find_plants_rejects_only_when_asked(seedlings_only):
     mask, _ = plate()
     opts = ArchitectureSettings(bridge_px=0, min_plant_length_mm=4.0, seedlings_only=seedlings_only)
     arch, rejected = find_plants(mask, {"root": 1}, opts, PX_PER_MM)  # no seed class: plants start at tops
-    assert (len(arch.plants), len(rejected)) == ((3, 4) if seedlings_only else (7, 0))
+    assert (len(arch.plants), len(rejected)) == ((3, 3) if seedlings_only else (7, 0))  # the piece joined
+
+
+def test_a_piece_cut_off_by_a_gap_is_joined_to_its_plant():
+    """Seedling A's root has a 25 px (5 mm) gap: with seeds, the architecture leaves the piece below
+    unassigned; without, it is a plant "under another plant", which find_plants joins back to A (a line
+    of at most 5 mm), so A gets its whole length and nothing is rejected for it."""
+    mask, _ = plate()
+    opts = ArchitectureSettings(bridge_px=0, min_plant_length_mm=4.0)
+    arch, rejected = find_plants(mask, {"root": 1}, opts, PX_PER_MM)
+    assert "under another plant" not in set(rejected.reason) and len(arch.plants) == 3
+    a = min(arch.plants, key=lambda p: p.seed[1])
+    assert a.total_length_px > 168 + 50 + 20  # its root above the gap, the piece and the line between
+    assert set(rejected.reason) == {"not growing down", "not thin", "off the sowing row"}

@@ -131,7 +131,7 @@ class ArchitectureSettings(_Section):
     spur_factor: float = Field(default=1.0, ge=0)
     min_plant_length_mm: float = Field(default=2.0, ge=0)
     seed_radius_mm: float | None = Field(default=None, gt=0)
-    seed_gap_mm: float = Field(default=4.0, ge=0)
+    seed_gap_mm: float = Field(default=5.0, ge=0)
     seedlings_only: bool = True
     sown_in_a_row: bool = True
     smooth_sigma: float = Field(default=2.0, ge=0)
@@ -396,7 +396,7 @@ min_plant_length_mm = 2.0
 # seed_radius_mm = 1.5
 # A seed or shoot with no root that near takes a root system whose top is at most this far below it
 # (mm): the pale hypocotyl or upper root that a segmentation misses.
-seed_gap_mm = 4.0
+seed_gap_mm = 5.0
 # Keep only plants that are seedlings (thin, growing down, sown in a row): letters, label edges, specks
 # and pieces of root cut off by a gap go to rejected/<scan>.csv with the reason (rootscope.seedlings).
 seedlings_only = true

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -25,22 +26,67 @@ def seed_mask(mask: np.ndarray, classes: Mapping[str, int]) -> np.ndarray | None
     return None
 
 
+#: Longest gap (mm) that :func:`find_plants` closes between a piece of root and the plant it belongs to.
+MAX_JOIN_MM = 5.0
+_JOINED = ("piece of another plant", "under another plant", "seed or shoot above a longer root system")
+
+
 def find_plants(mask: np.ndarray, classes: Mapping[str, int], opts: ArchitectureSettings, px_per_mm: float, *,
                 support: np.ndarray | None = None, emerging: np.ndarray | None = None,
                 name: str = "") -> tuple[ImageArchitecture, pd.DataFrame]:
     """Plants of a class mask (``classes``: name -> mask value, with ``root``) and the objects rejected as
     not seedlings (:data:`rootscope.seedlings.REJECTED_COLUMNS`; empty with ``opts.seedlings_only`` off).
 
+    A piece of root that the seedling rules find to be part of another plant (a gap in the mask cut it
+    off) is joined to it: a root-wide line from the piece's top to the nearest point of that plant, at most
+    :data:`MAX_JOIN_MM` long, is drawn into the root mask and the architecture found again, once.
     ``support`` / ``emerging``: branching points found by a detector (``K x 2`` (row, col), see
     :func:`rootscope.architecture.find_architecture`). Lengths in ``opts`` are mm, ``px_per_mm`` the scale.
     """
-    arch = find_architecture(
-        mask == classes["root"], seed_mask=seed_mask(mask, classes), min_area_px=opts.min_area_px,
-        max_hole_px=opts.max_hole_px, bridge_px=opts.bridge_at(px_per_mm), spur_factor=opts.spur_factor,
-        smooth_sigma=opts.smooth_sigma, min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
-        seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
-        seed_gap_px=opts.seed_gap_mm * px_per_mm, support=support, support_px=opts.branch_support_px,
-        emerging=emerging, name=name)
+    roots, seeds = mask == classes["root"], seed_mask(mask, classes)
+
+    def plants_of(root_mask: np.ndarray) -> ImageArchitecture:
+        return find_architecture(
+            root_mask, seed_mask=seeds, min_area_px=opts.min_area_px, max_hole_px=opts.max_hole_px,
+            bridge_px=opts.bridge_at(px_per_mm), spur_factor=opts.spur_factor, smooth_sigma=opts.smooth_sigma,
+            min_plant_length_px=opts.min_plant_length_mm * px_per_mm,
+            seed_radius_px=None if opts.seed_radius_mm is None else opts.seed_radius_mm * px_per_mm,
+            seed_gap_px=opts.seed_gap_mm * px_per_mm, support=support, support_px=opts.branch_support_px,
+            emerging=emerging, name=name)
+
+    arch = plants_of(roots)
     if not opts.seedlings_only:
         return arch, pd.DataFrame(columns=REJECTED_COLUMNS)
-    return judge_plants(arch, px_per_mm, SeedlingRules(sown_in_a_row=opts.sown_in_a_row), image=name)
+    rules = SeedlingRules(sown_in_a_row=opts.sown_in_a_row)
+    judged, rejected = judge_plants(arch, px_per_mm, rules, image=name)
+    if join_pieces(roots, arch, rejected, MAX_JOIN_MM * px_per_mm):
+        judged, rejected = judge_plants(plants_of(roots), px_per_mm, rules, image=name)
+    return judged, rejected
+
+
+def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFrame, max_px: float) -> int:
+    """Draw into ``roots`` (bool, in place) a root-wide line from the top of each rejected piece to the
+    nearest point (seed or root) of the plant it belongs to (``rejected.piece_of``; for a seed or shoot
+    above a root system, from that root system's top to the seed); lines longer than ``max_px`` are not
+    drawn. Returns the number of lines drawn."""
+    drawn = 0
+    canvas = roots.view(np.uint8)
+    for row in rejected[rejected.reason.isin(_JOINED) & rejected.piece_of.notna()].itertuples():
+        piece, whole = arch.plants[int(row.object) - 1], arch.plants[int(row.piece_of) - 1]
+        if piece.seeded:
+            piece, whole = whole, piece
+        if not piece.roots:
+            continue
+        points = np.vstack([r.points for r in piece.roots])
+        top = points[np.argmin(points[:, 0])]
+        targets = np.vstack([whole.seed[None], *(r.points for r in whole.roots)])
+        gaps = np.hypot(*(targets - top).T)
+        if gaps.min() > max_px:
+            continue
+        end = targets[np.argmin(gaps)]
+        width = piece.roots[piece.primary if piece.primary is not None else 0].diameter
+        thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
+        cv2.line(canvas, (int(round(top[1])), int(round(top[0]))), (int(round(end[1])), int(round(end[0]))), 1,
+                 thickness)
+        drawn += 1
+    return drawn

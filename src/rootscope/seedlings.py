@@ -15,9 +15,10 @@ order they are checked (the first that fails names the reason):
    as ``"seed or shoot above a longer root system"`` (the gap lies between the shoot and its root).
 5. With ``sown_in_a_row`` (the usual plate):
 
-   - ``"under another plant"``: the plant starts more than ``stack_mm`` below the seed of a longer plant,
-     within the columns that plant's roots span (1 mm either side): a piece of that plant's root that a
-     gap in the mask cut off, not a seedling of its own (seedlings stand side by side, not stacked);
+   - ``"under another plant"``: the plant, not seeded, starts more than ``stack_mm`` below the top of
+     another plant, within the columns that plant's roots span (1 mm either side): a piece of that
+     plant's root that a gap in the mask cut off, not a seedling of its own (seedlings stand side by
+     side, not stacked);
    - ``"off the sowing row"``: it starts more than ``row_tolerance_mm`` above or below the sowing row,
      the median top of the plate's main plants (those at least a quarter as long as the longest).
 
@@ -34,7 +35,7 @@ from scipy.spatial import cKDTree
 
 from .architecture import ImageArchitecture, PlantArchitecture
 
-REJECTED_COLUMNS = ["image", "object", "x_px", "y_px", "length_mm", "reason"]
+REJECTED_COLUMNS = ["image", "object", "x_px", "y_px", "length_mm", "reason", "piece_of"]
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,13 @@ def _shape_reason(plant: PlantArchitecture, rules: SeedlingRules) -> str | None:
     return None
 
 
-def _piece_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: SeedlingRules) -> list[str | None]:
+Verdict = tuple[str, int | None] | None  # (reason, index of the plant it is a piece of), or None: kept
+
+
+def _piece_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: SeedlingRules) -> list[Verdict]:
     """Rule 4 for plants that passed the shape rules: of a seeded and an unseeded plant within ``piece_mm``
     (the unseeded one's top to the seeded one's seed or roots), the shorter one is a piece of the other."""
-    reasons: list[str | None] = [None] * len(plants)
+    reasons: list[Verdict] = [None] * len(plants)
     seeded = [i for i, p in enumerate(plants) if p.seeded]
     if not seeded or len(seeded) == len(plants):
         return reasons
@@ -94,12 +98,14 @@ def _piece_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: See
         if not np.isfinite(gap):
             continue
         j = int(owner[k])
-        shorter = i if plant.total_length_px < plants[j].total_length_px else j
-        reasons[shorter] = "piece of another plant" if shorter == i else "seed or shoot above a longer root system"
+        if plant.total_length_px < plants[j].total_length_px:
+            reasons[i] = ("piece of another plant", j)
+        else:
+            reasons[j] = ("seed or shoot above a longer root system", i)
     return reasons
 
 
-def _row_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: SeedlingRules) -> list[str | None]:
+def _row_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: SeedlingRules) -> list[Verdict]:
     """The sowing-row rules for plants that passed the shape rules."""
     if not plants:
         return []
@@ -108,15 +114,15 @@ def _row_reasons(plants: list[PlantArchitecture], px_per_mm: float, rules: Seedl
     spans = [(min(r.points[:, 1].min() for r in p.roots), max(r.points[:, 1].max() for r in p.roots)) for p in plants]
     row = float(np.median(tops[lengths >= 0.25 * lengths.max()]))
     stack, tolerance, side = rules.stack_mm * px_per_mm, rules.row_tolerance_mm * px_per_mm, px_per_mm
-    reasons: list[str | None] = []
+    reasons: list[Verdict] = []
     for i, plant in enumerate(plants):
         col = plant.seed[1]
-        under = [j for j, (c0, c1) in enumerate(spans) if j != i and lengths[j] > lengths[i]
+        under = [j for j, (c0, c1) in enumerate(spans) if j != i and not plant.seeded
                  and c0 - side <= col <= c1 + side and tops[i] > tops[j] + stack]
         if under:
-            reasons.append("under another plant")
+            reasons.append(("under another plant", min(under, key=lambda j: tops[j])))
         elif abs(tops[i] - row) > tolerance:
-            reasons.append("off the sowing row")
+            reasons.append(("off the sowing row", None))
         else:
             reasons.append(None)
     return reasons
@@ -126,16 +132,19 @@ def judge_plants(arch: ImageArchitecture, px_per_mm: float, rules: SeedlingRules
                  image: str = "") -> tuple[ImageArchitecture, pd.DataFrame]:
     """The architecture with only its seedlings (renumbered 1..N, left in their order) and a table of the
     rejected plants: ``image``, ``object`` (its number before), ``x_px``, ``y_px`` (where it starts),
-    ``length_mm`` and ``reason`` (see the module docstring)."""
+    ``length_mm``, ``reason`` (see the module docstring) and ``piece_of``: the number of the plant it is a
+    piece of (rules 4 and 5; for a seed or shoot above a root system, that root system), else empty."""
     rules = rules or SeedlingRules()
-    reasons: list[str | None] = [_shape_reason(p, rules) for p in arch.plants]
+    verdicts: list[Verdict] = [(r, None) if (r := _shape_reason(p, rules)) else None for p in arch.plants]
     for rule in (_piece_reasons, *((_row_reasons,) if rules.sown_in_a_row else ())):
-        passed = [i for i, r in enumerate(reasons) if r is None]
-        for i, reason in zip(passed, rule([arch.plants[i] for i in passed], px_per_mm, rules)):
-            reasons[i] = reason
-    kept = [replace(p, id=k + 1) for k, p in enumerate(p for p, r in zip(arch.plants, reasons) if r is None)]
+        passed = [i for i, v in enumerate(verdicts) if v is None]
+        for i, verdict in zip(passed, rule([arch.plants[i] for i in passed], px_per_mm, rules)):
+            verdicts[i] = None if verdict is None else (verdict[0], None if verdict[1] is None else passed[verdict[1]])
+    kept = [replace(p, id=k + 1) for k, p in enumerate(p for p, v in zip(arch.plants, verdicts) if v is None)]
     rows = [{"image": image, "object": p.id, "x_px": float(p.seed[1]), "y_px": float(p.seed[0]),
-             "length_mm": p.total_length_px / px_per_mm, "reason": r} for p, r in zip(arch.plants, reasons) if r]
+             "length_mm": p.total_length_px / px_per_mm, "reason": v[0],
+             "piece_of": np.nan if v[1] is None else arch.plants[v[1]].id}
+            for p, v in zip(arch.plants, verdicts) if v]
     gone = len(rows)
     judged = replace(arch, plants=kept, warnings=list(arch.warnings) + ([
         f"{image or 'mask'}: {gone} object(s) rejected as not seedlings (see the rejected table)"] if gone else []))
