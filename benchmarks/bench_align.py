@@ -48,11 +48,11 @@ from rootscope.align import (
     _ransac,
     _reduce,
     corner_error,
-    detect_plate,
     estimate_transform,
     to_gray,
     warp,
 )
+from rootscope.plate import find_plate
 from rootscope.synth import SynthConfig, make_series
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -247,15 +247,6 @@ ROOT_WIDTH_PX = 5  # roots of the RhizoScan photos are 3-6 px wide
 NEAR_PX = 5.0  # ridge pixels farther apart than this are not the same root
 
 
-def plate_inside(shape: tuple[int, ...], box: tuple[int, int, int, int], margin: float = 0.06) -> np.ndarray:
-    """H x W bool: the plate box ``(x, y, w, h)`` (px) less ``margin`` of its side (rim and walls)."""
-    x, y, w, h = box
-    inside = np.zeros(shape[:2], bool)
-    m = int(margin * min(w, h))
-    inside[y + m : y + h - m, x + m : x + w - m] = True
-    return inside
-
-
 def ridges(gray: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(thin dark ridge mask, black top-hat) of a gray image in [0, 1] within ``area``.
 
@@ -309,13 +300,13 @@ def to_line(points: np.ndarray, line: np.ndarray) -> np.ndarray:
 def root_on_root(reference: np.ndarray, moving: np.ndarray, matrix: np.ndarray | None) -> tuple[float, int]:
     """(median distance px, points) between the roots of ``reference`` and of ``moving`` warped by
     ``matrix`` (moving -> reference), over root points present in both (see the module docstring)."""
-    box = detect_plate(reference)
-    if matrix is None or box is None:
+    plate = find_plate(reference)
+    if matrix is None or plate.kind == "whole":
         return float("nan"), 0
     ref, mov = to_gray(reference), to_gray(moving)
     warped = warp(mov, matrix, ref.shape)
     seen = warp(np.ones_like(mov), matrix, ref.shape) > 0.99
-    area = plate_inside(ref.shape, box) & (cv2.erode(seen.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0)
+    area = plate.inner_mask(ref.shape) & (cv2.erode(seen.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0)
     (mask_ref, hat_ref), (mask_mov, hat_mov) = ridges(ref, area), ridges(warped, area)
     near = np.ones((2 * int(NEAR_PX) + 1,) * 2, np.uint8)
     both_ref = mask_ref & (cv2.dilate(mask_mov.astype(np.uint8), near) > 0)

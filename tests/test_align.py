@@ -13,7 +13,6 @@ from rootscope.align import (
     Registration,
     align_series,
     corner_error,
-    detect_plate,
     estimate_transform,
     fit_model,
     perspective_problem,
@@ -364,19 +363,6 @@ def test_cli_refuses_to_overwrite_inputs_and_unknown_options(tmp_path, plate):
                  "--strict"]) == 2  # a frame that cannot be aligned is an error with --strict
     assert main(["align", str(tmp_path / "a.png"), "-o", str(tmp_path)]) == 2
     assert main(["align", str(tmp_path / "a.png"), "-o", str(tmp_path / "x"), "--model", "warp9"]) == 2
-
-
-# ---------------------------------------------------------------------------------- plate crop
-def test_detect_plate_finds_plates_and_nothing_on_paper(synthetic_series, shared_data):
-    from rootscope.synth import SynthConfig, _plate_box
-
-    x0, y0, x1, y1 = _plate_box(SynthConfig(size=640))  # frame 0 is the plate at its canonical place
-    box = detect_plate(synthetic_series[0].image)
-    assert box is not None and np.allclose(box, (x0, y0, x1 - x0, y1 - y0), atol=13)
-    photo = io.read_image(shared_data / "rhizoscan-arabidopsis/J10/Photo_001.jpg")
-    x, y, w, h = detect_plate(photo)  # square plate on a light box, seen by eye at about x 570..2900
-    assert 450 < x < 700 and 2200 < w < 2500 and 2200 < h < 2450
-    assert detect_plate(io.read_image(shared_data / "rootnav-osr/valid/A_osr_0049.jpg")) is None
 
 
 def test_float_gray_band_by_band_is_the_gray_of_the_float_scan():

@@ -23,6 +23,7 @@ from rootscope.config import parse_config
 from rootscope.errors import ConfigError, InputError, OutputError
 from rootscope.pipeline import region_areas, run_experiment
 from rootscope.pixel import ForestParams, PixelClassifier
+from rootscope.plate import PlateRegion
 
 SIZE = 384
 CLASSES = ["background", "root", "seed", "shoot"]
@@ -65,6 +66,12 @@ def test_a_run_writes_per_plant_tables_over_time(first_run):
     rejected = pd.read_csv(folder / "out" / "rejected.csv")  # what was not a seedling, and why
     assert list(rejected.columns) == ["plate", "species", "scan", "hours", "aligned", "image", "object", "x_px", "y_px",
                                       "length_mm", "reason", "piece_of"]
+    assert "outside the plate" in set(rejected.reason)  # the synthetic plates' rim and bench
+    for plate in ("plate01", "plate02"):  # every plant stands inside its plate's measured area
+        region = PlateRegion.from_dict(io.read_json(sorted((folder / "out" / plate / "plates").glob("*.json"))[0]))
+        own = traits[traits.plate == plate]
+        assert region.kind == "square" and region.inner_mask((SIZE, SIZE))[
+            own.seed_y_px.round().astype(int), own.seed_x_px.round().astype(int)].all()
     assert pd.read_parquet(folder / "out" / "traits.parquet").equals(traits)
     classes = pd.read_csv(folder / "out" / "classes.csv")
     assert set(classes.name) <= {"root", "seed", "shoot"} and (classes.area_mm2 > 0).all()
@@ -228,6 +235,21 @@ def test_a_scan_that_cannot_be_aligned_is_measured_in_its_own_frame_and_not_trac
     assert (own.total_length_mm > 0).all()
     tracked = pd.read_csv(folder / "out" / "plate01" / "tracks" / "plants.csv")
     assert second.name not in set(tracked.scan) and len(tracked)
+
+
+def test_the_plate_can_be_given_or_turned_off(first_run, tmp_path):
+    """[plate] rect: the rectangle is the plate (nothing outside it is measured); enabled = false: the
+    whole scan is measured and no plate is looked for."""
+    folder = copy(first_run[0], tmp_path)
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[plate]\nrect = [0, 0, 384, 150]\n')
+    run_experiment(folder, workers=1, progress=False)
+    record = io.read_json(next((folder / "out" / "plate01" / "plates").glob("*.json")))
+    assert record["kind"] == "square" and record["corners"][2] == [383.5, 149.5] and record["rim_px"] == 0
+    roots = pd.read_csv(folder / "out" / "roots.csv")
+    assert len(roots) and roots[["base_y_px", "tip_y_px"]].max().max() < 150
+    io.write_text(folder / "rootscope.toml", '[models]\npixel = "models/rf.model"\n[plate]\nenabled = false\n')
+    result = run_experiment(folder, workers=1, progress=False)
+    assert result.n_failures == 0 and "outside the plate" not in set(pd.read_csv(folder / "out" / "rejected.csv").reason)
 
 
 def test_a_branch_point_model_adds_a_branches_table(experiment, first_run, tmp_path):

@@ -13,7 +13,7 @@ Coarse to fine, in four steps:
    by ECC (``cv2.findTransformECC``, translation model, zero-mean normalised so gain/offset changes do
    not matter) on high-passed patches (a fixed lamp gradient must not hold a patch in place). Patches
    sit where structure runs in two directions; a patch on a straight edge only (its shift along the
-   edge is undetermined) is skipped. When a plate is found (:func:`detect_plate`), the grid covers its
+   edge is undetermined) is skipped. When a plate is found (:func:`rootscope.plate.find_plate`), the grid covers its
    inside without the rim band: walls, rim and lid stand above the agar, and a camera that moved sees
    them shifted against the roots by pixels (parallax), so they must not vote. Each patch gives one
    sub-pixel point correspondence; the requested model is fitted to them by least squares, started
@@ -76,7 +76,6 @@ FALLBACK_MAX_RESIDUAL_PX = 0.5
 MIN_OVERLAP = 0.2
 PATCH_MAX = 128
 PATCH_GRID = 10
-RIM_BAND = 0.07  # of the plate's side: patches keep out of the rim band (see _plate_interior)
 HIGH_PASS_SIGMA = 8.0
 MAX_CONDITION = 1.5  # a homography's local stretch ratio (a plate tilted 48 degrees to the lens)
 MAX_PERSPECTIVE = 0.08  # of the longer side: how far a homography may bend the corners off an affine map
@@ -293,19 +292,22 @@ def _ransac(src: np.ndarray, dst: np.ndarray, model: str, threshold: float) -> t
 
 # ----------------------------------------------------------------------------------- fine step
 def _plate_interior(ref_small: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Box ``(x0, y0, x1, y1)`` (px of ``ref_small``) of the plate's inside, without its rim band.
+    """Box ``(x0, y0, x1, y1)`` (px of ``ref_small``) of the plate's inside, without its rim.
 
     A plate is a 3-D object: its walls, rim and lid are seen from a slightly different side whenever a
     camera or the plate moves, so patches on them disagree with the agar plane (where the roots are)
-    by pixels. When :func:`detect_plate` finds a plate, the patches go into its inside, shrunk by
-    :data:`RIM_BAND` of its side; None (no plate: paper, a crop of a plate) means the whole image.
+    by pixels. When :func:`rootscope.plate.find_plate` finds a plate, the patches go into its measured
+    area (inside the rim); None (no plate: paper, a crop of a plate) means the whole image.
     """
-    box = detect_plate(ref_small)
-    if box is None:
+    from .plate import find_plate
+
+    region = find_plate(ref_small)
+    if region.kind == "whole":
         return None
-    x, y, w, h = box
-    band = RIM_BAND * min(w, h)
-    return int(x + band), int(y + band), int(x + w - band), int(y + h - band)
+    inner = region.outline(inner=True)
+    (x0, y0), (x1, y1) = np.floor(inner.min(axis=0)), np.ceil(inner.max(axis=0))
+    h, w = ref_small.shape[:2]
+    return int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h))
 
 
 def _patch_candidates(ref_small: np.ndarray, factor: float, ref_shape: tuple[int, int], size: int,
@@ -1048,39 +1050,3 @@ def _reference_index(reference: str | int, n: int) -> int:
     if not -n <= index < n:
         raise AlignmentError(f"reference index {index} is outside the series of {n} frames (0..{n - 1}).")
     return index % n
-
-
-# ------------------------------------------------------------------------------- plate crop
-def detect_plate(
-    image: np.ndarray, *, max_side: int = 512, min_support: float = 0.5
-) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(x, y, width, height)`` in px of the plate (square or round) in a scan, or None.
-
-    At reduced scale, strong edges (top 10 % of gradient magnitude) are closed into outlines; the
-    largest convex outline covering 15-97 % of the image is the plate when at least ``min_support`` of
-    its perimeter lies on edges (a real rim, not the hull of scattered roots). Returns None when no such
-    outline exists (paper backgrounds, plates cut by the image border). Crop aligned frames with the box
-    of the reference: ``aligned[y:y + height, x:x + width]``.
-    """
-    gray, factor = _reduce(to_gray(image), max_side)
-    blur = cv2.GaussianBlur(gray, (0, 0), 2.0)
-    magnitude = cv2.magnitude(cv2.Sobel(blur, cv2.CV_32F, 1, 0), cv2.Sobel(blur, cv2.CV_32F, 0, 1))
-    edges = (magnitude > np.percentile(magnitude, 90)).astype(np.uint8)
-    edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    h, w = gray.shape
-    hulls = [cv2.convexHull(c) for c in contours]
-    hulls = [hull for hull in hulls if 0.15 * h * w <= cv2.contourArea(hull) <= 0.97 * h * w]
-    if not hulls:
-        return None
-    hull = max(hulls, key=cv2.contourArea)
-    outline = np.zeros_like(edges)
-    cv2.polylines(outline, [hull], True, 1, 1)
-    support = float((outline & cv2.dilate(edges, np.ones((3, 3), np.uint8))).sum()) / max(int(outline.sum()), 1)
-    if support < min_support:
-        return None
-    x, y, bw, bh = cv2.boundingRect(hull)
-    full_h, full_w = np.asarray(image).shape[:2]
-    x0, y0 = max(0, int(np.floor(x / factor))), max(0, int(np.floor(y / factor)))
-    x1, y1 = min(full_w, int(np.ceil((x + bw) / factor))), min(full_h, int(np.ceil((y + bh) / factor)))
-    return x0, y0, x1 - x0, y1 - y0

@@ -122,6 +122,17 @@ class AlignSettings(_Section):
     max_side: int = Field(default=1024, ge=64)
 
 
+class PlateSettings(_Section):
+    """[plate]: find the plate on every scan and measure only inside it, minus its rim
+    (:func:`rootscope.plate.find_plate`); ``rect`` gives it instead (px of the aligned scans: x, y, width,
+    height), with ``rim_px`` left out inside it."""
+
+    enabled: bool = True
+    shape: Literal["auto", "square", "round"] = "auto"
+    rect: Rect | None = None
+    rim_px: float = Field(default=0.0, ge=0)
+
+
 class ArchitectureSettings(_Section):
     """Masks -> plants, roots, tips and branching points (see :func:`rootscope.architecture.find_architecture`)."""
 
@@ -191,6 +202,7 @@ class Config(_Section):
     input: InputSettings = Field(default_factory=InputSettings)
     models: ModelPaths = Field(default_factory=ModelPaths)
     align: AlignSettings = Field(default_factory=AlignSettings)
+    plate: PlateSettings = Field(default_factory=PlateSettings)
     architecture: ArchitectureSettings = Field(default_factory=ArchitectureSettings)
     track: TrackSettings = Field(default_factory=TrackSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
@@ -381,6 +393,15 @@ model = "similarity"
 reference = "first"
 # Longest side (px) of the reduced image used for the coarse search.
 max_side = 1024
+
+[plate]
+# Find the plate (square or round) on every scan and measure only inside it, minus its rim, so that
+# nothing on the bench, the rim or the lid becomes a root (false: measure the whole scan).
+enabled = true
+shape = "auto"
+# Or give it: x, y, width, height in px of the aligned scans, and the rim (px) to leave out inside it.
+# rect = [100, 80, 1800, 1800]
+# rim_px = 20
 
 [architecture]
 # Mask components smaller than this (px) are dropped; holes up to this size (px) are filled.

@@ -150,6 +150,13 @@ def run_plate(job: PlateJob) -> PlateResult:
                         {"image": image, "model": segmenter.path}, segmented)
         if not step(segment, scan):
             continue
+        located = {}
+        if config.plate.enabled:
+            found_plate = Stage("plate", lambda i, o: _find_plate(i, o, config.plate), {"image": image},
+                                {"plate": folder / "plates" / f"{stem}.json"}, settings=config.plate)
+            if not step(found_plate, scan):
+                continue
+            located = found_plate.outputs
         points = {}
         if detector is not None:
             found = Stage("branches", lambda i, o: _branches(i, o, detector.get(), px_per_mm),
@@ -166,7 +173,7 @@ def run_plate(job: PlateJob) -> PlateResult:
         settings = {"architecture": config.architecture, "px_per_mm": px_per_mm, "regions": regions,
                     "report": config.report}
         measure = Stage("measure", lambda i, o: _measure(i, o, config, regions, px_per_mm),
-                        {**segmented, "image": image, **points}, measured, settings=_json(settings))
+                        {**segmented, "image": image, **points, **located}, measured, settings=_json(settings))
         if not step(measure, scan):
             continue
         row = {"scan": scan.name, "hours": hours[i], "aligned": aligned, **measured, "mask": segmented["mask"],
@@ -310,6 +317,21 @@ def _warp(inputs: Mapping[str, Path], outputs: Mapping[str, Path], px_per_mm: fl
     io.write_image(outputs["aligned"], aligned, px_per_mm=px_per_mm)
 
 
+def _find_plate(inputs: Mapping[str, Path], outputs: Mapping[str, Path], settings: Any) -> None:
+    """The plate of the (aligned) scan, or the config's rectangle: ``plates/<scan>.json``
+    (:meth:`rootscope.plate.PlateRegion.to_dict`)."""
+    from .plate import find_plate, plate_from_rectangle
+
+    scan = io.read_scan(inputs["image"], convert=False)
+    h, w = scan.pixels.shape[:2]
+    if settings.rect is not None:
+        r = settings.rect
+        region = plate_from_rectangle(r.x, r.y, r.width, r.height, (w, h), rim_px=settings.rim_px, corner_radius_px=0.0)
+    else:
+        region = find_plate(scan.pixels, shape=settings.shape)
+    io.write_json(outputs["plate"], region.to_dict())
+
+
 # ------------------------------------------------------------------------------- segmentation
 @dataclass
 class _LazyModel:
@@ -389,6 +411,9 @@ def region_areas(mask: np.ndarray, regions: Mapping[str, Any], names: Mapping[in
     return pd.DataFrame(rows, columns=["region", "class", "name", "area_px", "area_mm2"])
 
 
+#: Colour (RGB) of the plate's measured area drawn on the overlays.
+PLATE_COLOUR = (255, 200, 0)
+
 #: Per-scan tables of the ``measure`` stage, gathered per plate and over the experiment.
 TABLES = ("traits", "roots", "classes", "regions", "branches", "rejected")
 
@@ -408,7 +433,8 @@ def class_names(classes: list[str]) -> tuple[np.ndarray, dict[int, str]]:
 def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Config, regions: Any,
              px_per_mm: float) -> None:
     from . import architecture, rsml, traits
-    from .plants import find_plants
+    from .plants import find_plants, outside_objects
+    from .plate import PlateRegion
 
     classes = io.read_json(inputs["classes"])["classes"]
     lookup, names = class_names(classes)
@@ -419,6 +445,14 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
         raise ConfigError(f"{inputs['model'] if 'model' in inputs else inputs['classes']}: the model has no "
                           f"'root' class (classes: {classes}); use a model trained with a class named root.")
     opts = config.architecture
+    region = PlateRegion.from_dict(io.read_json(inputs["plate"])) if "plate" in inputs else None
+    outside = None
+    if region is not None and region.kind != "whole":
+        inside = region.inner_mask(mask.shape)
+        outside = outside_objects((mask == by_name["root"]) & ~inside, opts.min_plant_length_mm * px_per_mm,
+                                  px_per_mm, image=stem)
+        mask[~inside] = 0  # nothing on the bench, the rim or the lid is measured
+        del inside
     points = pd.read_csv(inputs["branches"]) if "branches" in inputs else None
     arch, rejected = find_plants(
         mask, by_name, opts, px_per_mm,
@@ -426,7 +460,8 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
         emerging=None if points is None or opts.branch_lateral_score is None
         else points[points.score >= opts.branch_lateral_score][["y_px", "x_px"]].to_numpy(float), name=stem)
     roots = mask == by_name["root"]
-    io.write_table(outputs["rejected"], rejected)
+    io.write_table(outputs["rejected"], rejected if outside is None or outside.empty else
+                   pd.concat([rejected, outside], ignore_index=True))
     io.write_table(outputs["traits"], traits.plant_table(arch, px_per_mm, image=stem, mask=roots))
     io.write_table(outputs["roots"], traits.root_table(arch, px_per_mm, image=stem))
     io.write_table(outputs["classes"], traits.class_table(mask, px_per_mm, image=stem, names=names))
@@ -434,12 +469,14 @@ def _measure(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: Co
     if "regions" in outputs:
         io.write_table(outputs["regions"], region_areas(mask, regions.given(), names, px_per_mm))
     if "drawing" in outputs:
-        io.write_image(outputs["drawing"], _thumbnail(arch, inputs["image"], px_per_mm, config.report.thumbnail_px))
+        io.write_image(outputs["drawing"], _thumbnail(arch, inputs["image"], px_per_mm, config.report.thumbnail_px,
+                                                      region))
 
 
-def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.ndarray:
-    """The architecture (roots by order, branching points, tips, seeds; no plant labels) over the
-    aligned scan, at most ``side_px`` on its longest side (uint8 RGB)."""
+def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int, region: Any = None) -> np.ndarray:
+    """The architecture (roots by order, branching points, tips, seeds; no plant labels) and the plate's
+    measured area (``region``, a :class:`~rootscope.plate.PlateRegion`) over the aligned scan, at most
+    ``side_px`` on its longest side (uint8 RGB)."""
     import cv2
 
     from .report import overlay
@@ -447,6 +484,10 @@ def _thumbnail(arch: Any, image: Path, px_per_mm: float, side_px: int) -> np.nda
     scan = io.read_scan(image, convert=False)  # overlay converts uint8 band by band; uint16 goes as float
     picture = overlay(arch, scan.pixels if scan.pixels.dtype == np.uint8 else io.to_float(scan.pixels)[0],
                       px_per_mm, labels=False)
+    if region is not None and region.kind != "whole":
+        line = max(2, round(max(picture.shape[:2]) / 500))
+        cv2.polylines(picture, [np.rint(region.outline(inner=True) * 16).astype(np.int32)], True, PLATE_COLOUR,
+                      line, cv2.LINE_AA, 4)
     factor = side_px / max(picture.shape[:2])
     if factor >= 1:
         return picture

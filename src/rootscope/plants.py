@@ -90,3 +90,19 @@ def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFra
                  thickness)
         drawn += 1
     return drawn
+
+
+def outside_objects(outside: np.ndarray, min_length_px: float, px_per_mm: float, image: str = "") -> pd.DataFrame:
+    """Rows of the rejected table (reason ``"outside the plate"``) for the pieces of root class in
+    ``outside`` (bool: root pixels off the plate's measured area) at least ``min_length_px`` long (length:
+    half the outline, px; from contours, so the cost follows the outlines, not the image size)."""
+    contours, _ = cv2.findContours(outside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    rows = []
+    for contour in contours:
+        length = cv2.arcLength(contour, True) / 2
+        if length < min_length_px:
+            continue
+        x, y = contour[np.argmin(contour[:, 0, 1]), 0]
+        rows.append({"image": image, "object": 0, "x_px": float(x), "y_px": float(y),
+                     "length_mm": length / px_per_mm, "reason": "outside the plate", "piece_of": np.nan})
+    return pd.DataFrame(rows, columns=REJECTED_COLUMNS)
