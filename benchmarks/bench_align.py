@@ -405,19 +405,50 @@ def camera_section(size: int, series: int) -> None:
           accuracy_rows(label, a, c))
 
 
+def generator_camera_section(size: int, series: int) -> None:
+    """(f) series of the generator's own camera preset (:meth:`SynthConfig.camera`: zoom +-25 %, tilt 1.5 %,
+    exposure and white balance, a cluttered bench), every frame against the first: ours vs similarity
+    only (``fallback=None``). Corner errors at the image corners against the exact truth matrix."""
+    results: dict[str, list[tuple[bool, float, float]]] = {"ours": [], "similarity only": []}
+    for seed in range(series):
+        frames = make_series(4, seed=seed, config=SynthConfig.camera(size=size))
+        ref = to_gray(frames[0].image)
+        for frame in frames[1:]:
+            mov = to_gray(frame.image)
+            for name, fallback in (("ours", "homography"), ("similarity only", None)):
+                start = time.perf_counter()
+                reg = estimate_transform(ref, mov, fallback=fallback)
+                seconds = time.perf_counter() - start
+                results[name].append((reg.ok, corner_error(reg.matrix, frame.matrix, ref.shape)[1], seconds))
+    rows = []
+    for label, pick in (("aligned (ok)", lambda r: f"{100 * np.mean([ok for ok, _, _ in r]):.1f}%"),
+                        ("ok with max corner error < 0.5 px", lambda r: f"{sum(ok and e < 0.5 for ok, e, _ in r)}"),
+                        ("ok but max corner error > 1 px", lambda r: f"{sum(ok and e > 1 for ok, e, _ in r)}"),
+                        ("median max corner error of ok (px)",
+                         lambda r: f"{np.median([e for ok, e, _ in r if ok] or [np.nan]):.3f}"),
+                        ("largest max corner error of ok (px)",
+                         lambda r: f"{max([e for ok, e, _ in r if ok] or [np.nan]):.3f}"),
+                        ("median time per pair (s)", lambda r: f"{np.median([t for _, _, t in r]):.2f}")):
+        rows.append((f"camera preset {size}px, {len(results['ours'])} pairs: {label}", pick(results["ours"]),
+                     pick(results["similarity only"]), ""))
+    table("(f) SynthConfig.camera() series (frame k -> frame 0): ours vs similarity only (baseline column)", rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1000, help="side of the synthetic scans (px)")
     parser.add_argument("--series", type=int, default=13, help="synthetic series of 5 frames (4 moves each)")
     parser.add_argument("--real-every", type=int, default=2, help="use every n-th real image (1 = all 106)")
     parser.add_argument("--camera-series", type=int, default=3, help="synthetic plates photographed in (e)")
-    parser.add_argument("--camera-only", action="store_true", help="run (e) only")
+    parser.add_argument("--generator-series", type=int, default=6, help="SynthConfig.camera() series of 4 in (f)")
+    parser.add_argument("--camera-only", action="store_true", help="run (e) and (f) only")
     args = parser.parse_args(argv)
     print(f"bench_align: OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads; shared machine, "
           "timings are noisy: read the ratios.")
     start = time.perf_counter()
     if args.camera_only:
         camera_section(args.size, args.camera_series)
+        generator_camera_section(args.size, args.generator_series)
         print(f"\ntotal benchmark time {time.perf_counter() - start:.0f} s")
         return 0
     a, b = synthetic(args.size, args.series, hard=False)
@@ -434,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n(b), (d) skipped: {DATA} is absent")
     table("(c) speed, 4000 x 4000 synthetic pair vs tutorial", speed())
     camera_section(args.size, args.camera_series)
+    generator_camera_section(args.size, args.generator_series)
     print(f"\ntotal benchmark time {time.perf_counter() - start:.0f} s")
     return 0
 

