@@ -109,12 +109,30 @@ def results(root: Path) -> dict[str, dict[str, str]]:
     return per
 
 
+def tracks(root: Path) -> str:
+    """Per plate: plants followed over both photos and their primary root lengths (mm) in each."""
+    parts = []
+    for plate in sorted((root / "raw").iterdir()):
+        path = root / "out" / plate.name / "tracks" / "plants.csv"
+        if not path.exists():
+            parts.append(f"{plate.name}: no tracks")
+            continue
+        table = pd.read_csv(path)
+        both = table.groupby("plant").scan.nunique().eq(table.scan.nunique()).sum()
+        lengths = table.pivot_table(index="plant", columns="scan", values="primary_length_mm").round(1)
+        parts.append(f"{plate.name}: {table.plant.nunique()} plants, {both} in every photo; primary (mm) "
+                     + "; ".join(f"{p}: {' -> '.join(map(str, row.tolist()))}" for p, row in lengths.iterrows()))
+    return " | ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT, help="'' = no baseline")
+    parser.add_argument("--keep", type=Path, help="make the experiments in this folder and keep them (overlays)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench_real_") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="bench_real_") as scratch:
+        tmp = args.keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         model = train_model(tmp / "strokes.model")
         print(f"model trained on the strokes in {time.perf_counter() - start:.0f} s\n")
@@ -138,6 +156,9 @@ def main() -> None:
             row(scan, *[found[n][scan]["align"] for n in names], *[found[n][scan]["plants"] for n in names],
                 found["ours"][scan]["rejected"])
         row("run (s, 2 shared cores)", *[f"{seconds[n]:.0f}" for n in names], *[""] * len(names), "")
+        print()
+        for name in names:
+            print(f"{name}: {tracks(tmp / name)}")
         print(json.dumps({n: found[n] for n in names}))
 
 

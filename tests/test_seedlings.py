@@ -114,3 +114,18 @@ def test_a_piece_cut_off_by_a_gap_is_joined_to_its_plant():
     a = min(arch.plants, key=lambda p: p.seed[1])
     assert a.total_length_px > 168 + 50 + 20  # its root above the gap, the piece and the line between
     assert set(rejected.reason) == {"not growing down", "not thin", "off the sowing row"}
+
+
+def test_a_root_system_below_a_shoot_without_root_is_joined_to_it():
+    """The shoot has no root at all (so no plant of its own); the root system starts 35 px (3.5 mm at
+    10 px/mm) below it, farther than the seed gap and the seed's own reach: the seedling rules join them
+    (join_seeds), and the plant starts at the shoot, where the next scan's tracking will look for it."""
+    mask = np.zeros((300, 120), np.uint8)
+    cv2.ellipse(mask, (60, 20), (14, 8), 0, 0, 360, 3, -1)
+    _root(mask, 60, 63, 280)
+    opts = ArchitectureSettings(seed_gap_mm=1.0, bridge_px=0, min_plant_length_mm=2.0)
+    arch, _ = find_plants(mask, {"root": 1, "shoot": 3}, opts.model_copy(update={"seedlings_only": False}), 10.0)
+    assert len(arch.plants) == 1 and not arch.plants[0].seeded
+    arch, rejected = find_plants(mask, {"root": 1, "shoot": 3}, opts, 10.0)
+    assert len(arch.plants) == 1 and arch.plants[0].seeded and rejected.empty
+    assert arch.plants[0].seed == pytest.approx([20, 60], abs=1.5)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from .architecture import ImageArchitecture, find_architecture
 from .config import ArchitectureSettings
@@ -38,8 +39,9 @@ def find_plants(mask: np.ndarray, classes: Mapping[str, int], opts: Architecture
     not seedlings (:data:`rootscope.seedlings.REJECTED_COLUMNS`; empty with ``opts.seedlings_only`` off).
 
     A piece of root that the seedling rules find to be part of another plant (a gap in the mask cut it
-    off) is joined to it: a root-wide line from the piece's top to the nearest point of that plant, at most
-    :data:`MAX_JOIN_MM` long, is drawn into the root mask and the architecture found again, once.
+    off) is joined to it, and a plant that does not start at a seed to a free seed or shoot just above it:
+    a root-wide line, at most :data:`MAX_JOIN_MM` long, is drawn into the root mask and the architecture
+    found again, once (:func:`join_pieces`, :func:`join_seeds`).
     ``support`` / ``emerging``: branching points found by a detector (``K x 2`` (row, col), see
     :func:`rootscope.architecture.find_architecture`). Lengths in ``opts`` are mm, ``px_per_mm`` the scale.
     """
@@ -59,9 +61,41 @@ def find_plants(mask: np.ndarray, classes: Mapping[str, int], opts: Architecture
         return arch, pd.DataFrame(columns=REJECTED_COLUMNS)
     rules = SeedlingRules(sown_in_a_row=opts.sown_in_a_row)
     judged, rejected = judge_plants(arch, px_per_mm, rules, image=name)
-    if join_pieces(roots, arch, rejected, MAX_JOIN_MM * px_per_mm):
+    joined = join_pieces(roots, arch, rejected, MAX_JOIN_MM * px_per_mm)
+    if seeds is not None:
+        joined += join_seeds(roots, judged, seeds, MAX_JOIN_MM * px_per_mm)
+    if joined:
         judged, rejected = judge_plants(plants_of(roots), px_per_mm, rules, image=name)
     return judged, rejected
+
+
+def join_seeds(roots: np.ndarray, arch: ImageArchitecture, seeds: np.ndarray, max_px: float) -> int:
+    """Draw into ``roots`` (bool, in place) a root-wide line from the top of each plant that does not start
+    at a seed to the nearest pixel of ``seeds`` (bool) above it, at most ``max_px`` away and not the seed
+    of another plant (within ``max_px / 2`` of it): a seedling whose pale hypocotyl the segmentation
+    missed. Returns the number of lines drawn."""
+    taken = np.array([p.seed for p in arch.plants if p.seeded]).reshape(-1, 2)
+    canvas, drawn = roots.view(np.uint8), 0
+    reach = int(np.ceil(max_px))
+    for plant in arch.plants:
+        if plant.seeded or not plant.roots:
+            continue
+        points = np.vstack([r.points for r in plant.roots])
+        high = points[points[:, 0] <= points[:, 0].min() + max_px / 2]  # its top part
+        (t0, c0), (t1, c1) = high.min(axis=0).astype(int), high.max(axis=0).astype(int)
+        r0, k0 = max(t0 - reach, 0), max(c0 - reach, 0)
+        found = np.argwhere(seeds[r0 : t1 + 1, k0 : c1 + reach + 1]) + (r0, k0)
+        if not len(found):
+            continue
+        gaps, nearest = cKDTree(high).query(found)
+        end, top = found[np.argmin(gaps)], high[nearest[np.argmin(gaps)]]
+        if gaps.min() > max_px or end[0] > top[0] or (len(taken) and np.hypot(*(taken - end).T).min() <= max_px / 2):
+            continue
+        width = plant.roots[plant.primary if plant.primary is not None else 0].diameter
+        thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
+        cv2.line(canvas, (int(round(top[1])), int(round(top[0]))), (int(end[1]), int(end[0])), 1, thickness)
+        drawn += 1
+    return drawn
 
 
 def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFrame, max_px: float) -> int:
@@ -83,7 +117,8 @@ def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFra
         gaps = np.hypot(*(targets - top).T)
         if gaps.min() > max_px:
             continue
-        end = targets[np.argmin(gaps)]
+        # to a seed's centre (the line then ends inside the seed, where roots start), else the nearest point
+        end = whole.seed if whole.seeded else targets[np.argmin(gaps)]
         width = piece.roots[piece.primary if piece.primary is not None else 0].diameter
         thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
         cv2.line(canvas, (int(round(top[1])), int(round(top[0]))), (int(round(end[1])), int(round(end[0]))), 1,
