@@ -65,7 +65,7 @@ def track_command(
     """
     from .. import io, rsml
     from ..errors import InputError
-    from ..track import track_scenes, track_timed_scene
+    from ..track import track_timed_scene
 
     paths = sorted(p for item in files for p in ([item] if item.is_file() else Path(item).glob("*.rsml")))
     if not paths:
