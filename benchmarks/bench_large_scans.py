@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_large_scans.py                     # 5k, 10k, 20k TIFF + 20k PNG (~10 min)
     .venv/bin/python benchmarks/bench_large_scans.py --sizes 5000 --png 0  # quick
     .venv/bin/python benchmarks/bench_large_scans.py --run --sizes 10000,20000  # rootscope run, per stage
+    .venv/bin/python benchmarks/bench_large_scans.py --run --no-branches --sizes 20000 --baseline-commit ''  # no U-Net
 
 Scans are RGB uint8, a 2000 px synthetic plate (:mod:`rootscope.synth`) repeated side by side. TIFFs are
 uncompressed (what scanners write), filled band by band through ``tifffile.memmap`` so that writing them
@@ -123,6 +124,8 @@ def main() -> None:
     parser.add_argument("--png", type=int, default=20000, help="Also a PNG scan of this side (0 = none).")
     parser.add_argument("--baseline-max", type=int, default=10000, help="Largest side the baseline runs at.")
     parser.add_argument("--run", action="store_true", help="Time `rootscope run` (whole pipeline) instead, per stage.")
+    parser.add_argument("--no-branches", action="store_true",
+                        help="--run without models.branches (the branching-point U-Net takes most of the time).")
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT,
                         help="--run: the rootscope commit the baseline runs (its src/ from `git archive`; '' = none).")
     args = parser.parse_args()
@@ -190,8 +193,9 @@ finally:
 """
 
 
-def write_experiment(root: Path, tile: np.ndarray, size: int, model_path: Path) -> None:
-    """One plate of two ``size`` px TIFF scans, the second shifted by (9, 6) px, and its rootscope.toml."""
+def write_experiment(root: Path, tile: np.ndarray, size: int, model_path: Path, branches: bool = True) -> None:
+    """One plate of two ``size`` px TIFF scans, the second shifted by (9, 6) px, and its rootscope.toml
+    (``branches``: with the shipped branching-point U-Net as ``models.branches``)."""
     from rootscope.branches import DEFAULT_MODEL
     from rootscope.synth import SynthConfig
 
@@ -200,7 +204,7 @@ def write_experiment(root: Path, tile: np.ndarray, size: int, model_path: Path) 
         write_scan(root / "raw" / "plate1" / name, np.roll(tile, (6 * k, 9 * k), axis=(0, 1)), size)
     (root / "rootscope.toml").write_text(
         f'px_per_mm = {SynthConfig(size=TILE).px_per_mm:.6f}\nclasses = ["root", "background"]\n'
-        f'[models]\npixel = "{model_path}"\nbranches = "{DEFAULT_MODEL}"\n')
+        f'[models]\npixel = "{model_path}"\n' + (f'branches = "{DEFAULT_MODEL}"\n' if branches else ""))
 
 
 #: Tables of both runs that must be equal, byte for byte.
@@ -236,7 +240,7 @@ def run_mode(args: argparse.Namespace, tile: np.ndarray, model: PixelClassifier)
             env = {**os.environ, "PYTHONPATH": str(root / "src")}
         for size in [int(s) for s in args.sizes.split(",") if s]:
             exp = root / f"exp_{size}"
-            write_experiment(exp, tile, size, model_path)
+            write_experiment(exp, tile, size, model_path, branches=not args.no_branches)
             ours, per = run_stages(exp, root / "ours.json")
             tables = {name: (exp / "out" / name).read_bytes() for name in SAME if (exp / "out" / name).exists()}
             base, base_per = run_stages(exp, root / "base.json", env) if env else (None, {})
