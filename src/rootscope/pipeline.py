@@ -287,7 +287,8 @@ def _align_one(inputs: Mapping[str, Path], outputs: Mapping[str, Path], config: 
 
     reference = _reference_gray(inputs["reference"])
     if Path(inputs["scan"]).resolve() == Path(inputs["reference"]).resolve():
-        reg = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference")
+        reg = Registration(np.eye(3), residual=0.0, score=1.0, ok=True, overlap=1.0, message="reference",
+                           model=config.align.model)
     else:
         reg = estimate_transform(reference, _gray(inputs["scan"]), model=config.align.model,
                                  max_side=config.align.max_side)
