@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .architecture import ImageArchitecture, find_architecture
+from .architecture import ImageArchitecture, PlantArchitecture, find_architecture
 from .config import ArchitectureSettings
 from .seedlings import REJECTED_COLUMNS, SeedlingRules, judge_plants
 
@@ -91,11 +91,18 @@ def join_seeds(roots: np.ndarray, arch: ImageArchitecture, seeds: np.ndarray, ma
         end, top = found[np.argmin(gaps)], high[nearest[np.argmin(gaps)]]
         if gaps.min() > max_px or end[0] > top[0] or (len(taken) and np.hypot(*(taken - end).T).min() <= max_px / 2):
             continue
-        width = plant.roots[plant.primary if plant.primary is not None else 0].diameter
-        thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
-        cv2.line(canvas, (int(round(top[1])), int(round(top[0]))), (int(end[1]), int(end[0])), 1, thickness)
+        _draw_join(canvas, top, end, plant)
         drawn += 1
     return drawn
+
+
+def _draw_join(canvas: np.ndarray, start: np.ndarray, end: np.ndarray, plant: PlantArchitecture) -> None:
+    """A line from ``start`` to ``end`` ((row, col) px) into the uint8 view of a root mask, as wide as the
+    primary root of ``plant`` (at least 2 px)."""
+    width = plant.roots[plant.primary if plant.primary is not None else 0].diameter
+    thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
+    cv2.line(canvas, (int(round(start[1])), int(round(start[0]))), (int(round(end[1])), int(round(end[0]))), 1,
+             thickness)
 
 
 def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFrame, max_px: float) -> int:
@@ -118,11 +125,7 @@ def join_pieces(roots: np.ndarray, arch: ImageArchitecture, rejected: pd.DataFra
         if gaps.min() > max_px:
             continue
         # to a seed's centre (the line then ends inside the seed, where roots start), else the nearest point
-        end = whole.seed if whole.seeded else targets[np.argmin(gaps)]
-        width = piece.roots[piece.primary if piece.primary is not None else 0].diameter
-        thickness = max(2, int(round(float(np.median(width)) if len(width) else 2)))
-        cv2.line(canvas, (int(round(top[1])), int(round(top[0]))), (int(round(end[1])), int(round(end[0]))), 1,
-                 thickness)
+        _draw_join(canvas, top, whole.seed if whole.seeded else targets[np.argmin(gaps)], piece)
         drawn += 1
     return drawn
 
