@@ -255,7 +255,10 @@ from pathlib import Path
 from rootscope import io
 from rootscope.errors import OutputError
 folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+deadline = time.time() + 60  # a test that failed before the start must not leave racers behind
 while not go.exists():
+    if time.time() > deadline:
+        sys.exit("no start")
     time.sleep(0.002)
 warnings.simplefilter("ignore")
 try:
@@ -276,9 +279,13 @@ def test_processes_racing_for_a_stale_lock_never_hold_it_together(tmp_path: Path
     go = tmp_path / "go"
     racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), str(go)], stdout=subprocess.PIPE,
                                text=True) for _ in range(8)]
-    time.sleep(1.5)  # let every racer import rootscope and wait for the start
-    go.touch()
-    said = [racer.communicate(timeout=60)[0].strip() for racer in racers]
+    try:
+        time.sleep(1.5)  # let every racer import rootscope and wait for the start
+        go.touch()
+        said = [racer.communicate(timeout=60)[0].strip() for racer in racers]
+    finally:
+        for racer in racers:
+            racer.kill()
     holds = sorted(json.loads(line) for line in said if line != "refused")
     assert holds and len(holds) + said.count("refused") == 8
     assert all(later[0] >= earlier[1] for earlier, later in zip(holds, holds[1:])), holds
