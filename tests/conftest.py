@@ -17,6 +17,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def rst_path(shared_data: Path) -> Path:
+    """RootSystemTracker's 2D+t RSML (RSML 1.4) in ../shared/data."""
+    path = shared_data / "rsml-2dt" / "61_graph_expertized.rsml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
+    return path
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread: on a shared 2-core machine, two threads spin against other processes."""

@@ -100,18 +100,7 @@ def test_real_photo_float_input_matches(shared_data):
 
 
 # -------------------------------------------------------------------------------- synthetic squares
-def synthetic_corners(frame: synth.SynthFrame, config: SynthConfig) -> np.ndarray:
-    """The plate's outer corners in ``frame``: ``plate_corners`` when the frame has them, else the
-    canonical box (synth._plate_box) moved by the inverse of ``frame.matrix`` (frame px -> frame 0)."""
-    corners = getattr(frame, "plate_corners", None)
-    if corners is not None and np.any(corners):
-        return np.asarray(corners, np.float64)
-    x0, y0, x1, y1 = synth._plate_box(config)
-    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-    return synth_camera.project(np.linalg.inv(frame.matrix), box)
-
-
-WALL_MM = getattr(synth_draw, "WALL_MM", 1.4)  # the synthetic plate's plastic wall (mm)
+WALL_MM = synth_draw.WALL_MM  # the synthetic plate's plastic wall (mm)
 
 
 def in_image(corners: np.ndarray, size: int) -> bool:
@@ -124,7 +113,7 @@ def test_synthetic_square(seed, rotation):
     frames = make_series(frames=3, seed=seed, config=config)
     checked = 0
     for frame in frames:
-        truth = synthetic_corners(frame, config)
+        truth = frame.plate_corners
         region = find_plate(frame.image)
         if not in_image(truth, config.size):  # moved partly out of the picture: whole or a fit, never wrong
             assert region.kind == "whole" or corner_error(region.corners, truth) < 0.015
@@ -155,7 +144,7 @@ def test_synthetic_camera_photo(seed):
     for the outline: corners within 1.5 % then, and the measured area still inside the agar."""
     config = SynthConfig.camera(size=640)
     for frame in make_series(frames=3, seed=seed, config=config):
-        truth = synthetic_corners(frame, config)
+        truth = frame.plate_corners
         region = find_plate(frame.image)
         if not in_image(truth, config.size):
             assert region.kind == "whole" or corner_error(region.corners, truth) < 0.015
@@ -167,12 +156,13 @@ def test_synthetic_camera_photo(seed):
 
 
 def test_synthetic_truth_from_matrix():
-    """The fallback truth (canonical box moved by the frame's matrix) is the frame's plate_corners."""
+    """The frames' plate_corners are the canonical plate box (synth._plate_box) moved by the inverse of
+    each frame's matrix (frame px -> frame 0): the truth the tests above compare with is consistent."""
     config = SynthConfig(size=512)
+    x0, y0, x1, y1 = synth._plate_box(config)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     for frame in make_series(frames=3, seed=4, config=config):
-        if getattr(frame, "plate_corners", None) is None:
-            pytest.skip("SynthFrame has no plate_corners to compare with")
-        moved = synthetic_corners(frame.__class__(**{**frame.__dict__, "plate_corners": np.zeros((4, 2))}), config)
+        moved = synth_camera.project(np.linalg.inv(frame.matrix), box)
         assert np.allclose(moved, frame.plate_corners, atol=1e-6)
 
 
@@ -198,7 +188,7 @@ def test_reduced_scale_maps_back():
     """The search runs at max_side px; corners come back in full-resolution px."""
     config = SynthConfig(size=1200)
     frame = make_series(frames=1, seed=2, config=config)[0]
-    truth = synthetic_corners(frame, config)
+    truth = frame.plate_corners
     for max_side in (256, 512, 1024):
         region = find_plate(frame.image, max_side=max_side)
         assert corner_error(region.corners, truth) < (0.01 if max_side >= 512 else 0.015), max_side

@@ -299,18 +299,6 @@ def test_every_tillmore_file_parses_with_first_order_spline_roots(shared_data: P
 
 
 # ------------------------------------------------------------------------------------- 2D+t RSML
-RST = "rsml-2dt/61_graph_expertized.rsml"
-
-
-@pytest.fixture(scope="module")
-def rst_path(shared_data: Path) -> Path:
-    """RootSystemTracker's 2D+t RSML (RSML 1.4) in ../shared/data."""
-    path = shared_data / RST
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
-    return path
-
-
 def _raw_roots(path: Path) -> list[ET.Element]:
     """The file's <root> elements, parsed independently of rootscope, in document (depth-first) order."""
     return list(ET.parse(path).getroot().iter("root"))

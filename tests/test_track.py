@@ -320,11 +320,8 @@ def test_track_command_refuses_a_transforms_file_it_cannot_use(series, tmp_path,
     assert not (tmp_path / "tracks").exists()
 
 
-def test_a_2dt_rsml_of_rootsystemtracker_is_tracked_over_its_observations(shared_data):
-    path = shared_data / "rsml-2dt" / "61_graph_expertized.rsml"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
-    scene = rsml.read_rsml(path)
+def test_a_2dt_rsml_of_rootsystemtracker_is_tracked_over_its_observations(rst_path):
+    scene = rsml.read_rsml(rst_path)
     tracks = track.track_timed_scene(scene, 1000 / 76.0, plate="61")  # <size>76.0</size>: 76 um per px
     plants = tracks["plants"]
     assert plants.plant.nunique() == 5 and (plants.groupby("plant").scan.nunique() == 18).all()
@@ -334,12 +331,10 @@ def test_a_2dt_rsml_of_rootsystemtracker_is_tracked_over_its_observations(shared
     assert (tracks["growth"].primary_rate_mm_h.between(0.3, 0.7)).all()
 
 
-def test_track_command_takes_one_2dt_rsml(shared_data, tmp_path, capsys):
+def test_track_command_takes_one_2dt_rsml(rst_path, tmp_path, capsys):
     """`rootscope track FILE.rsml` on RootSystemTracker's file: the same tables as the API, its 18
     observations; without a pixel scale (the file gives none) it asks for one."""
-    path = shared_data / "rsml-2dt" / "61_graph_expertized.rsml"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the 2D+t RSML of RootSystemTracker is not in the shared data")
+    path = rst_path
     assert main(["track", str(path), "-o", str(tmp_path / "none")]) == 2
     assert "no px_per_mm in the RSML metadata; pass --px-per-mm" in capsys.readouterr().err
     assert main(["track", str(path), "--px-per-mm", str(1000 / 76.0), "--plate", "61", "-o", str(tmp_path / "t")]) == 0

@@ -220,7 +220,8 @@ def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
     track_of.update(zip(zip(k, others.plant, others.root), tracks.tolist()))
     parents = np.array([track_of.get(key, -1) for key in zip(k, others.plant, others.parent)])
     rows = others.assign(track=tracks, parent_track=parents)
-    out = rows.assign(time_h=rows.scan.map(_times(roots)).astype(float))
+    times = _times(roots)
+    out = rows.assign(time_h=rows.scan.map(times).astype(float))
     out = out.sort_values(["tracked", "_scan_index", "order", "insertion_mm"], kind="stable")
     first = out.groupby("track").head(1).set_index("track")
     rank = first.groupby("tracked").cumcount() + 1  # per plant, in order of first appearance
@@ -229,7 +230,7 @@ def track_roots(roots: pd.DataFrame, plants: pd.DataFrame, px_per_mm: float, *,
                      emergence_h=out.track.map(first.time_h), emergence_insertion_mm=out.track.map(first.insertion_mm),
                      emergence_x_ref_px=out.track.map(first.x_ref_px),
                      emergence_y_ref_px=out.track.map(first.y_ref_px), root_in_scan=out.root, plate=_plate(roots))
-    hours = [_times(roots)[scan] for scan in scans]
+    hours = [times[scan] for scan in scans]
     out["emergence_est_h"] = _extrapolated_emergence(out, np.r_[hours[:1], hours[:-1]])
     return out.sort_values(["plant", "lateral", "_scan_index"])[LATERAL_COLUMNS].reset_index(drop=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -81,7 +82,7 @@ def track_command(
             raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm.")
         tables, scans = track_timed_scene(timed, float(scale), plate=plate, **gates), len(timed.metadata.observation_hours)
     else:
-        tables, scans = _track_files(paths, px_per_mm, plate, transforms, gates), len(paths)
+        tables, scans = _track_files(paths, px_per_mm, plate, transforms, gates, timed), len(paths)
     with io.protect([*paths, *([transforms] if transforms else [])], outputs=[out / f"{n}.csv" for n in tables]):
         for name, table in tables.items():
             io.write_table(out / f"{name}.csv", table)
@@ -91,8 +92,9 @@ def track_command(
 
 
 def _track_files(paths: list[Path], px_per_mm: float | None, plate: str, transforms: Path | None,
-                 gates: dict[str, float]) -> dict:
-    """The tables of :func:`rootscope.track.track_scenes` for one RSML file per scan, in capture-time order."""
+                 gates: dict[str, float], first: Any = None) -> dict:
+    """The tables of :func:`rootscope.track.track_scenes` for one RSML file per scan, in capture-time order
+    (``first``: the scene of a single file, already read)."""
     from .. import io, rsml
     from ..errors import InputError
     from ..track import track_scenes
@@ -109,7 +111,7 @@ def _track_files(paths: list[Path], px_per_mm: float | None, plate: str, transfo
     else:
         typer.echo("warning: no capture times in the file names: scans in name order, rates left empty", err=True)
         hours = [float("nan")] * len(paths)
-    scenes = [rsml.read_rsml(p) for p in paths]
+    scenes = [first] if first is not None else [rsml.read_rsml(p) for p in paths]
     scale = px_per_mm if px_per_mm is not None else scenes[0].metadata.extra.get("px_per_mm")
     if scale is None:
         raise InputError(f"{paths[0]}: no px_per_mm in the RSML metadata; pass --px-per-mm (e.g. 600 dpi = 23.62).")
